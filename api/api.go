@@ -1,0 +1,84 @@
+// Package api defines the JSON bodies of Hallmark's write API, shared by the
+// server and the tools that call it. docs/api.md is the contract in words.
+//
+// Nothing in a response is trusted by the tools: they learn state only
+// through TUF verification. Responses say what happened to a request.
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// ChangeRequest is the "change" part of a write request. OwnersRole and
+// ReleasesRole are signed TUF targets metadata, as JSON.
+type ChangeRequest struct {
+	// Project is the project name; on creation, as the user typed it.
+	Project string `json:"project"`
+	// Owners, on creation only, are the owner keys and threshold the
+	// project's bin delegation will name.
+	Owners       *Owners         `json:"owners,omitempty"`
+	OwnersRole   json.RawMessage `json:"owners_role,omitempty"`
+	ReleasesRole json.RawMessage `json:"releases_role,omitempty"`
+}
+
+// Owners are a project's owner keys and threshold.
+type Owners struct {
+	Keys      map[string]*metadata.Key `json:"keys"`
+	KeyIDs    []string                 `json:"keyids"`
+	Threshold int                      `json:"threshold"`
+}
+
+// Status values of a ChangeResponse.
+const (
+	StatusPublished = "published"
+	StatusPending   = "pending"
+)
+
+// ChangeResponse answers an accepted write.
+type ChangeResponse struct {
+	Status  string `json:"status"`
+	Project string `json:"project"`
+	Shard   string `json:"shard"`
+	// SnapshotVersion is the shard's snapshot version that contains the change.
+	SnapshotVersion int64 `json:"snapshot_version,omitempty"`
+	SignaturesValid int   `json:"signatures_valid"`
+	Threshold       int   `json:"threshold"`
+}
+
+// ErrorResponse is the body of every error answer.
+type ErrorResponse struct {
+	Error Error `json:"error"`
+}
+
+// Error says what went wrong and, when known, what to do.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+	// CurrentVersion is set on conflicts: the published version of the role.
+	CurrentVersion int64 `json:"current_version,omitempty"`
+}
+
+// UnverifiedNote marks read answers that are conveniences, not trusted state.
+const UnverifiedNote = "unverified: the server's view; verify with TUF before relying on it"
+
+// ProjectResponse is the server's unverified view of a project.
+type ProjectResponse struct {
+	Note    string        `json:"note"`
+	Name    string        `json:"name"`
+	Display string        `json:"display"`
+	Shard   string        `json:"shard"`
+	Status  string        `json:"status"`
+	Created time.Time     `json:"created"`
+	Roles   []RoleVersion `json:"roles"`
+}
+
+// RoleVersion is a role's published version and expiry.
+type RoleVersion struct {
+	Role    string    `json:"role"`
+	Version int64     `json:"version"`
+	Expires time.Time `json:"expires"`
+}

@@ -1,0 +1,153 @@
+// Package ceremony builds and signs the offline metadata of a repository:
+// every shard's root, top-level targets and claimed bin. It is what an admin
+// runs with the offline keys; `hallmark serve --dev` runs it with
+// development keys. It never sees the online secret, only the online public
+// keys of each shard.
+package ceremony
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/signing"
+	"hallmark.dev/hallmark/trust"
+	"hallmark.dev/hallmark/tufmeta"
+)
+
+// Online roles whose keys the server derives per shard.
+const (
+	OnlineTimestamp = layout.RoleTimestamp
+	OnlineSnapshot  = layout.RoleSnapshot
+	OnlineNew       = "new"
+)
+
+// Keys are the public keys and thresholds of the offline roles.
+type Keys struct {
+	Root             []signing.PublicKey
+	RootThreshold    int
+	Targets          []signing.PublicKey
+	TargetsThreshold int
+	Claim            []signing.PublicKey
+	ClaimThreshold   int
+}
+
+// Params describe a repository to initialize.
+type Params struct {
+	Shards int
+	Keys   Keys
+	// Online returns the public online key of a role of a shard.
+	Online func(shard, role string) signing.PublicKey
+	Policy layout.Policy
+	Now    time.Time
+}
+
+// Signers hold the private offline keys that sign at initialization.
+type Signers struct {
+	Root, Targets, Claim []*signing.Key
+}
+
+// Shard is the signed offline metadata of one shard, version 1.
+type Shard struct {
+	ID      string
+	Root    *tufmeta.Root
+	Targets *tufmeta.Targets
+	Claimed *tufmeta.Targets
+}
+
+// Init builds and signs the initial offline metadata of every shard, and
+// returns it with the repository's trust file.
+func Init(p Params, s Signers) ([]Shard, *trust.File, error) {
+	if err := layout.CheckShardCount(p.Shards); err != nil {
+		return nil, nil, err
+	}
+	for _, c := range []struct {
+		name string
+		keys []signing.PublicKey
+		t    int
+		n    int
+	}{
+		{"root", p.Keys.Root, p.Keys.RootThreshold, len(s.Root)},
+		{"targets", p.Keys.Targets, p.Keys.TargetsThreshold, len(s.Targets)},
+		{"claim", p.Keys.Claim, p.Keys.ClaimThreshold, len(s.Claim)},
+	} {
+		if c.t < 1 || c.t > len(c.keys) {
+			return nil, nil, fmt.Errorf("%s threshold %d must be between 1 and the number of %s keys (%d)", c.name, c.t, c.name, len(c.keys))
+		}
+		if c.n < c.t {
+			return nil, nil, fmt.Errorf("%d %s keys can sign but the threshold is %d", c.n, c.name, c.t)
+		}
+	}
+	var out []Shard
+	for _, id := range layout.ShardIDs(p.Shards) {
+		sh, err := buildShard(p, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := tufmeta.Sign(sh.Root, s.Root...); err != nil {
+			return nil, nil, err
+		}
+		if err := tufmeta.Sign(sh.Targets, s.Targets...); err != nil {
+			return nil, nil, err
+		}
+		if err := tufmeta.Sign(sh.Claimed, s.Claim...); err != nil {
+			return nil, nil, err
+		}
+		out = append(out, sh)
+	}
+	tf := &trust.File{Shards: p.Shards, RootKeys: map[string]*metadata.Key{}, RootThreshold: p.Keys.RootThreshold, RootVersion: 1}
+	for _, k := range p.Keys.Root {
+		tf.RootKeys[k.ID()] = k.TUF()
+	}
+	return out, tf, nil
+}
+
+func buildShard(p Params, id string) (Shard, error) {
+	ident := trust.Identity{Shard: id, Shards: p.Shards}
+
+	root := metadata.Root(p.Policy.ExpiresAt(layout.RoleRoot, p.Now))
+	root.Signed.Keys = map[string]*metadata.Key{}
+	root.Signed.Roles = map[string]*metadata.Role{}
+	add := func(role string, keys []signing.PublicKey, threshold int) {
+		r := &metadata.Role{KeyIDs: []string{}, Threshold: threshold}
+		for _, k := range keys {
+			root.Signed.Keys[k.ID()] = k.TUF()
+			r.KeyIDs = append(r.KeyIDs, k.ID())
+		}
+		root.Signed.Roles[role] = r
+	}
+	add(layout.RoleRoot, p.Keys.Root, p.Keys.RootThreshold)
+	add(layout.RoleTargets, p.Keys.Targets, p.Keys.TargetsThreshold)
+	add(layout.RoleSnapshot, []signing.PublicKey{p.Online(id, OnlineSnapshot)}, 1)
+	add(layout.RoleTimestamp, []signing.PublicKey{p.Online(id, OnlineTimestamp)}, 1)
+	trust.SetIdentity(&root.Signed.UnrecognizedFields, ident)
+
+	targets := metadata.Targets(p.Policy.ExpiresAt(layout.RoleTargets, p.Now))
+	claim := tufmeta.NewDelegation(p.Keys.Claim, p.Keys.ClaimThreshold)
+	online := tufmeta.NewDelegation([]signing.PublicKey{p.Online(id, OnlineNew)}, 1)
+	targets.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}}
+	// Order matters: a client asks claimed.<shard> first, and a claimed
+	// project's delegation is terminating, so new.<shard> (online) is never
+	// consulted for it.
+	AddBinDelegation(targets.Signed.Delegations, layout.ClaimedRole(id), claim)
+	AddBinDelegation(targets.Signed.Delegations, layout.NewRole(id), online)
+	trust.SetIdentity(&targets.Signed.UnrecognizedFields, ident)
+
+	claimed := metadata.Targets(p.Policy.ExpiresAt(layout.ClaimedRole(id), p.Now))
+	trust.SetIdentity(&claimed.Signed.UnrecognizedFields, ident)
+	return Shard{ID: id, Root: root, Targets: targets, Claimed: claimed}, nil
+}
+
+// AddBinDelegation appends a non-terminating delegation of every project path
+// to a bin role.
+func AddBinDelegation(d *metadata.Delegations, role string, del tufmeta.Delegation) {
+	for id, k := range del.Keys {
+		d.Keys[id] = k
+	}
+	d.Roles = append(d.Roles, metadata.DelegatedRole{
+		Name: role, KeyIDs: del.KeyIDs, Threshold: del.Threshold,
+		Terminating: false, Paths: layout.BinPaths(),
+	})
+}

@@ -1,0 +1,201 @@
+// Package client is Hallmark's downloader: it learns a repository's state
+// only through TUF verification (go-tuf's updater, one trusted state per
+// shard) starting from the trust the user pinned, and downloads files only
+// after checking them against verified metadata.
+//
+// Trust rule: nothing the server says is used unless it verifies against the
+// pinned root keys through the TUF chain. The pinned trust also fixes the
+// shard count and each shard's identity, so metadata of one shard served
+// under another's URL is refused.
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/trust"
+)
+
+// Options configure a Client.
+type Options struct {
+	// Repo is the repository URL ("http://127.0.0.1:8080").
+	Repo string
+	// Home holds pinned trust and cached metadata (HALLMARK_HOME).
+	Home string
+	// HTTP is the HTTP client; http.DefaultClient when nil.
+	HTTP *http.Client
+}
+
+// Client reads one pinned repository.
+type Client struct {
+	repo  string
+	dir   string
+	http  *http.Client
+	trust *trust.File
+}
+
+// ErrNotPinned is returned by Open when the user has not pinned the repository.
+var ErrNotPinned = errors.New("repository is not trusted yet")
+
+// NormalizeRepo returns the canonical form of a repository URL.
+func NormalizeRepo(repo string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(repo))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("repository URL %q must be an http:// or https:// URL, like http://127.0.0.1:8080", repo)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawQuery, u.Fragment = "", ""
+	return u.String(), nil
+}
+
+// repoDir is where a repository's trust and caches live under home.
+func repoDir(home, repo string) string {
+	sum := sha256.Sum256([]byte(repo))
+	u, _ := url.Parse(repo)
+	name := strings.NewReplacer(":", "_", "/", "_").Replace(u.Host)
+	return filepath.Join(home, "repos", name+"-"+hex.EncodeToString(sum[:4]))
+}
+
+func httpClient(o Options) *http.Client {
+	if o.HTTP != nil {
+		return o.HTTP
+	}
+	return &http.Client{Timeout: 10 * time.Minute}
+}
+
+// FetchTrust downloads a repository's trust summary. It is not verified:
+// the user must compare its fingerprint with one obtained out of band.
+func FetchTrust(ctx context.Context, o Options) (*trust.File, []byte, error) {
+	repo, err := NormalizeRepo(o.Repo)
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := get(ctx, httpClient(o), repo+"/"+layout.TrustFile, 1<<20)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to fetch the repository's trust summary: %w", err)
+	}
+	tf, err := trust.Parse(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tf, data, nil
+}
+
+// Pin stores a repository's trust summary as trusted, replacing any earlier
+// pin and the cached metadata that came with it.
+func Pin(o Options, data []byte) error {
+	repo, err := NormalizeRepo(o.Repo)
+	if err != nil {
+		return err
+	}
+	if _, err := trust.Parse(data); err != nil {
+		return err
+	}
+	dir := repoDir(o.Home, repo)
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("failed to create %s: %w", dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "repo-url"), []byte(repo+"\n"), 0o600); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, "trust.json"), data)
+}
+
+// Open returns a client for a repository the user has pinned.
+func Open(o Options) (*Client, error) {
+	repo, err := NormalizeRepo(o.Repo)
+	if err != nil {
+		return nil, err
+	}
+	dir := repoDir(o.Home, repo)
+	data, err := os.ReadFile(filepath.Join(dir, "trust.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotPinned, repo)
+	}
+	if err != nil {
+		return nil, err
+	}
+	tf, err := trust.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("pinned trust for %s is corrupt (%v); pin it again", repo, err)
+	}
+	return &Client{repo: repo, dir: dir, http: httpClient(o), trust: tf}, nil
+}
+
+// Repo returns the repository URL.
+func (c *Client) Repo() string { return c.repo }
+
+// Trust returns the pinned trust.
+func (c *Client) Trust() *trust.File { return c.trust }
+
+func get(ctx context.Context, hc *http.Client, u string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &HTTPError{URL: u, Status: resp.StatusCode}
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, &TooLargeError{URL: u, Limit: limit}
+	}
+	return data, nil
+}
+
+// TooLargeError is a download larger than its verified or configured limit.
+type TooLargeError struct {
+	URL   string
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s is larger than %d bytes", e.URL, e.Limit)
+}
+
+// HTTPError is an unexpected HTTP status.
+type HTTPError struct {
+	URL    string
+	Status int
+}
+
+func (e *HTTPError) Error() string { return fmt.Sprintf("GET %s: HTTP %d", e.URL, e.Status) }
+
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

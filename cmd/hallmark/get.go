@@ -1,0 +1,147 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"hallmark.dev/hallmark/layout"
+)
+
+func newVersionsCmd(e *env) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "versions PROJECT",
+		Short: "List a project's versions, newest first",
+		Args:  exactArgs(1, "versions PROJECT [--json]"),
+		RunE: func(c *cobra.Command, args []string) error {
+			cl, err := openClient(e)
+			if err != nil {
+				return err
+			}
+			p, err := cl.Project(c.Context(), args[0])
+			if err != nil {
+				return explainRead(err, args[0])
+			}
+			vs := p.Index.Versions()
+			latest, _ := p.Index.Latest()
+			if asJSON {
+				type row struct {
+					Version      string             `json:"version"`
+					Latest       bool               `json:"latest"`
+					Prerelease   bool               `json:"prerelease"`
+					Yanked       bool               `json:"yanked"`
+					YankedReason string             `json:"yanked_reason,omitempty"`
+					Files        []layout.FileEntry `json:"files"`
+				}
+				rows := []row{}
+				for _, v := range vs {
+					r, _ := p.Index.Release(v)
+					pv, _ := layout.ParseVersion(v)
+					rows = append(rows, row{v, latest != nil && latest.Version == v, pv.IsPrerelease(), r.Yanked, r.YankedReason, r.Files})
+				}
+				return printJSON(e, map[string]any{"project": p.Name, "claimed": p.Claimed, "versions": rows})
+			}
+			if len(vs) == 0 {
+				fmt.Fprintf(e.stderr, "%s has no releases yet\n", p.Name)
+			}
+			for _, v := range vs {
+				r, _ := p.Index.Release(v)
+				line := v
+				if r.Yanked {
+					line += "\t(yanked"
+					if r.YankedReason != "" {
+						line += ": " + r.YankedReason
+					}
+					line += ")"
+				}
+				fmt.Fprintln(e.stdout, line)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func newGetCmd(e *env) *cobra.Command {
+	var out, file string
+	c := &cobra.Command{
+		Use:   "get PROJECT[@VERSION]",
+		Short: "Download and verify a release",
+		Long: `Download every file of a release into a directory (the current one by default),
+verifying each against the project's signed metadata. Without @VERSION, the latest
+release that is neither a pre-release nor yanked.`,
+		Args: exactArgs(1, "get PROJECT[@VERSION] [-o DIR] [--file NAME]"),
+		RunE: func(c *cobra.Command, args []string) error {
+			name, version, _ := strings.Cut(args[0], "@")
+			cl, err := openClient(e)
+			if err != nil {
+				return err
+			}
+			p, err := cl.Project(c.Context(), name)
+			if err != nil {
+				return explainRead(err, name)
+			}
+			var rel *layout.Release
+			if version == "" {
+				rel, err = p.Index.Latest()
+				if errors.Is(err, layout.ErrNoLatest) {
+					return withHint(fmt.Errorf("%s has no release to pick as latest (none, or only pre-releases and yanked ones)", p.Name), "name a version: hallmark get "+p.Name+"@VERSION (see 'hallmark versions "+p.Name+"')")
+				}
+			} else {
+				var ok bool
+				if rel, ok = p.Index.Release(version); !ok {
+					return withHint(fmt.Errorf("%s has no version %s", p.Name, version), "see 'hallmark versions "+p.Name+"'")
+				}
+			}
+			if rel.Yanked {
+				fmt.Fprintf(e.stderr, "warning: %s %s is yanked: %s\n", p.Name, rel.Version, orDefault(rel.YankedReason, "no reason given"))
+			}
+			files := rel.Files
+			if file != "" {
+				files = nil
+				for _, f := range rel.Files {
+					if f.Name == file {
+						files = append(files, f)
+					}
+				}
+				if files == nil {
+					var names []string
+					for _, f := range rel.Files {
+						names = append(names, f.Name)
+					}
+					return withHint(fmt.Errorf("%s %s has no file %s", p.Name, rel.Version, file), "its files: "+strings.Join(names, ", "))
+				}
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			for _, f := range files {
+				dest := filepath.Join(out, f.Name)
+				bar := newProgress(e, f.Name)
+				err := cl.Download(c.Context(), p, rel.Version, f.Name, dest, bar.update)
+				bar.done()
+				if err != nil {
+					return explainRead(err, name)
+				}
+				fmt.Fprintf(e.stderr, "verified %s (%s, sha256:%s)\n", dest, human(f.Length), f.SHA256[:16])
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&out, "output", "o", ".", "directory to save the files in")
+	c.Flags().StringVar(&file, "file", "", "download only this file of the release")
+	return c
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/server"
+)
+
+type serveOptions struct {
+	dev       bool
+	addr      string
+	data      string
+	shards    int
+	maxUpload int64
+	renew     time.Duration
+}
+
+func newServeCmd(e *env) *cobra.Command {
+	o := &serveOptions{}
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a repository server",
+		Long: `Run a Hallmark repository server.
+
+With --dev and an empty data directory, it first creates a development repository:
+development offline keys (stored unencrypted in DATA/dev-keys: never for real use),
+the online secret and the signed initial metadata of every shard. Later starts reuse them.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runServe(c.Context(), e, o, c.Flags().Changed("shards")) },
+	}
+	c.Flags().BoolVar(&o.dev, "dev", false, "create a development repository if the data directory has none")
+	c.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (HOST:PORT)")
+	c.Flags().StringVar(&o.data, "data", "./hallmark-data", "data directory")
+	c.Flags().IntVar(&o.shards, "shards", layout.DefaultShards, "shard count of a new repository: 1, 16, 256 or 4096")
+	c.Flags().Int64Var(&o.maxUpload, "max-upload", server.DefaultMaxUpload, "largest write request accepted, in bytes")
+	c.Flags().DurationVar(&o.renew, "renew-every", 10*time.Minute, "how often to check whether online metadata needs renewal")
+	return c
+}
+
+func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) error {
+	if err := layout.CheckShardCount(o.shards); err != nil {
+		return &usageError{msg: err.Error(), hint: "pass --shards 1, 16, 256 or 4096"}
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	shards := o.shards
+	if !shardsSet {
+		shards = 0 // an existing repository keeps its own count
+		if o.dev {
+			shards = o.shards
+		}
+	}
+	start := time.Now()
+	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log})
+	if err != nil {
+		return withHint(err, "check --data, or start a development repository with 'hallmark serve --dev'")
+	}
+	defer repo.Close()
+	srv, err := server.New(server.Config{
+		State: repo.State, Blobs: repo.Blobs, Publisher: repo.Publisher, Shards: repo.Info.Shards,
+		StagingDir: repo.StagingDir(), MaxUpload: o.maxUpload, Log: log, Dev: repo.Info.Dev,
+		Policy: layout.DefaultPolicy(),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return withHint(fmt.Errorf("cannot listen on %s: %w", o.addr, err), "choose another address with --addr HOST:PORT")
+	}
+	url := "http://" + ln.Addr().String()
+	abs, _ := filepath.Abs(o.data)
+	if repo.Created {
+		fmt.Fprintf(e.stderr, "created a development repository in %s (%d shards) in %s\n", abs, repo.Info.Shards, time.Since(start).Round(time.Millisecond))
+	}
+	fmt.Fprintf(e.stderr, "Hallmark repository at %s\n", url)
+	fmt.Fprintf(e.stderr, "  data:              %s\n", abs)
+	fmt.Fprintf(e.stderr, "  shards:            %d\n", repo.Info.Shards)
+	fmt.Fprintf(e.stderr, "  trust fingerprint: %s\n", repo.Fingerprint)
+	if repo.Info.Dev {
+		fmt.Fprintf(e.stderr, "  DEVELOPMENT ONLY:  offline keys are unencrypted in %s; never use this repository for real releases\n", filepath.Join(abs, server.DevKeysDir))
+	}
+	fmt.Fprintf(e.stderr, "trust it with: hallmark trust %s --fingerprint %s\n", url, repo.Fingerprint)
+
+	go repo.Publisher.RunRenewal(ctx, o.renew)
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(e.stderr, "shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	cancel()
+	repo.Publisher.Wait()
+	return nil
+}

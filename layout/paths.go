@@ -1,0 +1,118 @@
+package layout
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// IndexFile is the base name of a project's index target.
+const IndexFile = "index.json"
+
+// MaxFilenameLength is the longest release file name accepted.
+const MaxFilenameLength = 200
+
+var validFilename = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
+
+// IndexPath is the target path of a project's index.
+func IndexPath(project string) string { return project + "/" + IndexFile }
+
+// FilePath is the target path of one release file.
+func FilePath(project, version, filename string) string {
+	return project + "/" + version + "/" + filename
+}
+
+// DelegationPaths are the path patterns of every delegation to a project's
+// roles. TUF patterns match segment by segment, so both depths are listed.
+func DelegationPaths(project string) []string {
+	return []string{project + "/*", project + "/*/*"}
+}
+
+// BinPaths are the path patterns of the claimed and new bins: every project.
+func BinPaths() []string { return []string{"*/*", "*/*/*"} }
+
+// CheckFilename returns an error unless name may be used as a release file name.
+func CheckFilename(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("file name is empty")
+	case len(name) > MaxFilenameLength:
+		return fmt.Errorf("file name %q is longer than %d bytes", name, MaxFilenameLength)
+	case !validFilename.MatchString(name):
+		return fmt.Errorf("file name %q is not valid: use ASCII letters, digits, '.', '_', '+' and '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// TargetPath is a parsed target path: either a project's index (Version and
+// File empty) or one release file.
+type TargetPath struct {
+	Project string
+	Version string
+	File    string
+}
+
+// IsIndex reports whether the path is the project's index.
+func (t TargetPath) IsIndex() bool { return t.Version == "" }
+
+// String returns the target path.
+func (t TargetPath) String() string {
+	if t.IsIndex() {
+		return IndexPath(t.Project)
+	}
+	return FilePath(t.Project, t.Version, t.File)
+}
+
+// ParseTargetPath parses and validates a target path. It refuses anything
+// that is not exactly "<project>/index.json" or "<project>/<version>/<file>"
+// with a normalized project, a SemVer version and a valid file name, so no
+// path can escape its project (no "..", no empty segment, no backslash).
+func ParseTargetPath(p string) (TargetPath, error) {
+	parts := strings.Split(p, "/")
+	switch {
+	case len(parts) == 2 && parts[1] == IndexFile:
+		if !IsNormalizedProject(parts[0]) {
+			return TargetPath{}, fmt.Errorf("target path %q: %q is not a normalized project name", p, parts[0])
+		}
+		return TargetPath{Project: parts[0]}, nil
+	case len(parts) == 3:
+		if !IsNormalizedProject(parts[0]) {
+			return TargetPath{}, fmt.Errorf("target path %q: %q is not a normalized project name", p, parts[0])
+		}
+		if _, err := ParseVersion(parts[1]); err != nil {
+			return TargetPath{}, fmt.Errorf("target path %q: %w", p, err)
+		}
+		if err := CheckFilename(parts[2]); err != nil {
+			return TargetPath{}, fmt.Errorf("target path %q: %w", p, err)
+		}
+		return TargetPath{Project: parts[0], Version: parts[1], File: parts[2]}, nil
+	}
+	return TargetPath{}, fmt.Errorf("target path %q is not <project>/index.json or <project>/<version>/<file>", p)
+}
+
+// TargetBlobPath is where a target's bytes are stored and served below the
+// targets URL: the TUF consistent-snapshot name "<dir>/<sha256>.<base>".
+func TargetBlobPath(targetPath, sha256hex string) string {
+	i := strings.LastIndexByte(targetPath, '/')
+	return targetPath[:i+1] + sha256hex + "." + targetPath[i+1:]
+}
+
+// MetadataFile is the file name of a role's metadata at a version, as served
+// in a shard's metadata directory with consistent snapshots. The timestamp is
+// always served unversioned.
+func MetadataFile(role string, version int64) string {
+	if role == RoleTimestamp {
+		return RoleTimestamp + ".json"
+	}
+	return fmt.Sprintf("%d.%s.json", version, role)
+}
+
+// MetadataBlobPath is where a shard's metadata file is stored and served
+// below the repository URL.
+func MetadataBlobPath(shard, file string) string {
+	return "metadata/" + shard + "/" + file
+}
+
+// TrustFile is the repository's trust summary, served at
+// <repo>/metadata/trust.json: what `hallmark trust` shows and pins.
+const TrustFile = "metadata/trust.json"

@@ -1,0 +1,123 @@
+package maintainer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+
+	"hallmark.dev/hallmark/api"
+)
+
+// APIError is an error answer from the server's write API.
+type APIError struct {
+	Status int
+	Body   api.Error
+}
+
+func (e *APIError) Error() string {
+	if e.Body.Hint != "" {
+		return e.Body.Message + "\n" + e.Body.Hint
+	}
+	return e.Body.Message
+}
+
+// upFile is one file of a write request.
+type upFile struct {
+	target string // target path, the part's form name
+	open   func() (io.ReadCloser, error)
+	length int64
+}
+
+// Progress reports upload progress across all files of a request.
+type Progress func(done, total int64)
+
+// post sends a write request: the change, then the files, streamed.
+func post(ctx context.Context, hc *http.Client, url string, change api.ChangeRequest, files []upFile, progress Progress) (*api.ChangeResponse, error) {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	var total int64
+	for _, f := range files {
+		total += f.length
+	}
+	go func() {
+		pw.CloseWithError(writeBody(mw, change, files, total, progress))
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, pr)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("failed to reach the repository: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		var er api.ErrorResponse
+		if json.Unmarshal(body, &er) != nil || er.Error.Message == "" {
+			return nil, &APIError{Status: resp.StatusCode, Body: api.Error{Code: "http", Message: fmt.Sprintf("the server answered HTTP %d", resp.StatusCode)}}
+		}
+		return nil, &APIError{Status: resp.StatusCode, Body: er.Error}
+	}
+	var out api.ChangeResponse
+	if err := json.Unmarshal(body, &out); err != nil {
+		return nil, fmt.Errorf("the server's answer is malformed: %w", err)
+	}
+	return &out, nil
+}
+
+func writeBody(mw *multipart.Writer, change api.ChangeRequest, files []upFile, total int64, progress Progress) error {
+	w, err := mw.CreateFormField("change")
+	if err != nil {
+		return err
+	}
+	if err := json.NewEncoder(w).Encode(change); err != nil {
+		return err
+	}
+	var done int64
+	for _, f := range files {
+		w, err := mw.CreateFormFile(f.target, f.target)
+		if err != nil {
+			return err
+		}
+		r, err := f.open()
+		if err != nil {
+			return err
+		}
+		cw := &countWriter{w: w, done: &done, total: total, progress: progress}
+		_, err = io.Copy(cw, r)
+		r.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return mw.Close()
+}
+
+type countWriter struct {
+	w        io.Writer
+	done     *int64
+	total    int64
+	progress Progress
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	*c.done += int64(n)
+	if c.progress != nil {
+		c.progress(*c.done, c.total)
+	}
+	return n, err
+}
+
+func openFile(path string) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return os.Open(path) }
+}

@@ -1,0 +1,500 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/store"
+	"hallmark.dev/hallmark/tufmeta"
+	"hallmark.dev/hallmark/validation"
+)
+
+// batch is the working state of one publish of one shard: the published
+// roles it has read, overlaid with the changes accepted so far.
+type batch struct {
+	p     *Publisher
+	shard string
+	env   validation.Env
+
+	snapshot  *tufmeta.Snapshot
+	timestamp *tufmeta.Timestamp
+	newBin    *tufmeta.Targets
+	newDirty  bool
+	renewed   bool
+
+	roles    map[string]*tufmeta.Targets // overlay: accepted roles by name
+	changed  []string                    // roles changed in this batch, in order
+	projects map[string]store.Project    // projects created in this batch
+	files    []store.FileRecord
+	removed  []string // target blob paths to delete after commit
+	audit    []store.AuditEntry
+	targets  map[string]Staged // target blob path → file to store
+}
+
+func (p *Publisher) newBatch(ctx context.Context, shard string) (*batch, error) {
+	b := &batch{
+		p: p, shard: shard,
+		env:      validation.Env{Policy: p.cfg.Policy, Now: p.cfg.Now()},
+		roles:    map[string]*tufmeta.Targets{},
+		projects: map[string]store.Project{},
+		targets:  map[string]Staged{},
+	}
+	var err error
+	if b.snapshot, err = loadRole[metadata.SnapshotType](ctx, p.cfg.State, shard, layout.RoleSnapshot); err != nil {
+		return nil, err
+	}
+	if b.timestamp, err = loadRole[metadata.TimestampType](ctx, p.cfg.State, shard, layout.RoleTimestamp); err != nil {
+		return nil, err
+	}
+	if b.newBin, err = loadRole[metadata.TargetsType](ctx, p.cfg.State, shard, layout.NewRole(shard)); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func loadRole[T metadata.Roles](ctx context.Context, st store.State, shard, role string) (*metadata.Metadata[T], error) {
+	rf, err := st.Role(ctx, shard, role)
+	if err != nil {
+		return nil, fmt.Errorf("role %s: %w", role, err)
+	}
+	return tufmeta.Decode[T](rf.Data)
+}
+
+// role returns the current version of a project role, from the overlay or
+// the store; nil if it does not exist.
+func (b *batch) role(ctx context.Context, name string) (*tufmeta.Targets, error) {
+	if md, ok := b.roles[name]; ok {
+		return md, nil
+	}
+	md, err := loadRole[metadata.TargetsType](ctx, b.p.cfg.State, b.shard, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return md, err
+}
+
+func (b *batch) project(ctx context.Context, name string) (store.Project, error) {
+	if pr, ok := b.projects[name]; ok {
+		return pr, nil
+	}
+	return b.p.cfg.State.Project(ctx, name)
+}
+
+func rejected(format string, args ...any) Result {
+	return Result{Outcome: validation.Reject, Reason: &validation.Rejected{Msg: fmt.Sprintf(format, args...)}}
+}
+
+// apply validates one change against the batch's current state and, if it
+// is accepted, adds it to the overlay.
+func (b *batch) apply(ctx context.Context, c *Change) Result {
+	res, err := b.check(ctx, c)
+	if err != nil {
+		return Result{Outcome: validation.Reject, Reason: fmt.Errorf("internal error: %w", err)}
+	}
+	return res
+}
+
+func (b *batch) check(ctx context.Context, c *Change) (Result, error) {
+	pr, err := b.project(ctx, c.Project)
+	switch {
+	case c.Create && err == nil:
+		return rejected("project %s exists already; choose another name", c.Project), nil
+	case c.Create && errors.Is(err, store.ErrNotFound):
+		return b.create(ctx, c)
+	case errors.Is(err, store.ErrNotFound):
+		return rejected("project %s does not exist; create it with `hallmark project create %s`", c.Project, c.Project), nil
+	case err != nil:
+		return Result{}, err
+	}
+	st, err := b.state(ctx, pr)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	accepted := map[string]*tufmeta.Targets{}
+	if c.OwnersRole != nil {
+		d := validation.CheckOwners(st, c.OwnersRole, b.env)
+		if d.Outcome != validation.Accept {
+			return Result{Outcome: d.Outcome, Reason: d.Reason, Sigs: d.Sigs}, nil
+		}
+		st.OwnersRole = c.OwnersRole
+		accepted[layout.OwnersRole(pr.Name)] = c.OwnersRole
+		res.Sigs = d.Sigs
+	}
+	if c.ReleasesRole != nil {
+		r, err := b.checkReleases(ctx, st, c)
+		if err != nil || r.Outcome != validation.Accept {
+			return r, err
+		}
+		accepted[layout.ReleasesRole(pr.Name)] = c.ReleasesRole
+		res.Sigs = r.Sigs
+	}
+	if len(accepted) == 0 {
+		return rejected("the change proposes no role"), nil
+	}
+	b.accept(pr.Name, st, accepted, c)
+	res.Outcome = validation.Accept
+	return res, nil
+}
+
+// state builds the verified state of a project from the published roles.
+func (b *batch) state(ctx context.Context, pr store.Project) (*validation.Project, error) {
+	binName := layout.NewRole(b.shard)
+	bin := b.newBin
+	if pr.Status == store.StatusClaimed {
+		binName = layout.ClaimedRole(b.shard)
+		var err error
+		if bin, err = b.role(ctx, binName); err != nil || bin == nil {
+			return nil, fmt.Errorf("claimed bin of shard %s: %v", b.shard, err)
+		}
+	}
+	del, _, err := tufmeta.TargetsDelegation(bin, layout.OwnersRole(pr.Name))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", binName, err)
+	}
+	st := &validation.Project{Name: pr.Name, Owners: del, Tombstones: map[string]string{}}
+	if st.OwnersRole, err = b.role(ctx, layout.OwnersRole(pr.Name)); err != nil {
+		return nil, err
+	}
+	if st.ReleasesRole, err = b.role(ctx, layout.ReleasesRole(pr.Name)); err != nil {
+		return nil, err
+	}
+	files, err := b.p.cfg.State.Files(ctx, pr.Name)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		st.Tombstones[f.Path] = f.SHA256
+	}
+	for _, f := range b.files {
+		if f.Project == pr.Name {
+			st.Tombstones[f.Path] = f.SHA256
+		}
+	}
+	return st, nil
+}
+
+func (b *batch) create(ctx context.Context, c *Change) (Result, error) {
+	if c.OwnersRole == nil || c.ReleasesRole == nil {
+		return rejected("creating a project takes both its owners role and its releases role"), nil
+	}
+	if err := validation.CheckKeys(c.Owners.Keys, c.Owners.KeyIDs, c.Owners.Threshold); err != nil {
+		return rejected("owner keys: %v", err), nil
+	}
+	st := &validation.Project{Name: c.Project, Owners: c.Owners, Tombstones: map[string]string{}}
+	d := validation.CheckOwners(st, c.OwnersRole, b.env)
+	if d.Outcome != validation.Accept {
+		if d.Outcome == validation.Pending {
+			return rejected("creating a project needs the signatures of %d owner keys; it has %d", c.Owners.Threshold, len(d.Sigs.Valid)), nil
+		}
+		return Result{Outcome: d.Outcome, Reason: d.Reason, Sigs: d.Sigs}, nil
+	}
+	st.OwnersRole = c.OwnersRole
+	r, err := b.checkReleases(ctx, st, c)
+	if err != nil || r.Outcome != validation.Accept {
+		if err == nil && r.Outcome == validation.Pending {
+			return rejected("the first releases role must be signed by a threshold of maintainers"), nil
+		}
+		return r, err
+	}
+	tufmeta.SetProjectDelegation(b.newBin, c.Project, c.Owners)
+	b.newDirty = true
+	pr := store.Project{Name: c.Project, Display: c.Display, Shard: b.shard, Status: store.StatusNew, Created: b.env.Now}
+	b.projects[c.Project] = pr
+	b.accept(c.Project, st, map[string]*tufmeta.Targets{
+		layout.OwnersRole(c.Project):   c.OwnersRole,
+		layout.ReleasesRole(c.Project): c.ReleasesRole,
+	}, c)
+	b.audit = append(b.audit, store.AuditEntry{Time: b.env.Now, Project: c.Project, Action: "create",
+		Detail: fmt.Sprintf("project %s created with %d owner key(s), threshold %d", c.Display, len(c.Owners.KeyIDs), c.Owners.Threshold),
+		KeyIDs: d.Sigs.Valid})
+	return Result{Outcome: validation.Accept, Sigs: r.Sigs}, nil
+}
+
+// checkReleases validates a proposed releases role, including its uploaded
+// files: each must match the signed hash and length, and each new target
+// must be uploaded.
+func (b *batch) checkReleases(ctx context.Context, st *validation.Project, c *Change) (Result, error) {
+	prop := c.ReleasesRole
+	index, err := b.indexBytes(ctx, st, c)
+	if err != nil {
+		return rejected("%v", err), nil
+	}
+	d := validation.CheckReleases(st, prop, index, b.env)
+	if d.Outcome == validation.Reject {
+		return Result{Outcome: d.Outcome, Reason: d.Reason, Sigs: d.Sigs}, nil
+	}
+	for path, f := range c.Files {
+		tf, ok := prop.Signed.Targets[path]
+		if !ok {
+			return rejected("uploaded file %s is not listed in the signed releases role", path), nil
+		}
+		sum, _ := validation.SHA256Of(tf.Hashes)
+		if sum != f.SHA256 || tf.Length != f.Length {
+			return rejected("uploaded file %s does not match the signed metadata (sha256 %s…, %d bytes signed; %s…, %d bytes received)", path, sum[:12], tf.Length, f.SHA256[:12], f.Length), nil
+		}
+	}
+	for path := range prop.Signed.Targets {
+		if _, up := c.Files[path]; up {
+			continue
+		}
+		if cur := st.ReleasesRole; cur != nil {
+			if old, ok := cur.Signed.Targets[path]; ok && old.Equal(*prop.Signed.Targets[path]) {
+				continue
+			}
+		}
+		return rejected("file %s is signed but was not uploaded", path), nil
+	}
+	return Result{Outcome: d.Outcome, Reason: d.Reason, Sigs: d.Sigs}, nil
+}
+
+// indexBytes returns the proposed project index: the uploaded one, or the
+// published one when the index target did not change.
+func (b *batch) indexBytes(ctx context.Context, st *validation.Project, c *Change) ([]byte, error) {
+	path := layout.IndexPath(st.Name)
+	if f, ok := c.Files[path]; ok {
+		if f.Length > layout.MaxIndexSize {
+			return nil, fmt.Errorf("project index is %d bytes; the limit is %d", f.Length, layout.MaxIndexSize)
+		}
+		r, err := f.Open()
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		return io.ReadAll(io.LimitReader(r, layout.MaxIndexSize+1))
+	}
+	tf := c.ReleasesRole.Signed.Targets[path]
+	if tf == nil || st.ReleasesRole == nil || st.ReleasesRole.Signed.Targets[path] == nil {
+		return nil, fmt.Errorf("the project index %s was not uploaded", path)
+	}
+	sum, err := validation.SHA256Of(tf.Hashes)
+	if err != nil {
+		return nil, err
+	}
+	blob, err := b.p.cfg.Blobs.Open(ctx, "targets/"+layout.TargetBlobPath(path, sum))
+	if err != nil {
+		return nil, fmt.Errorf("the project index %s was not uploaded", path)
+	}
+	defer blob.Close()
+	return io.ReadAll(io.LimitReader(blob, layout.MaxIndexSize+1))
+}
+
+// accept records accepted roles in the overlay, with their files.
+func (b *batch) accept(project string, st *validation.Project, roles map[string]*tufmeta.Targets, c *Change) {
+	for _, name := range slices.Sorted(maps.Keys(roles)) {
+		if _, seen := b.roles[name]; !seen || !slices.Contains(b.changed, name) {
+			b.changed = append(b.changed, name)
+		}
+		b.roles[name] = roles[name]
+	}
+	rel, ok := roles[layout.ReleasesRole(project)]
+	if !ok {
+		return
+	}
+	var added, removedN int
+	for path, tf := range rel.Signed.Targets {
+		sum, _ := validation.SHA256Of(tf.Hashes)
+		if f, up := c.Files[path]; up {
+			b.targets["targets/"+layout.TargetBlobPath(path, sum)] = f
+		}
+		if path == layout.IndexPath(project) {
+			continue
+		}
+		if _, known := st.Tombstones[path]; !known || (st.ReleasesRole != nil && st.ReleasesRole.Signed.Targets[path] == nil) {
+			b.files = append(b.files, store.FileRecord{Project: project, Path: path, SHA256: sum, Length: tf.Length})
+			added++
+		}
+	}
+	if st.ReleasesRole != nil {
+		for path, tf := range st.ReleasesRole.Signed.Targets {
+			if _, still := rel.Signed.Targets[path]; still {
+				continue
+			}
+			sum, _ := validation.SHA256Of(tf.Hashes)
+			if path != layout.IndexPath(project) {
+				b.files = append(b.files, store.FileRecord{Project: project, Path: path, SHA256: sum, Length: tf.Length, Removed: true})
+				b.removed = append(b.removed, "targets/"+layout.TargetBlobPath(path, sum))
+				removedN++
+			}
+		}
+	}
+	b.audit = append(b.audit, store.AuditEntry{Time: b.env.Now, Project: project, Action: "releases",
+		Detail: fmt.Sprintf("releases role version %d: %d file(s) added, %d removed", rel.Signed.Version, added, removedN),
+		KeyIDs: signers(rel)})
+}
+
+func signers(md *tufmeta.Targets) []string {
+	var ids []string
+	for _, s := range md.Signatures {
+		ids = append(ids, s.KeyID)
+	}
+	return ids
+}
+
+// publish writes the batch: files, metadata, store commit, timestamp. With
+// nothing accepted it publishes only if renew is set and an online role is
+// inside its signing period. It returns the new snapshot version (0 if
+// nothing was published).
+func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
+	now := b.env.Now
+	pol := b.p.cfg.Policy
+	if renew && pol.NeedsRenewal(layout.NewRole(b.shard), b.newBin.Signed.Expires, now) {
+		b.newDirty = true
+	}
+	snapDue := renew && pol.NeedsRenewal(layout.RoleSnapshot, b.snapshot.Signed.Expires, now)
+	tsDue := renew && pol.NeedsRenewal(layout.RoleTimestamp, b.timestamp.Signed.Expires, now)
+	if len(b.changed) == 0 && !b.newDirty && !snapDue && !tsDue {
+		return 0, nil
+	}
+	b.renewed = len(b.changed) == 0
+	var pub store.Publication
+	pub.Shard = b.shard
+	meta := func(role string, version int64, data []byte) {
+		pub.Roles = append(pub.Roles, store.RoleFile{Shard: b.shard, Role: role, Version: version, Data: data})
+	}
+
+	// Roles changed by maintainers, then the new bin, then snapshot.
+	snapMeta := maps.Clone(b.snapshot.Signed.Meta)
+	for _, name := range b.changed {
+		md := b.roles[name]
+		data, err := tufmeta.Encode(md)
+		if err != nil {
+			return 0, err
+		}
+		meta(name, md.Signed.Version, data)
+		pub.Roles[len(pub.Roles)-1].Expires = md.Signed.Expires
+		snapMeta[name+".json"] = metadata.MetaFile(md.Signed.Version)
+	}
+	if b.newDirty {
+		bin := b.newBin
+		bin.Signed.Version++
+		bin.Signed.Expires = pol.ExpiresAt(layout.NewRole(b.shard), now)
+		key, err := b.p.cfg.Keys(b.shard, ceremony.OnlineNew)
+		if err != nil {
+			return 0, err
+		}
+		bin.Signatures = nil
+		if err := tufmeta.Sign(bin, key); err != nil {
+			return 0, err
+		}
+		data, err := tufmeta.Encode(bin)
+		if err != nil {
+			return 0, err
+		}
+		meta(layout.NewRole(b.shard), bin.Signed.Version, data)
+		pub.Roles[len(pub.Roles)-1].Expires = bin.Signed.Expires
+		snapMeta[layout.NewRole(b.shard)+".json"] = metadata.MetaFile(bin.Signed.Version)
+	}
+	snap := b.snapshot
+	snap.Signed.Meta = snapMeta
+	snap.Signed.Version++
+	snap.Signed.Expires = pol.ExpiresAt(layout.RoleSnapshot, now)
+	snapData, err := b.signOnline(snap, layout.RoleSnapshot)
+	if err != nil {
+		return 0, err
+	}
+	meta(layout.RoleSnapshot, snap.Signed.Version, snapData)
+	pub.Roles[len(pub.Roles)-1].Expires = snap.Signed.Expires
+
+	ts := b.timestamp
+	sum := sha256.Sum256(snapData)
+	ts.Signed.Meta = map[string]*metadata.MetaFiles{"snapshot.json": {
+		Version: snap.Signed.Version, Length: int64(len(snapData)), Hashes: metadata.Hashes{"sha256": sum[:]},
+	}}
+	ts.Signed.Version++
+	ts.Signed.Expires = pol.ExpiresAt(layout.RoleTimestamp, now)
+	tsData, err := b.signOnline(ts, layout.RoleTimestamp)
+	if err != nil {
+		return 0, err
+	}
+	meta(layout.RoleTimestamp, ts.Signed.Version, tsData)
+	pub.Roles[len(pub.Roles)-1].Expires = ts.Signed.Expires
+	pub.Files = b.files
+	pub.Audit = b.audit
+	for _, pr := range b.projects {
+		pub.Projects = append(pub.Projects, pr)
+	}
+
+	// 1. target files, 2. versioned metadata, 3. commit, 4. timestamp.json.
+	for _, path := range slices.Sorted(maps.Keys(b.targets)) {
+		if err := b.putTarget(ctx, path, b.targets[path]); err != nil {
+			return 0, err
+		}
+	}
+	for _, r := range pub.Roles {
+		if r.Role == layout.RoleTimestamp {
+			continue
+		}
+		if err := b.p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(b.shard, layout.MetadataFile(r.Role, r.Version)), bytes.NewReader(r.Data)); err != nil {
+			return 0, err
+		}
+	}
+	if err := b.p.cfg.State.Commit(ctx, pub); err != nil {
+		return 0, err
+	}
+	if err := b.p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(b.shard, layout.MetadataFile(layout.RoleTimestamp, 0)), bytes.NewReader(tsData)); err != nil {
+		// The commit stands; Repair rewrites the timestamp on restart.
+		return 0, fmt.Errorf("published shard %s but failed to write its timestamp: %w", b.shard, err)
+	}
+	for _, path := range b.removed {
+		if err := b.p.cfg.Blobs.Delete(ctx, path); err != nil {
+			b.p.cfg.Log.Warn("failed to delete removed file", "path", path, "err", err)
+		}
+	}
+	return snap.Signed.Version, nil
+}
+
+func (b *batch) putTarget(ctx context.Context, path string, f Staged) error {
+	if ok, err := b.p.cfg.Blobs.Exists(ctx, path); err != nil {
+		return err
+	} else if ok {
+		return nil // content-addressed: the same bytes are there already
+	}
+	r, err := f.Open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	h := sha256.New()
+	if err := b.p.cfg.Blobs.Put(ctx, path, io.TeeReader(r, h)); err != nil {
+		return err
+	}
+	if got := fmt.Sprintf("%x", h.Sum(nil)); !strings.Contains(path, got) {
+		b.p.cfg.Blobs.Delete(ctx, path)
+		return fmt.Errorf("staged file for %s changed on disk", path)
+	}
+	return nil
+}
+
+func (b *batch) signOnline(md any, role string) ([]byte, error) {
+	key, err := b.p.cfg.Keys(b.shard, role)
+	if err != nil {
+		return nil, err
+	}
+	switch m := md.(type) {
+	case *tufmeta.Snapshot:
+		m.Signatures = nil
+		if err := tufmeta.Sign(m, key); err != nil {
+			return nil, err
+		}
+		return tufmeta.Encode(m)
+	case *tufmeta.Timestamp:
+		m.Signatures = nil
+		if err := tufmeta.Sign(m, key); err != nil {
+			return nil, err
+		}
+		return tufmeta.Encode(m)
+	}
+	return nil, fmt.Errorf("cannot sign %T online", md)
+}

@@ -1,0 +1,278 @@
+// Package publish is the one writer of a Hallmark repository's online
+// metadata. Each shard has one publishing loop; accepted changes queue to it
+// and are published in batches (group commit): per batch, one new snapshot
+// and one timestamp for the shard, however many changes it holds.
+//
+// Every proposal is validated inside the loop against the shard's current
+// published state (package validation), so two changes to the same role in
+// one batch are ordered and the second must build on the first.
+//
+// Order of writes, so a crash at any point leaves the published repository
+// valid: target files, then versioned metadata files (new names, not yet
+// referenced), then the state store commit, then timestamp.json, the only
+// file that is overwritten. On start, Repair rewrites each timestamp.json
+// from the store, finishing any publish that was cut short.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/signing"
+	"hallmark.dev/hallmark/store"
+	"hallmark.dev/hallmark/tufmeta"
+	"hallmark.dev/hallmark/validation"
+)
+
+// OnlineKeys returns the online signing key of a role ("timestamp",
+// "snapshot", "new") of a shard.
+type OnlineKeys func(shard, role string) (*signing.Key, error)
+
+// Config configures a Publisher.
+type Config struct {
+	State  store.State
+	Blobs  store.Blobs
+	Keys   OnlineKeys
+	Policy layout.Policy
+	Shards int
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	Log *slog.Logger
+	// MaxBatch bounds the changes published together (default 256).
+	MaxBatch int
+}
+
+// Publisher validates and publishes changes, one loop per shard.
+type Publisher struct {
+	cfg    Config
+	mu     sync.Mutex
+	queues map[string]chan *request
+	ctx    context.Context
+	wg     sync.WaitGroup
+	stats  Stats
+}
+
+// Stats are counters for /metrics.
+type Stats struct {
+	mu                           sync.Mutex
+	Batches, Published, Rejected int64
+	Renewals                     int64
+	LastRenewal                  time.Time
+	LastError                    string
+	LastErrorTime                time.Time
+}
+
+// New returns a publisher. Its loops run until ctx is done.
+func New(ctx context.Context, cfg Config) *Publisher {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 256
+	}
+	return &Publisher{cfg: cfg, queues: map[string]chan *request{}, ctx: ctx}
+}
+
+// Wait blocks until every shard loop has stopped (after ctx is done).
+func (p *Publisher) Wait() { p.wg.Wait() }
+
+// Snapshot returns a copy of the counters.
+func (p *Publisher) Snapshot() (batches, published, rejected, renewals int64, lastRenewal time.Time, lastErr string, lastErrTime time.Time) {
+	s := &p.stats
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Batches, s.Published, s.Rejected, s.Renewals, s.LastRenewal, s.LastError, s.LastErrorTime
+}
+
+func (p *Publisher) noteError(err error) {
+	p.stats.mu.Lock()
+	p.stats.LastError, p.stats.LastErrorTime = err.Error(), p.cfg.Now()
+	p.stats.mu.Unlock()
+}
+
+// Staged is an uploaded file waiting in local storage, already hashed.
+type Staged struct {
+	Open   func() (io.ReadCloser, error)
+	SHA256 string
+	Length int64
+}
+
+// Change is one proposed write.
+type Change struct {
+	Project string // normalized name
+	// Create registers a new project: Display is the name as typed, Owners
+	// the owner keys and threshold its bin delegation will name.
+	Create  bool
+	Display string
+	Owners  tufmeta.Delegation
+	// OwnersRole and ReleasesRole are the proposed roles; either may be nil
+	// on an update.
+	OwnersRole   *tufmeta.Targets
+	ReleasesRole *tufmeta.Targets
+	// Files are the uploaded target files by target path.
+	Files map[string]Staged
+	// Index is the content of the proposed project index, when it changed.
+	Index []byte
+}
+
+// Result is the outcome of a change.
+type Result struct {
+	Outcome validation.Outcome
+	// Reason explains a rejection; it may be a *validation.Conflict.
+	Reason error
+	Sigs   tufmeta.SigCount
+	Shard  string
+	// SnapshotVersion is the shard snapshot that contains the change.
+	SnapshotVersion int64
+}
+
+type request struct {
+	ctx    context.Context
+	change *Change
+	renew  bool
+	done   chan Result
+	err    error
+}
+
+// ErrStopped is returned when the publisher is shutting down.
+var ErrStopped = errors.New("publisher is stopping")
+
+// Submit queues a change to its shard and waits until it is published or
+// refused. An error means the change could not be processed (the store
+// failed); the outcome is then unknown to the caller only if ctx ended.
+func (p *Publisher) Submit(ctx context.Context, c *Change) (Result, error) {
+	shard := layout.ShardOf(c.Project, p.cfg.Shards)
+	r := &request{ctx: ctx, change: c, done: make(chan Result, 1)}
+	select {
+	case p.queue(shard) <- r:
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	case <-p.ctx.Done():
+		return Result{}, ErrStopped
+	}
+	select {
+	case res := <-r.done:
+		return res, r.err
+	case <-p.ctx.Done():
+		return Result{}, ErrStopped
+	}
+}
+
+// Renew re-signs the online metadata of a shard that is inside its signing
+// period, through the shard's loop. It reports whether anything was renewed.
+func (p *Publisher) Renew(ctx context.Context, shard string) (bool, error) {
+	r := &request{ctx: ctx, renew: true, done: make(chan Result, 1)}
+	select {
+	case p.queue(shard) <- r:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-p.ctx.Done():
+		return false, ErrStopped
+	}
+	select {
+	case res := <-r.done:
+		return res.SnapshotVersion > 0, r.err
+	case <-p.ctx.Done():
+		return false, ErrStopped
+	}
+}
+
+func (p *Publisher) queue(shard string) chan *request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q, ok := p.queues[shard]
+	if !ok {
+		q = make(chan *request, 1024)
+		p.queues[shard] = q
+		p.wg.Add(1)
+		go p.loop(shard, q)
+	}
+	return q
+}
+
+func (p *Publisher) loop(shard string, q chan *request) {
+	defer p.wg.Done()
+	for {
+		var batch []*request
+		select {
+		case r := <-q:
+			batch = append(batch, r)
+		case <-p.ctx.Done():
+			return
+		}
+	drain:
+		for len(batch) < p.cfg.MaxBatch {
+			select {
+			case r := <-q:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		p.publishBatch(shard, batch)
+	}
+}
+
+func (p *Publisher) publishBatch(shard string, batch []*request) {
+	// The batch runs to completion even if one caller gives up: others wait.
+	ctx := context.WithoutCancel(p.ctx)
+	b, err := p.newBatch(ctx, shard)
+	if err != nil {
+		p.fail(batch, fmt.Errorf("failed to load shard %s: %w", shard, err))
+		return
+	}
+	results := make([]Result, len(batch))
+	renew := false
+	for i, r := range batch {
+		if r.renew {
+			renew = true
+			continue
+		}
+		results[i] = b.apply(ctx, r.change)
+		results[i].Shard = shard
+	}
+	version, err := b.publish(ctx, renew)
+	if err != nil {
+		p.cfg.Log.Error("publish failed", "shard", shard, "err", err)
+		p.noteError(err)
+		p.fail(batch, err)
+		return
+	}
+	p.stats.mu.Lock()
+	p.stats.Batches++
+	for i, r := range batch {
+		switch {
+		case r.renew:
+			if b.renewed {
+				p.stats.Renewals++
+				p.stats.LastRenewal = p.cfg.Now()
+				results[i].SnapshotVersion = version
+			}
+		case results[i].Outcome == validation.Accept:
+			p.stats.Published++
+			results[i].SnapshotVersion = version
+		case results[i].Outcome == validation.Reject:
+			p.stats.Rejected++
+		}
+	}
+	p.stats.mu.Unlock()
+	for i, r := range batch {
+		r.done <- results[i]
+	}
+}
+
+func (p *Publisher) fail(batch []*request, err error) {
+	for _, r := range batch {
+		r.err = err
+		r.done <- Result{Outcome: validation.Reject, Reason: err}
+	}
+}

@@ -1,0 +1,267 @@
+package server
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"hallmark.dev/hallmark/api"
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/publish"
+	"hallmark.dev/hallmark/store"
+	"hallmark.dev/hallmark/tufmeta"
+	"hallmark.dev/hallmark/validation"
+)
+
+// writeError answers with the API's error form.
+func writeError(w http.ResponseWriter, status int, code, msg, hint string) {
+	writeJSON(w, status, api.ErrorResponse{Error: api.Error{Code: code, Message: msg, Hint: hint}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
+	s.handleWrite(w, r, "")
+}
+
+func (s *Server) handleChange(w http.ResponseWriter, r *http.Request) {
+	s.handleWrite(w, r, r.PathValue("project"))
+}
+
+// upload is a parsed write request with its staged files.
+type upload struct {
+	req   api.ChangeRequest
+	files map[string]publish.Staged
+	paths []string // staged file paths on disk, removed after the request
+}
+
+func (u *upload) cleanup() {
+	for _, p := range u.paths {
+		os.Remove(p)
+	}
+}
+
+func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, pathProject string) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
+	u, status, code, err := s.readUpload(r)
+	if u != nil {
+		defer u.cleanup()
+	}
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the request is larger than the server's limit of %d bytes", s.cfg.MaxUpload), "split the release or ask the operator to raise --max-upload")
+			return
+		}
+		writeError(w, status, code, err.Error(), "")
+		return
+	}
+	change, status, code, err := s.buildChange(u, pathProject)
+	if err != nil {
+		writeError(w, status, code, err.Error(), "")
+		return
+	}
+	res, err := s.cfg.Publisher.Submit(r.Context(), change)
+	if err != nil {
+		s.cfg.Log.Error("publish failed", "project", change.Project, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the server could not publish the change; nothing was published", "try again later")
+		return
+	}
+	s.writeResult(w, change, res)
+}
+
+func (s *Server) writeResult(w http.ResponseWriter, c *publish.Change, res publish.Result) {
+	out := api.ChangeResponse{Project: c.Project, Shard: res.Shard, SignaturesValid: len(res.Sigs.Valid), Threshold: res.Sigs.Threshold}
+	switch res.Outcome {
+	case validation.Accept:
+		out.Status = api.StatusPublished
+		out.SnapshotVersion = res.SnapshotVersion
+		status := http.StatusOK
+		if c.Create {
+			status = http.StatusCreated
+		}
+		writeJSON(w, status, out)
+	case validation.Pending:
+		// Co-signing is not implemented yet, so a pending change is not kept.
+		writeError(w, http.StatusUnprocessableEntity, "needs_signatures",
+			fmt.Sprintf("the change has %d of the %d signatures it needs; nothing was published", len(res.Sigs.Valid), res.Sigs.Threshold),
+			"have enough maintainers sign it before it is submitted")
+	default:
+		var conflict *validation.Conflict
+		var rej *validation.Rejected
+		switch {
+		case errors.As(res.Reason, &conflict):
+			writeJSON(w, http.StatusConflict, api.ErrorResponse{Error: api.Error{Code: "conflict", Message: conflict.Error(),
+				Hint: "another change was published first; fetch the current state and try again", CurrentVersion: conflict.Current}})
+		case errors.As(res.Reason, &rej):
+			writeError(w, http.StatusUnprocessableEntity, "rejected", rej.Msg, "")
+		default:
+			s.cfg.Log.Error("change failed", "project", c.Project, "err", res.Reason)
+			writeError(w, http.StatusInternalServerError, "internal", "the server failed to process the change; nothing was published", "try again later")
+		}
+	}
+}
+
+// readUpload parses the multipart body: a "change" part first, then one part
+// per file, named by its target path. Files are streamed to the staging
+// directory and hashed on the way.
+func (s *Server) readUpload(r *http.Request) (*upload, int, string, error) {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return nil, http.StatusUnsupportedMediaType, "bad_request", errors.New("the request must be multipart/form-data with a \"change\" part followed by the files")
+	}
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	u := &upload{files: map[string]publish.Staged{}}
+	first := true
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return u, http.StatusBadRequest, "bad_request", fmt.Errorf("malformed multipart body: %w", err)
+		}
+		name := part.FormName()
+		if first {
+			if name != "change" {
+				return u, http.StatusBadRequest, "bad_request", errors.New("the first part must be \"change\", the signed metadata")
+			}
+			dec := json.NewDecoder(io.LimitReader(part, 4*tufmeta.MaxRoleSize))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&u.req); err != nil {
+				return u, http.StatusBadRequest, "bad_request", fmt.Errorf("the change is not valid JSON: %w", err)
+			}
+			first = false
+			continue
+		}
+		if _, err := layout.ParseTargetPath(name); err != nil {
+			return u, http.StatusBadRequest, "bad_path", fmt.Errorf("uploaded file: %w", err)
+		}
+		if _, dup := u.files[name]; dup {
+			return u, http.StatusBadRequest, "bad_request", fmt.Errorf("file %s is uploaded twice", name)
+		}
+		st, path, err := s.stage(part)
+		if path != "" {
+			u.paths = append(u.paths, path)
+		}
+		if err != nil {
+			return u, http.StatusBadRequest, "bad_request", err
+		}
+		u.files[name] = st
+	}
+	if first {
+		return u, http.StatusBadRequest, "bad_request", errors.New("the request has no \"change\" part")
+	}
+	return u, 0, "", nil
+}
+
+func (s *Server) stage(part io.Reader) (publish.Staged, string, error) {
+	var rnd [12]byte
+	rand.Read(rnd[:])
+	path := filepath.Join(s.cfg.StagingDir, hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return publish.Staged{}, "", fmt.Errorf("failed to stage upload: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), part)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return publish.Staged{}, path, fmt.Errorf("failed to receive upload: %w", err)
+	}
+	return publish.Staged{
+		Open:   func() (io.ReadCloser, error) { return os.Open(path) },
+		SHA256: hex.EncodeToString(h.Sum(nil)), Length: n,
+	}, path, nil
+}
+
+// buildChange decodes the signed roles of a request into a publish.Change.
+func (s *Server) buildChange(u *upload, pathProject string) (*publish.Change, int, string, error) {
+	req := u.req
+	create := pathProject == ""
+	name := req.Project
+	if !create {
+		name = pathProject
+	}
+	project, err := layout.ParseProjectName(name)
+	if err != nil {
+		return nil, http.StatusBadRequest, "bad_name", err
+	}
+	if !create && req.Project != "" && layout.Normalize(req.Project) != project {
+		return nil, http.StatusBadRequest, "bad_request", fmt.Errorf("the change names project %q but was sent to %q", req.Project, pathProject)
+	}
+	c := &publish.Change{Project: project, Create: create, Display: name, Files: u.files}
+	decode := func(raw json.RawMessage, what string) (*tufmeta.Targets, error) {
+		if len(raw) == 0 || string(raw) == "null" {
+			return nil, nil
+		}
+		md, err := tufmeta.Decode[metadata.TargetsType](raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		return md, nil
+	}
+	if c.OwnersRole, err = decode(req.OwnersRole, "owners_role"); err != nil {
+		return nil, http.StatusBadRequest, "bad_metadata", err
+	}
+	if c.ReleasesRole, err = decode(req.ReleasesRole, "releases_role"); err != nil {
+		return nil, http.StatusBadRequest, "bad_metadata", err
+	}
+	if create {
+		if req.Owners == nil {
+			return nil, http.StatusBadRequest, "bad_request", errors.New("creating a project needs \"owners\": the owner keys and threshold")
+		}
+		c.Owners = tufmeta.Delegation{Keys: req.Owners.Keys, KeyIDs: req.Owners.KeyIDs, Threshold: req.Owners.Threshold}
+	} else if req.Owners != nil {
+		return nil, http.StatusBadRequest, "bad_request", errors.New("\"owners\" is only for creating a project; owner changes are signed into the owners role")
+	}
+	for path := range u.files {
+		tp, _ := layout.ParseTargetPath(path)
+		if tp.Project != project {
+			return nil, http.StatusBadRequest, "bad_path", fmt.Errorf("uploaded file %s lies outside project %s", path, project)
+		}
+	}
+	return c, 0, "", nil
+}
+
+// handleProject answers with the server's (unverified) view of a project.
+func (s *Server) handleProject(w http.ResponseWriter, r *http.Request) {
+	project, err := layout.ParseProjectName(r.PathValue("project"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_name", err.Error(), "")
+		return
+	}
+	pr, err := s.cfg.State.Project(r.Context(), project)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("project %s does not exist", project), "")
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "failed to read the project", "")
+		return
+	}
+	out := api.ProjectResponse{Note: api.UnverifiedNote, Name: pr.Name, Display: pr.Display, Shard: pr.Shard, Status: pr.Status, Created: pr.Created}
+	for _, role := range []string{layout.OwnersRole(project), layout.ReleasesRole(project)} {
+		if rf, err := s.cfg.State.Role(r.Context(), pr.Shard, role); err == nil {
+			out.Roles = append(out.Roles, api.RoleVersion{Role: role, Version: rf.Version, Expires: rf.Expires})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,264 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/publish"
+	"hallmark.dev/hallmark/signing"
+	"hallmark.dev/hallmark/store"
+	"hallmark.dev/hallmark/store/blobdir"
+	"hallmark.dev/hallmark/store/sqlite"
+	"hallmark.dev/hallmark/trust"
+)
+
+// A data directory holds one repository:
+//
+//	repository.json   shard count and whether it is a development repository
+//	online.secret     the online secret (hex), from which every shard's online keys derive
+//	state.db          the SQLite state store
+//	blobs/            published metadata and targets, as served
+//	staging/          uploads being checked
+//	dev-keys/         development offline keys (development repositories only)
+const (
+	repoFile    = "repository.json"
+	secretFile  = "online.secret"
+	stateFile   = "state.db"
+	blobsDir    = "blobs"
+	stagingDir  = "staging"
+	DevKeysDir  = "dev-keys"
+	devKeyLabel = "DEVELOPMENT ONLY"
+)
+
+// RepoInfo is the content of repository.json.
+type RepoInfo struct {
+	Shards int  `json:"shards"`
+	Dev    bool `json:"dev"`
+}
+
+// Repo is an opened data directory: its stores and its publisher.
+type Repo struct {
+	Dir       string
+	Info      RepoInfo
+	State     store.State
+	Blobs     store.Blobs
+	Publisher *publish.Publisher
+	// Fingerprint is the trust fingerprint users pin.
+	Fingerprint string
+	// Created is true when this call created the repository.
+	Created bool
+}
+
+// OpenOptions configure OpenRepo.
+type OpenOptions struct {
+	// Dev creates a development repository when the directory has none.
+	Dev    bool
+	Shards int
+	Now    func() time.Time
+	Log    *slog.Logger
+	Policy layout.Policy
+}
+
+// OpenRepo opens the repository in dir. With Dev set and no repository
+// there yet, it creates one: development offline keys (stored unencrypted in
+// dir/dev-keys), the online secret, and the signed initial metadata of every
+// shard.
+func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Policy == (layout.Policy{}) {
+		o.Policy = layout.DefaultPolicy()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create data directory: %w", err)
+	}
+	r := &Repo{Dir: dir}
+	infoData, err := os.ReadFile(filepath.Join(dir, repoFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !o.Dev:
+		return nil, fmt.Errorf("%s holds no repository: start with --dev for a development repository, or create one with an admin ceremony", dir)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := layout.CheckShardCount(o.Shards); err != nil {
+			return nil, err
+		}
+		r.Info = RepoInfo{Shards: o.Shards, Dev: true}
+		r.Created = true
+	case err != nil:
+		return nil, err
+	default:
+		if err := json.Unmarshal(infoData, &r.Info); err != nil {
+			return nil, fmt.Errorf("%s is corrupt: %w", filepath.Join(dir, repoFile), err)
+		}
+		if o.Shards != 0 && o.Shards != r.Info.Shards && !r.Created {
+			return nil, fmt.Errorf("the repository in %s has %d shards; the shard count is fixed when a repository is created (drop --shards, or use another --data directory)", dir, r.Info.Shards)
+		}
+	}
+	secret, err := loadOrCreateSecret(filepath.Join(dir, secretFile), r.Created)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(dir, stateFile))
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := blobdir.Open(filepath.Join(dir, blobsDir))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	r.State, r.Blobs = st, blobs
+	keys := func(shard, role string) (*signing.Key, error) { return signing.DeriveOnline(secret, shard, role) }
+	r.Publisher = publish.New(ctx, publish.Config{State: st, Blobs: blobs, Keys: keys, Policy: o.Policy, Shards: r.Info.Shards, Now: o.Now, Log: o.Log})
+
+	ok, err := r.Publisher.Initialized(ctx)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	if !ok {
+		if !r.Info.Dev {
+			r.Close()
+			return nil, fmt.Errorf("the repository in %s has not been initialized", dir)
+		}
+		if err := initDev(ctx, r, keys, o); err != nil {
+			r.Close()
+			return nil, err
+		}
+		data, _ := json.MarshalIndent(r.Info, "", "  ")
+		if err := os.WriteFile(filepath.Join(dir, repoFile), data, 0o600); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
+	if _, err := r.Publisher.Repair(ctx); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("failed to repair published files: %w", err)
+	}
+	tb, err := blobReadAll(ctx, blobs, layout.TrustFile)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	tf, err := trust.Parse(tb)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.Fingerprint = tf.Fingerprint()
+	return r, nil
+}
+
+// StagingDir is where uploads wait while they are checked.
+func (r *Repo) StagingDir() string { return filepath.Join(r.Dir, stagingDir) }
+
+// Close closes the stores.
+func (r *Repo) Close() error { return r.State.Close() }
+
+func loadOrCreateSecret(path string, create bool) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		secret, err := hex.DecodeString(strings.TrimSpace(string(data)))
+		if err != nil || len(secret) != signing.OnlineSecretSize {
+			return nil, fmt.Errorf("%s is corrupt: want %d bytes of hex", path, signing.OnlineSecretSize)
+		}
+		return secret, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) || !create {
+		return nil, fmt.Errorf("failed to read the online secret: %w", err)
+	}
+	secret := make([]byte, signing.OnlineSecretSize)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return secret, nil
+}
+
+// initDev runs the key ceremony with development keys.
+func initDev(ctx context.Context, r *Repo, online publish.OnlineKeys, o OpenOptions) error {
+	keyDir := filepath.Join(r.Dir, DevKeysDir)
+	if err := os.MkdirAll(keyDir, 0o700); err != nil {
+		return err
+	}
+	devKey := func(name string) (*signing.Key, error) {
+		path := filepath.Join(keyDir, name+".key")
+		if data, err := os.ReadFile(path); err == nil {
+			return signing.ParseKey(data, nil)
+		}
+		k, err := signing.Generate(devKeyLabel + " " + name + " key")
+		if err != nil {
+			return nil, err
+		}
+		data, err := k.Marshal(nil)
+		if err != nil {
+			return nil, err
+		}
+		return k, os.WriteFile(path, data, 0o600)
+	}
+	root, err := devKey("root")
+	if err != nil {
+		return err
+	}
+	targets, err := devKey("targets")
+	if err != nil {
+		return err
+	}
+	claim, err := devKey("claim")
+	if err != nil {
+		return err
+	}
+	var onlineErr error
+	params := ceremony.Params{
+		Shards: r.Info.Shards,
+		Keys: ceremony.Keys{
+			Root: []signing.PublicKey{root.Public()}, RootThreshold: 1,
+			Targets: []signing.PublicKey{targets.Public()}, TargetsThreshold: 1,
+			Claim: []signing.PublicKey{claim.Public()}, ClaimThreshold: 1,
+		},
+		Online: func(shard, role string) signing.PublicKey {
+			k, err := online(shard, role)
+			if err != nil {
+				onlineErr = err
+				return signing.PublicKey{}
+			}
+			return k.Public()
+		},
+		Policy: o.Policy, Now: o.Now(),
+	}
+	shards, tf, err := ceremony.Init(params, ceremony.Signers{Root: []*signing.Key{root}, Targets: []*signing.Key{targets}, Claim: []*signing.Key{claim}})
+	if err != nil {
+		return err
+	}
+	if onlineErr != nil {
+		return onlineErr
+	}
+	return r.Publisher.Bootstrap(ctx, shards, tf)
+}
+
+func blobReadAll(ctx context.Context, b store.Blobs, path string) ([]byte, error) {
+	f, err := b.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read %s: %w", path, err)
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
+}

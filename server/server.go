@@ -1,0 +1,181 @@
+// Package server is Hallmark's HTTP server: the write API that takes signed
+// changes, static serving of published metadata and targets, health and
+// metrics, and the start page. It trusts nothing a request says that is not
+// signed: every write goes through the publisher, which validates it against
+// the published state.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/publish"
+	"hallmark.dev/hallmark/store"
+)
+
+// Config holds the server's dependencies.
+type Config struct {
+	State     store.State
+	Blobs     store.Blobs
+	Publisher *publish.Publisher
+	Shards    int
+	// StagingDir holds uploads while they are checked.
+	StagingDir string
+	// MaxUpload bounds one write request's body, in bytes.
+	MaxUpload int64
+	Log       *slog.Logger
+	Now       func() time.Time
+	Policy    layout.Policy
+	// Dev marks a development repository (shown on the start page).
+	Dev bool
+}
+
+// Server serves one repository.
+type Server struct {
+	cfg     Config
+	handler http.Handler
+	started time.Time
+}
+
+// DefaultMaxUpload is the default bound on one write request (1 GiB).
+const DefaultMaxUpload = 1 << 30
+
+// New returns a server.
+func New(cfg Config) (*Server, error) {
+	if cfg.MaxUpload <= 0 {
+		cfg.MaxUpload = DefaultMaxUpload
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.StagingDir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create staging directory: %w", err)
+	}
+	s := &Server{cfg: cfg, started: cfg.Now()}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// routes registers every route in one place, so the whole surface is
+// visible at a glance.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.handleHome)
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /metrics", s.handleMetrics)
+	mux.HandleFunc("GET /metadata/", s.handleStatic)
+	mux.HandleFunc("GET /targets/", s.handleStatic)
+	mux.HandleFunc("POST /api/v1/projects", s.handleCreate)
+	mux.HandleFunc("POST /api/v1/projects/{project}/changes", s.handleChange)
+	mux.HandleFunc("GET /api/v1/projects/{project}", s.handleProject)
+	return s.logRequests(mux)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) logRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &statusWriter{ResponseWriter: w, status: 200}
+		start := time.Now()
+		h.ServeHTTP(rw, r)
+		if r.Method != http.MethodGet || rw.status >= 400 {
+			s.cfg.Log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rw.status, "duration", time.Since(start))
+		}
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// handleStatic serves published metadata and target files from the blob
+// store. Versioned files never change, so caches may keep them forever;
+// timestamp.json and trust.json must be revalidated.
+func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimPrefix(r.URL.Path, "/")
+	if strings.Contains(path, "..") || strings.HasSuffix(path, "/") || strings.Contains(path, "/.") {
+		http.NotFound(w, r)
+		return
+	}
+	b, err := s.cfg.Blobs.Open(r.Context(), path)
+	if errors.Is(err, store.ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		s.cfg.Log.Error("failed to open blob", "path", path, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	defer b.Close()
+	h := w.Header()
+	switch {
+	case strings.HasSuffix(path, "/timestamp.json") || path == layout.TrustFile:
+		h.Set("Cache-Control", "no-cache")
+	default:
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	}
+	if strings.HasPrefix(path, "metadata/") {
+		h.Set("Content-Type", "application/json")
+	} else {
+		h.Set("Content-Type", "application/octet-stream")
+	}
+	http.ServeContent(w, r, "", b.ModTime(), b)
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.cfg.State.Ping(ctx); err != nil {
+		http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	shard := layout.ShardIDs(s.cfg.Shards)[0]
+	ts, err := s.cfg.State.Role(ctx, shard, layout.RoleTimestamp)
+	if err != nil {
+		http.Error(w, "repository not initialized: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if !ts.Expires.After(s.cfg.Now()) {
+		http.Error(w, fmt.Sprintf("timestamp of shard %s expired at %s: online renewal is not working", shard, ts.Expires.Format(time.RFC3339)), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "ok\ntimestamp of shard %s expires %s\n", shard, ts.Expires.Format(time.RFC3339))
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	batches, published, rejected, renewals, lastRenewal, lastErr, _ := s.cfg.Publisher.Snapshot()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintf(w, "# HELP hallmark_publish_batches_total Batches published.\n# TYPE hallmark_publish_batches_total counter\nhallmark_publish_batches_total %d\n", batches)
+	fmt.Fprintf(w, "# HELP hallmark_changes_published_total Changes accepted and published.\n# TYPE hallmark_changes_published_total counter\nhallmark_changes_published_total %d\n", published)
+	fmt.Fprintf(w, "# HELP hallmark_changes_rejected_total Changes rejected.\n# TYPE hallmark_changes_rejected_total counter\nhallmark_changes_rejected_total %d\n", rejected)
+	fmt.Fprintf(w, "# HELP hallmark_renewals_total Online metadata renewals.\n# TYPE hallmark_renewals_total counter\nhallmark_renewals_total %d\n", renewals)
+	var last int64
+	if !lastRenewal.IsZero() {
+		last = lastRenewal.Unix()
+	}
+	fmt.Fprintf(w, "# HELP hallmark_last_renewal_timestamp_seconds When online metadata was last renewed.\n# TYPE hallmark_last_renewal_timestamp_seconds gauge\nhallmark_last_renewal_timestamp_seconds %d\n", last)
+	errFlag := 0
+	if lastErr != "" {
+		errFlag = 1
+	}
+	fmt.Fprintf(w, "# HELP hallmark_publish_error Whether the last publish error is recorded.\n# TYPE hallmark_publish_error gauge\nhallmark_publish_error %d\n", errFlag)
+}

@@ -1,0 +1,142 @@
+// Package blobdir stores blobs as files below a local directory. Writes go
+// to a temporary file that is synced and renamed into place, so a crash
+// leaves either the old blob or the new one.
+package blobdir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"hallmark.dev/hallmark/store"
+)
+
+// Dir is a blob store rooted at a directory.
+type Dir struct{ root string }
+
+// Open returns a blob store rooted at dir, creating it if needed.
+func Open(dir string) (*Dir, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("failed to create blob directory: %w", err)
+	}
+	return &Dir{root: dir}, nil
+}
+
+// Root returns the directory.
+func (d *Dir) Root() string { return d.root }
+
+func (d *Dir) file(p string) (string, error) {
+	clean := path.Clean("/" + p)
+	if clean == "/" || clean != "/"+p || strings.Contains(p, "\\") {
+		return "", fmt.Errorf("invalid blob path %q", p)
+	}
+	return filepath.Join(d.root, filepath.FromSlash(p)), nil
+}
+
+// Put implements store.Blobs.
+func (d *Dir) Put(ctx context.Context, p string, r io.Reader) error {
+	name, err := d.file(p)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return fmt.Errorf("failed to store %s: %w", p, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("failed to store %s: %w", p, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, ctxReader{ctx, r}); err != nil {
+		tmp.Close()
+		return fmt.Errorf("failed to store %s: %w", p, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("failed to store %s: %w", p, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("failed to store %s: %w", p, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		return fmt.Errorf("failed to store %s: %w", p, err)
+	}
+	return nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
+}
+
+type blob struct {
+	*os.File
+	size int64
+	mod  time.Time
+}
+
+func (b blob) Size() int64        { return b.size }
+func (b blob) ModTime() time.Time { return b.mod }
+
+// Open implements store.Blobs.
+func (d *Dir) Open(ctx context.Context, p string) (store.Blob, error) {
+	name, err := d.file(p)
+	if err != nil {
+		return nil, store.ErrNotFound
+	}
+	f, err := os.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil || st.IsDir() {
+		f.Close()
+		return nil, store.ErrNotFound
+	}
+	return blob{File: f, size: st.Size(), mod: st.ModTime()}, nil
+}
+
+// Exists implements store.Blobs.
+func (d *Dir) Exists(ctx context.Context, p string) (bool, error) {
+	name, err := d.file(p)
+	if err != nil {
+		return false, err
+	}
+	st, err := os.Stat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil && !st.IsDir(), err
+}
+
+// Delete implements store.Blobs.
+func (d *Dir) Delete(ctx context.Context, p string) error {
+	name, err := d.file(p)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,266 @@
+// Package sqlite implements store.State on an embedded SQLite database
+// (pure Go, no cgo). It is the default store of `hallmark serve`.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"hallmark.dev/hallmark/store"
+)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS roles (
+	shard TEXT NOT NULL, role TEXT NOT NULL, version INTEGER NOT NULL,
+	expires TEXT NOT NULL, data BLOB NOT NULL,
+	PRIMARY KEY (shard, role, version));
+CREATE TABLE IF NOT EXISTS current_roles (
+	shard TEXT NOT NULL, role TEXT NOT NULL, version INTEGER NOT NULL,
+	PRIMARY KEY (shard, role));
+CREATE TABLE IF NOT EXISTS projects (
+	name TEXT PRIMARY KEY, display TEXT NOT NULL, shard TEXT NOT NULL,
+	status TEXT NOT NULL, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+	project TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL,
+	length INTEGER NOT NULL, removed INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (project, path));
+CREATE TABLE IF NOT EXISTS audit (
+	id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, project TEXT NOT NULL,
+	action TEXT NOT NULL, detail TEXT NOT NULL, keyids TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_project ON audit (project, id);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`
+
+// DB is a SQLite state store.
+type DB struct{ db *sql.DB }
+
+var _ store.State = (*DB)(nil)
+
+// Open opens (creating if needed) the database file at path.
+func Open(ctx context.Context, path string) (*DB, error) {
+	// WAL lets readers run beside the writer; synchronous=FULL makes every
+	// commit durable before the publisher writes the timestamp that points
+	// at it; immediate transactions take the write lock up front.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open database %s: %w", path, err)
+	}
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("failed to initialize database %s: %w", path, err)
+	}
+	return &DB{db: db}, nil
+}
+
+// Close implements store.State.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Ping implements store.State.
+func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// Role implements store.State.
+func (d *DB) Role(ctx context.Context, shard, role string) (store.RoleFile, error) {
+	r := store.RoleFile{Shard: shard, Role: role}
+	var exp string
+	err := d.db.QueryRowContext(ctx, `SELECT r.version, r.expires, r.data FROM current_roles c
+		JOIN roles r ON r.shard = c.shard AND r.role = c.role AND r.version = c.version
+		WHERE c.shard = ? AND c.role = ?`, shard, role).Scan(&r.Version, &exp, &r.Data)
+	r.Expires = parseTime(exp)
+	return r, notFound(err)
+}
+
+// RoleVersion implements store.State.
+func (d *DB) RoleVersion(ctx context.Context, shard, role string, version int64) (store.RoleFile, error) {
+	r := store.RoleFile{Shard: shard, Role: role, Version: version}
+	var exp string
+	err := d.db.QueryRowContext(ctx, `SELECT expires, data FROM roles WHERE shard = ? AND role = ? AND version = ?`,
+		shard, role, version).Scan(&exp, &r.Data)
+	r.Expires = parseTime(exp)
+	return r, notFound(err)
+}
+
+// ShardRoles implements store.State.
+func (d *DB) ShardRoles(ctx context.Context, shard string) ([]store.RoleFile, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT r.role, r.version, r.expires, r.data FROM current_roles c
+		JOIN roles r ON r.shard = c.shard AND r.role = c.role AND r.version = c.version
+		WHERE c.shard = ? ORDER BY r.role`, shard)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.RoleFile
+	for rows.Next() {
+		r := store.RoleFile{Shard: shard}
+		var exp string
+		if err := rows.Scan(&r.Role, &r.Version, &exp, &r.Data); err != nil {
+			return nil, err
+		}
+		r.Expires = parseTime(exp)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Project implements store.State.
+func (d *DB) Project(ctx context.Context, name string) (store.Project, error) {
+	p := store.Project{Name: name}
+	var created string
+	err := d.db.QueryRowContext(ctx, `SELECT display, shard, status, created FROM projects WHERE name = ?`, name).
+		Scan(&p.Display, &p.Shard, &p.Status, &created)
+	p.Created = parseTime(created)
+	return p, notFound(err)
+}
+
+// ListProjects implements store.State.
+func (d *DB) ListProjects(ctx context.Context, after string, limit int) ([]store.Project, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT name, display, shard, status, created FROM projects
+		WHERE name > ? ORDER BY name LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Project
+	for rows.Next() {
+		var p store.Project
+		var created string
+		if err := rows.Scan(&p.Name, &p.Display, &p.Shard, &p.Status, &created); err != nil {
+			return nil, err
+		}
+		p.Created = parseTime(created)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// Files implements store.State.
+func (d *DB) Files(ctx context.Context, project string) ([]store.FileRecord, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT path, sha256, length, removed FROM files WHERE project = ? ORDER BY path`, project)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.FileRecord
+	for rows.Next() {
+		f := store.FileRecord{Project: project}
+		if err := rows.Scan(&f.Path, &f.SHA256, &f.Length, &f.Removed); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// Audit implements store.State.
+func (d *DB) Audit(ctx context.Context, project string, limit int) ([]store.AuditEntry, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT time, action, detail, keyids FROM audit WHERE project = ? ORDER BY id DESC LIMIT ?`, project, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.AuditEntry
+	for rows.Next() {
+		e := store.AuditEntry{Project: project}
+		var t, ids string
+		if err := rows.Scan(&t, &e.Action, &e.Detail, &ids); err != nil {
+			return nil, err
+		}
+		e.Time = parseTime(t)
+		if ids != "" {
+			e.KeyIDs = strings.Split(ids, ",")
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Commit implements store.State.
+func (d *DB) Commit(ctx context.Context, p store.Publication) (err error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("failed to begin commit: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	for _, r := range p.Roles {
+		res, err := tx.ExecContext(ctx, `INSERT INTO roles (shard, role, version, expires, data) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`, r.Shard, r.Role, r.Version, fmtTime(r.Expires), r.Data)
+		if err != nil {
+			return fmt.Errorf("failed to store role %s: %w", r.Role, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: %s version %d of shard %s exists already", store.ErrConflict, r.Role, r.Version, r.Shard)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO current_roles (shard, role, version) VALUES (?, ?, ?)
+			ON CONFLICT (shard, role) DO UPDATE SET version = excluded.version WHERE excluded.version > current_roles.version`,
+			r.Shard, r.Role, r.Version); err != nil {
+			return fmt.Errorf("failed to store role %s: %w", r.Role, err)
+		}
+	}
+	for _, pr := range p.Projects {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO projects (name, display, shard, status, created) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET status = excluded.status`,
+			pr.Name, pr.Display, pr.Shard, pr.Status, fmtTime(pr.Created)); err != nil {
+			return fmt.Errorf("failed to store project %s: %w", pr.Name, err)
+		}
+	}
+	for _, f := range p.Files {
+		res, err := tx.ExecContext(ctx, `INSERT INTO files (project, path, sha256, length, removed) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (project, path) DO UPDATE SET removed = excluded.removed WHERE files.sha256 = excluded.sha256`,
+			f.Project, f.Path, f.SHA256, f.Length, f.Removed)
+		if err != nil {
+			return fmt.Errorf("failed to store file record %s: %w", f.Path, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: file %s was published with other content", store.ErrConflict, f.Path)
+		}
+	}
+	for _, a := range p.Audit {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit (time, project, action, detail, keyids) VALUES (?, ?, ?, ?, ?)`,
+			fmtTime(a.Time), a.Project, a.Action, a.Detail, strings.Join(a.KeyIDs, ",")); err != nil {
+			return fmt.Errorf("failed to store audit entry: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("failed to commit: %w", err)
+	}
+	return nil
+}
+
+// Setting implements store.State.
+func (d *DB) Setting(ctx context.Context, key string) (string, error) {
+	var v string
+	err := d.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+	return v, notFound(err)
+}
+
+// PutSetting implements store.State.
+func (d *DB) PutSetting(ctx context.Context, key, value string) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return err
+}

@@ -1,0 +1,123 @@
+// Package store defines where Hallmark keeps its state and its bytes.
+//
+// State holds the published roles of every shard (every version, so history
+// and repair are possible), projects, the file records that make file names
+// permanent, and the audit log. Blobs holds what is served: published
+// metadata files and target files. A Publication, everything one publish of
+// one shard changes, commits atomically: the state is either before or after
+// it, never between. Implementations: store/sqlite (embedded default) and,
+// later, PostgreSQL; store/blobdir (a local directory) and, later, S3.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// ErrNotFound is returned when a record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned by Commit when a role version it would insert
+// exists already: another publisher got there first.
+var ErrConflict = errors.New("conflicting publication")
+
+// RoleFile is one published version of one role of one shard.
+type RoleFile struct {
+	Shard   string
+	Role    string
+	Version int64
+	Expires time.Time
+	Data    []byte
+}
+
+// Project status values.
+const (
+	StatusNew     = "new"     // delegated by new.<shard>, online key
+	StatusClaimed = "claimed" // delegated by claimed.<shard>, offline claim key
+)
+
+// Project is a registered project.
+type Project struct {
+	Name    string // normalized
+	Display string // as first registered
+	Shard   string
+	Status  string
+	Created time.Time
+}
+
+// FileRecord is a release file ever published in a project. Records are
+// never deleted: a removed file keeps its record (a tombstone) so that its
+// path never returns with other content.
+type FileRecord struct {
+	Project string
+	Path    string
+	SHA256  string
+	Length  int64
+	Removed bool
+}
+
+// AuditEntry is one line of a project's history.
+type AuditEntry struct {
+	Time    time.Time
+	Project string
+	Action  string
+	Detail  string
+	KeyIDs  []string
+}
+
+// Publication is everything one publish of one shard changes.
+type Publication struct {
+	Shard    string
+	Roles    []RoleFile
+	Projects []Project
+	Files    []FileRecord
+	Audit    []AuditEntry
+}
+
+// State is the repository's state store.
+type State interface {
+	// Role returns the latest published version of a role.
+	Role(ctx context.Context, shard, role string) (RoleFile, error)
+	// RoleVersion returns one version of a role.
+	RoleVersion(ctx context.Context, shard, role string, version int64) (RoleFile, error)
+	// ShardRoles returns the latest version of every role of a shard.
+	ShardRoles(ctx context.Context, shard string) ([]RoleFile, error)
+	// Project returns a project by normalized name.
+	Project(ctx context.Context, name string) (Project, error)
+	// ListProjects returns projects ordered by name, after the given name.
+	ListProjects(ctx context.Context, after string, limit int) ([]Project, error)
+	// Files returns the file records of a project, removed ones included.
+	Files(ctx context.Context, project string) ([]FileRecord, error)
+	// Audit returns a project's history, newest first.
+	Audit(ctx context.Context, project string, limit int) ([]AuditEntry, error)
+	// Commit applies a publication atomically.
+	Commit(ctx context.Context, p Publication) error
+	// Setting and PutSetting keep small repository-wide values.
+	Setting(ctx context.Context, key string) (string, error)
+	PutSetting(ctx context.Context, key, value string) error
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Blob is a stored blob opened for reading.
+type Blob interface {
+	io.ReadSeekCloser
+	Size() int64
+	ModTime() time.Time
+}
+
+// Blobs is the store of served bytes, addressed by slash-separated paths
+// ("metadata/<shard>/3.targets.json", "targets/<project>/<version>/<sha256>.<file>").
+type Blobs interface {
+	// Put stores a blob atomically: readers see the old blob or the new one.
+	Put(ctx context.Context, path string, r io.Reader) error
+	// Open opens a blob for reading; ErrNotFound if it does not exist.
+	Open(ctx context.Context, path string) (Blob, error)
+	// Exists reports whether a blob exists.
+	Exists(ctx context.Context, path string) (bool, error)
+	// Delete removes a blob; removing a missing blob is not an error.
+	Delete(ctx context.Context, path string) error
+}
