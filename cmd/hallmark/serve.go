@@ -36,7 +36,9 @@ With --dev and an empty data directory, it first creates a development repositor
 development offline keys (stored unencrypted in DATA/dev-keys: never for real use),
 the online secret and the signed initial metadata of every shard. Later starts reuse them.`,
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return runServe(c.Context(), e, o, c.Flags().Changed("shards")) },
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runServe(c.Context(), e, o, c.Flags().Changed("shards"))
+		},
 	}
 	c.Flags().BoolVar(&o.dev, "dev", false, "create a development repository if the data directory has none")
 	c.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (HOST:PORT)")
