@@ -82,3 +82,44 @@ type RoleVersion struct {
 	Version int64     `json:"version"`
 	Expires time.Time `json:"expires"`
 }
+
+// PendingResponse answers a change that lacks signatures: it is kept as a
+// pending change until enough signatures arrive or it expires.
+type PendingResponse struct {
+	Status          string    `json:"status"` // "pending"
+	Project         string    `json:"project"`
+	ID              string    `json:"id"`
+	Expires         time.Time `json:"expires"`
+	SignaturesValid int       `json:"signatures_valid"`
+	Threshold       int       `json:"threshold"`
+}
+
+// PendingChange is a pending change as the server lists it. Change holds
+// the roles with the signatures so far; tools verify it before showing it.
+type PendingChange struct {
+	ID      string          `json:"id"`
+	Project string          `json:"project"`
+	Created time.Time       `json:"created"`
+	Expires time.Time       `json:"expires"`
+	Change  json.RawMessage `json:"change"`
+	Files   []PendingFile   `json:"files"`
+}
+
+// PendingFile is a staged file of a pending change.
+type PendingFile struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Length int64  `json:"length"`
+}
+
+// PendingList is the body of the pending-change listings.
+type PendingList struct {
+	Note    string          `json:"note"`
+	Pending []PendingChange `json:"pending"`
+}
+
+// SignaturesRequest adds signatures to a pending change's roles.
+type SignaturesRequest struct {
+	OwnersRole   []metadata.Signature `json:"owners_role,omitempty"`
+	ReleasesRole []metadata.Signature `json:"releases_role,omitempty"`
+}

@@ -51,7 +51,7 @@ func (c *Client) trustedRoot(ctx context.Context, shard string) ([]byte, error) 
 		return nil, fmt.Errorf("failed to fetch the root of shard %s: %w", shard, err)
 	}
 	if _, err := c.trust.CheckShardRoot(shard, data); err != nil {
-		return nil, err
+		return nil, &VerificationError{Shard: shard, Err: err}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -131,9 +131,14 @@ func (e *VerificationError) Unwrap() error { return e.Err }
 func explain(shard string, err error) error {
 	var dl *metadata.ErrDownloadHTTP
 	var exp *metadata.ErrExpiredMetadata
+	var bv *metadata.ErrBadVersionNumber
 	switch {
 	case errors.As(err, &exp):
 		return &VerificationError{Shard: shard, Err: fmt.Errorf("metadata has expired (%v): the repository is stale or someone is replaying old metadata", err)}
+	case errors.As(err, &bv):
+		// go-tuf's message alone reads backwards ("expected X version 2, got 3"
+		// when version 2 is served after 3 was seen): say what it means.
+		return &VerificationError{Shard: shard, Err: fmt.Errorf("metadata was rolled back or mixed with other versions (%v): someone is serving older metadata than you have already seen", err)}
 	case errors.As(err, &dl):
 		return fmt.Errorf("shard %s: %w", shard, err)
 	}

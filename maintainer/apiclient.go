@@ -35,8 +35,8 @@ type upFile struct {
 // Progress reports upload progress across all files of a request.
 type Progress func(done, total int64)
 
-// post sends a write request: the change, then the files, streamed.
-func post(ctx context.Context, hc *http.Client, url string, change api.ChangeRequest, files []upFile, progress Progress) (*api.ChangeResponse, error) {
+// postChange sends a write request: the change, then the files, streamed.
+func postChange(ctx context.Context, hc *http.Client, url string, change api.ChangeRequest, files []upFile, progress Progress) (*Outcome, error) {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	var total int64
@@ -60,18 +60,30 @@ func post(ctx context.Context, hc *http.Client, url string, change api.ChangeReq
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode >= 300 {
+	return decodeOutcome(resp.StatusCode, body)
+}
+
+// decodeOutcome reads a write API answer: published, pending or an error.
+func decodeOutcome(status int, body []byte) (*Outcome, error) {
+	switch {
+	case status == http.StatusAccepted:
+		var p api.PendingResponse
+		if err := json.Unmarshal(body, &p); err != nil {
+			return nil, fmt.Errorf("the server's answer is malformed: %w", err)
+		}
+		return &Outcome{Status: api.StatusPending, PendingID: p.ID, SignaturesValid: p.SignaturesValid, Threshold: p.Threshold}, nil
+	case status >= 300:
 		var er api.ErrorResponse
 		if json.Unmarshal(body, &er) != nil || er.Error.Message == "" {
-			return nil, &APIError{Status: resp.StatusCode, Body: api.Error{Code: "http", Message: fmt.Sprintf("the server answered HTTP %d", resp.StatusCode)}}
+			return nil, &APIError{Status: status, Body: api.Error{Code: "http", Message: fmt.Sprintf("the server answered HTTP %d", status)}}
 		}
-		return nil, &APIError{Status: resp.StatusCode, Body: er.Error}
+		return nil, &APIError{Status: status, Body: er.Error}
 	}
 	var out api.ChangeResponse
 	if err := json.Unmarshal(body, &out); err != nil {
 		return nil, fmt.Errorf("the server's answer is malformed: %w", err)
 	}
-	return &out, nil
+	return &Outcome{Status: api.StatusPublished, SignaturesValid: out.SignaturesValid, Threshold: out.Threshold, SnapshotVersion: out.SnapshotVersion}, nil
 }
 
 func writeBody(mw *multipart.Writer, change api.ChangeRequest, files []upFile, total int64, progress Progress) error {

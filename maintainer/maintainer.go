@@ -14,8 +14,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -27,10 +25,6 @@ import (
 	"hallmark.dev/hallmark/tufmeta"
 	"hallmark.dev/hallmark/validation"
 )
-
-// LabelsField is the signed field of an owners role that maps key ids to
-// their human labels.
-const LabelsField = "x-hallmark-labels"
 
 // Tool signs and submits changes to one repository.
 type Tool struct {
@@ -63,9 +57,9 @@ func (t *Tool) policy() layout.Policy {
 
 // Created describes a created project.
 type Created struct {
-	Project  string
-	Shard    string
-	Response *api.ChangeResponse
+	Project string
+	Shard   string
+	Outcome *Outcome
 }
 
 // CreateProject registers a project owned and maintained by key, with
@@ -90,7 +84,8 @@ func (t *Tool) CreateProject(ctx context.Context, name string, key *signing.Key)
 		Name: layout.ReleasesRole(project), KeyIDs: maint.KeyIDs, Threshold: 1,
 		Terminating: true, Paths: layout.DelegationPaths(project),
 	}}
-	SetLabels(ownersRole, []signing.PublicKey{pub})
+	tufmeta.SetLabels(ownersRole, map[string]string{pub.ID(): pub.Label})
+	tufmeta.SetDeclaredOwners(ownersRole, owners)
 
 	index := &layout.Index{Project: project}
 	indexBytes, err := index.Marshal()
@@ -131,30 +126,11 @@ func (t *Tool) CreateProject(ctx context.Context, name string, key *signing.Key)
 		ReleasesRole: releasesJSON,
 	}
 	files := []upFile{{target: layout.IndexPath(project), open: bytesOpener(indexBytes), length: int64(len(indexBytes))}}
-	resp, err := post(ctx, t.httpClient(), t.Client.Repo()+"/api/v1/projects", change, files, nil)
+	out, err := postChange(ctx, t.httpClient(), t.Client.Repo()+"/api/v1/projects", change, files, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &Created{Project: project, Shard: resp.Shard, Response: resp}, nil
-}
-
-// SetLabels records key labels in an owners role's signed labels field.
-func SetLabels(owners *tufmeta.Targets, keys []signing.PublicKey) {
-	labels := map[string]any{}
-	if old, ok := owners.Signed.UnrecognizedFields[LabelsField].(map[string]any); ok {
-		for k, v := range old {
-			labels[k] = v
-		}
-	}
-	for _, k := range keys {
-		if k.Label != "" {
-			labels[k.ID()] = k.Label
-		}
-	}
-	if owners.Signed.UnrecognizedFields == nil {
-		owners.Signed.UnrecognizedFields = map[string]any{}
-	}
-	owners.Signed.UnrecognizedFields[LabelsField] = labels
+	return &Created{Project: project, Shard: layout.ShardOf(project, t.Client.Trust().Shards), Outcome: out}, nil
 }
 
 func bytesOpener(b []byte) func() (io.ReadCloser, error) {
@@ -179,116 +155,6 @@ func hashFile(path string) ([]byte, int64, error) {
 		return nil, 0, err
 	}
 	return h.Sum(nil), n, nil
-}
-
-// Release describes an uploaded release.
-type Release struct {
-	Project  string
-	Version  string
-	Files    []layout.FileEntry
-	Response *api.ChangeResponse
-}
-
-// PlanUpload describes an upload before it is signed.
-type PlanUpload struct {
-	Project string
-	Version string
-	Files   []layout.FileEntry
-	paths   []string
-	state   *client.Project
-	role    *tufmeta.Targets
-	index   []byte
-}
-
-// Summary explains the change in plain words.
-func (p *PlanUpload) Summary() string {
-	var total int64
-	for _, f := range p.Files {
-		total += f.Length
-	}
-	return fmt.Sprintf("add release %s of %s: %d file(s), %s", p.Version, p.Project, len(p.Files), humanBytes(total))
-}
-
-// PrepareUpload learns the project's verified state and builds the releases
-// role that adds the release. Nothing is signed yet.
-func (t *Tool) PrepareUpload(ctx context.Context, project, version string, paths []string, key *signing.Key) (*PlanUpload, error) {
-	if _, err := layout.ParseVersion(version); err != nil {
-		return nil, err
-	}
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("a release needs at least one file")
-	}
-	st, err := t.Client.Project(ctx, project)
-	if err != nil {
-		return nil, err
-	}
-	if _, exists := st.Index.Release(version); exists {
-		return nil, fmt.Errorf("%s %s is already published; releases are immutable, so publish a new version", st.Name, version)
-	}
-	del, _, err := tufmeta.TargetsDelegation(st.OwnersRole, layout.ReleasesRole(st.Name))
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := del.Keys[key.ID()]; !ok {
-		return nil, fmt.Errorf("key %s (%s) is not a maintainer of %s; ask an owner to add it with `hallmark maintainer add`", key.Public().ShortID(), key.Label(), st.Name)
-	}
-	plan := &PlanUpload{Project: st.Name, Version: version, state: st}
-	next := cloneTargets(st.ReleasesRole)
-	next.Signed.Version = st.ReleasesRole.Signed.Version + 1
-	next.Signed.Expires = t.policy().ExpiresAt(layout.ReleasesRole(st.Name), t.now())
-	rel := layout.Release{Version: version}
-	for _, p := range paths {
-		name := filepath.Base(p)
-		if err := layout.CheckFilename(name); err != nil {
-			return nil, err
-		}
-		if slices.ContainsFunc(rel.Files, func(f layout.FileEntry) bool { return f.Name == name }) {
-			return nil, fmt.Errorf("two files are named %s", name)
-		}
-		sum, n, err := hashFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("failed to read %s: %w", p, err)
-		}
-		rel.Files = append(rel.Files, layout.FileEntry{Name: name, SHA256: fmt.Sprintf("%x", sum), Length: n})
-		next.Signed.Targets[layout.FilePath(st.Name, version, name)] = &metadata.TargetFiles{Length: n, Hashes: metadata.Hashes{"sha256": sum}}
-		plan.paths = append(plan.paths, p)
-	}
-	index := *st.Index
-	index.Releases = append(slices.Clone(index.Releases), rel)
-	ib, err := index.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	next.Signed.Targets[layout.IndexPath(st.Name)] = targetFile(ib)
-	plan.Files, plan.role, plan.index = rel.Files, next, ib
-	return plan, nil
-}
-
-// Upload signs the plan with key and submits it with its files.
-func (t *Tool) Upload(ctx context.Context, plan *PlanUpload, key *signing.Key, progress Progress) (*Release, error) {
-	if err := tufmeta.Sign(plan.role, key); err != nil {
-		return nil, err
-	}
-	st := &validation.Project{Name: plan.Project, Owners: plan.state.Owners, OwnersRole: plan.state.OwnersRole,
-		ReleasesRole: plan.state.ReleasesRole, Tombstones: map[string]string{}}
-	d := validation.CheckReleases(st, plan.role, plan.index, validation.Env{Policy: t.policy(), Now: t.now()})
-	if d.Outcome == validation.Reject {
-		return nil, fmt.Errorf("the release does not validate: %v", d.Reason)
-	}
-	roleJSON, err := tufmeta.Encode(plan.role)
-	if err != nil {
-		return nil, err
-	}
-	files := []upFile{{target: layout.IndexPath(plan.Project), open: bytesOpener(plan.index), length: int64(len(plan.index))}}
-	for i, f := range plan.Files {
-		files = append(files, upFile{target: layout.FilePath(plan.Project, plan.Version, f.Name), open: openFile(plan.paths[i]), length: f.Length})
-	}
-	resp, err := post(ctx, t.httpClient(), t.Client.Repo()+"/api/v1/projects/"+plan.Project+"/changes",
-		api.ChangeRequest{Project: plan.Project, ReleasesRole: roleJSON}, files, progress)
-	if err != nil {
-		return nil, err
-	}
-	return &Release{Project: plan.Project, Version: plan.Version, Files: plan.Files, Response: resp}, nil
 }
 
 // cloneTargets deep-copies targets metadata through its JSON form, without

@@ -14,6 +14,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/explain"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/store"
 	"hallmark.dev/hallmark/tufmeta"
@@ -122,28 +123,53 @@ func (b *batch) check(ctx context.Context, c *Change) (Result, error) {
 		return Result{}, err
 	}
 	var res Result
+	pending := false
+	published := st.OwnersRole
 	accepted := map[string]*tufmeta.Targets{}
+	var ownerChange *tufmeta.Delegation
 	if c.OwnersRole != nil {
 		d := validation.CheckOwners(st, c.OwnersRole, b.env)
-		if d.Outcome != validation.Accept {
+		if d.Outcome == validation.Reject {
 			return Result{Outcome: d.Outcome, Reason: d.Reason, Sigs: d.Sigs}, nil
 		}
+		if d.OwnerChange != nil && pr.Status == store.StatusClaimed {
+			return rejected("owner changes of a claimed project are applied by the repository's admins; their ceremony is not available yet"), nil
+		}
+		pending = d.Outcome == validation.Pending
+		ownerChange = d.OwnerChange
 		st.OwnersRole = c.OwnersRole
 		accepted[layout.OwnersRole(pr.Name)] = c.OwnersRole
 		res.Sigs = d.Sigs
 	}
 	if c.ReleasesRole != nil {
 		r, err := b.checkReleases(ctx, st, c)
-		if err != nil || r.Outcome != validation.Accept {
+		if err != nil || r.Outcome == validation.Reject {
 			return r, err
 		}
+		if r.Outcome == validation.Pending && !pending {
+			pending, res.Sigs = true, r.Sigs
+		} else if !pending {
+			res.Sigs = r.Sigs
+		}
 		accepted[layout.ReleasesRole(pr.Name)] = c.ReleasesRole
-		res.Sigs = r.Sigs
+	} else if c.OwnersRole != nil {
+		if err := validation.CheckReleasesStillValid(pr.Name, c.OwnersRole, st.ReleasesRole); err != nil {
+			return rejected("%v", err), nil
+		}
 	}
 	if len(accepted) == 0 {
 		return rejected("the change proposes no role"), nil
 	}
-	b.accept(pr.Name, st, accepted, c)
+	if pending {
+		res.Outcome = validation.Pending
+		return res, nil
+	}
+	old := b.explainState(ctx, pr.Name, st.Owners, published, st.ReleasesRole)
+	if ownerChange != nil {
+		tufmeta.SetProjectDelegation(b.newBin, pr.Name, *ownerChange)
+		b.newDirty = true
+	}
+	b.accept(pr.Name, st, accepted, c, old)
 	res.Outcome = validation.Accept
 	return res, nil
 }
@@ -192,6 +218,9 @@ func (b *batch) create(ctx context.Context, c *Change) (Result, error) {
 	if err := validation.CheckKeys(c.Owners.Keys, c.Owners.KeyIDs, c.Owners.Threshold); err != nil {
 		return rejected("owner keys: %v", err), nil
 	}
+	if declared, ok, err := tufmeta.DeclaredOwners(c.OwnersRole); err != nil || (ok && !tufmeta.SameKeys(declared, c.Owners)) {
+		return rejected("the owners role declares other owners than the request names"), nil
+	}
 	st := &validation.Project{Name: c.Project, Owners: c.Owners, Tombstones: map[string]string{}}
 	d := validation.CheckOwners(st, c.OwnersRole, b.env)
 	if d.Outcome != validation.Accept {
@@ -212,13 +241,13 @@ func (b *batch) create(ctx context.Context, c *Change) (Result, error) {
 	b.newDirty = true
 	pr := store.Project{Name: c.Project, Display: c.Display, Shard: b.shard, Status: store.StatusNew, Created: b.env.Now}
 	b.projects[c.Project] = pr
+	b.audit = append(b.audit, store.AuditEntry{Time: b.env.Now, Project: c.Project, Action: "create",
+		Detail: fmt.Sprintf("create project %s with %d owner key(s), threshold %d", c.Display, len(c.Owners.KeyIDs), c.Owners.Threshold),
+		KeyIDs: d.Sigs.Valid})
 	b.accept(c.Project, st, map[string]*tufmeta.Targets{
 		layout.OwnersRole(c.Project):   c.OwnersRole,
 		layout.ReleasesRole(c.Project): c.ReleasesRole,
-	}, c)
-	b.audit = append(b.audit, store.AuditEntry{Time: b.env.Now, Project: c.Project, Action: "create",
-		Detail: fmt.Sprintf("project %s created with %d owner key(s), threshold %d", c.Display, len(c.Owners.KeyIDs), c.Owners.Threshold),
-		KeyIDs: d.Sigs.Valid})
+	}, c, explain.State{Project: c.Project})
 	return Result{Outcome: validation.Accept, Sigs: r.Sigs}, nil
 }
 
@@ -231,6 +260,7 @@ func (b *batch) checkReleases(ctx context.Context, st *validation.Project, c *Ch
 	if err != nil {
 		return rejected("%v", err), nil
 	}
+	c.Index = index
 	d := validation.CheckReleases(st, prop, index, b.env)
 	if d.Outcome == validation.Reject {
 		return Result{Outcome: d.Outcome, Reason: d.Reason, Sigs: d.Sigs}, nil
@@ -291,18 +321,40 @@ func (b *batch) indexBytes(ctx context.Context, st *validation.Project, c *Chang
 }
 
 // accept records accepted roles in the overlay, with their files.
-func (b *batch) accept(project string, st *validation.Project, roles map[string]*tufmeta.Targets, c *Change) {
+func (b *batch) accept(project string, st *validation.Project, roles map[string]*tufmeta.Targets, c *Change, old explain.State) {
 	for _, name := range slices.Sorted(maps.Keys(roles)) {
 		if _, seen := b.roles[name]; !seen || !slices.Contains(b.changed, name) {
 			b.changed = append(b.changed, name)
 		}
 		b.roles[name] = roles[name]
 	}
+	newState := old
+	newState.Project = project
+	var signedBy []string
+	if o, ok := roles[layout.OwnersRole(project)]; ok {
+		newState.OwnersRole = o
+		signedBy = append(signedBy, signers(o)...)
+		if d, ok, _ := tufmeta.DeclaredOwners(o); ok {
+			newState.Owners = &d
+		}
+	}
 	rel, ok := roles[layout.ReleasesRole(project)]
+	if ok {
+		newState.ReleasesRole = rel
+		signedBy = append(signedBy, signers(rel)...)
+		if ix, err := layout.ParseIndex(c.Index); err == nil {
+			newState.Index = ix
+		}
+	}
+	if old.Owners == nil {
+		newState.Owners = nil
+	}
+	lines := explain.Change(old, newState)
+	b.audit = append(b.audit, store.AuditEntry{Time: b.env.Now, Project: project, Action: "change",
+		Detail: strings.Join(lines, "; "), KeyIDs: slices.Compact(slices.Sorted(slices.Values(signedBy)))})
 	if !ok {
 		return
 	}
-	var added, removedN int
 	for path, tf := range rel.Signed.Targets {
 		sum, _ := validation.SHA256Of(tf.Hashes)
 		if f, up := c.Files[path]; up {
@@ -313,7 +365,6 @@ func (b *batch) accept(project string, st *validation.Project, roles map[string]
 		}
 		if _, known := st.Tombstones[path]; !known || (st.ReleasesRole != nil && st.ReleasesRole.Signed.Targets[path] == nil) {
 			b.files = append(b.files, store.FileRecord{Project: project, Path: path, SHA256: sum, Length: tf.Length})
-			added++
 		}
 	}
 	if st.ReleasesRole != nil {
@@ -325,13 +376,34 @@ func (b *batch) accept(project string, st *validation.Project, roles map[string]
 			if path != layout.IndexPath(project) {
 				b.files = append(b.files, store.FileRecord{Project: project, Path: path, SHA256: sum, Length: tf.Length, Removed: true})
 				b.removed = append(b.removed, "targets/"+layout.TargetBlobPath(path, sum))
-				removedN++
 			}
 		}
 	}
-	b.audit = append(b.audit, store.AuditEntry{Time: b.env.Now, Project: project, Action: "releases",
-		Detail: fmt.Sprintf("releases role version %d: %d file(s) added, %d removed", rel.Signed.Version, added, removedN),
-		KeyIDs: signers(rel)})
+}
+
+// explainState is the state a change starts from, for its audit line.
+func (b *batch) explainState(ctx context.Context, project string, owners tufmeta.Delegation, ownersRole, releases *tufmeta.Targets) explain.State {
+	s := explain.State{Project: project, Owners: &owners, OwnersRole: ownersRole, ReleasesRole: releases}
+	if releases == nil {
+		return s
+	}
+	tf := releases.Signed.Targets[layout.IndexPath(project)]
+	if tf == nil {
+		return s
+	}
+	sum, err := validation.SHA256Of(tf.Hashes)
+	if err != nil {
+		return s
+	}
+	blob, err := b.p.cfg.Blobs.Open(ctx, "targets/"+layout.TargetBlobPath(layout.IndexPath(project), sum))
+	if err != nil {
+		return s
+	}
+	defer blob.Close()
+	if data, err := io.ReadAll(io.LimitReader(blob, layout.MaxIndexSize)); err == nil {
+		s.Index, _ = layout.ParseIndex(data)
+	}
+	return s
 }
 
 func signers(md *tufmeta.Targets) []string {

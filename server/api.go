@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -82,6 +83,20 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, pathProject
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "the server could not publish the change; nothing was published", "try again later")
 		return
 	}
+	if res.Outcome == validation.Pending {
+		if change.Create {
+			writeError(w, http.StatusUnprocessableEntity, "needs_signatures", "creating a project needs every signature at once", "")
+			return
+		}
+		out, err := s.keepPending(r.Context(), u, change, res)
+		if err != nil {
+			s.cfg.Log.Error("failed to keep a pending change", "project", change.Project, "err", err)
+			writeError(w, http.StatusInternalServerError, "internal", "failed to keep the pending change; nothing was published", "try again later")
+			return
+		}
+		writeJSON(w, http.StatusAccepted, out)
+		return
+	}
 	s.writeResult(w, change, res)
 }
 
@@ -89,6 +104,7 @@ func (s *Server) writeResult(w http.ResponseWriter, c *publish.Change, res publi
 	out := api.ChangeResponse{Project: c.Project, Shard: res.Shard, SignaturesValid: len(res.Sigs.Valid), Threshold: res.Sigs.Threshold}
 	switch res.Outcome {
 	case validation.Accept:
+		s.dropStale(context.Background(), c.Project, res.Shard)
 		out.Status = api.StatusPublished
 		out.SnapshotVersion = res.SnapshotVersion
 		status := http.StatusOK
@@ -96,11 +112,6 @@ func (s *Server) writeResult(w http.ResponseWriter, c *publish.Change, res publi
 			status = http.StatusCreated
 		}
 		writeJSON(w, status, out)
-	case validation.Pending:
-		// Co-signing is not implemented yet, so a pending change is not kept.
-		writeError(w, http.StatusUnprocessableEntity, "needs_signatures",
-			fmt.Sprintf("the change has %d of the %d signatures it needs; nothing was published", len(res.Sigs.Valid), res.Sigs.Threshold),
-			"have enough maintainers sign it before it is submitted")
 	default:
 		var conflict *validation.Conflict
 		var rej *validation.Rejected
@@ -145,6 +156,9 @@ func (s *Server) readUpload(r *http.Request) (*upload, int, string, error) {
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&u.req); err != nil {
 				return u, http.StatusBadRequest, "bad_request", fmt.Errorf("the change is not valid JSON: %w", err)
+			}
+			if _, err := dec.Token(); err != io.EOF {
+				return u, http.StatusBadRequest, "bad_request", errors.New("the change is not valid JSON: it has data after its JSON object")
 			}
 			first = false
 			continue

@@ -35,6 +35,8 @@ type Config struct {
 	Policy    layout.Policy
 	// Dev marks a development repository (shown on the start page).
 	Dev bool
+	// PendingTTL is how long a pending change waits for signatures.
+	PendingTTL time.Duration
 }
 
 // Server serves one repository.
@@ -58,6 +60,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.PendingTTL <= 0 {
+		cfg.PendingTTL = DefaultPendingTTL
+	}
 	if err := os.MkdirAll(cfg.StagingDir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create staging directory: %w", err)
 	}
@@ -78,6 +83,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/projects", s.handleCreate)
 	mux.HandleFunc("POST /api/v1/projects/{project}/changes", s.handleChange)
 	mux.HandleFunc("GET /api/v1/projects/{project}", s.handleProject)
+	mux.HandleFunc("GET /api/v1/projects/{project}/pending", s.handleListPending)
+	mux.HandleFunc("GET /api/v1/pending", s.handleListPending)
+	mux.HandleFunc("POST /api/v1/projects/{project}/pending/{id}/signatures", s.handleSign)
+	mux.HandleFunc("GET /api/v1/projects/{project}/pending/{id}/files/{sha256}", s.handlePendingFile)
 	return s.logRequests(mux)
 }
 

@@ -67,6 +67,24 @@ type AuditEntry struct {
 	KeyIDs  []string
 }
 
+// PendingChange is a proposed change that lacks signatures. Its staged
+// files are kept as blobs at PendingBlobPath(ID, sha256).
+type PendingChange struct {
+	ID      string
+	Project string
+	Created time.Time
+	Expires time.Time
+	// Change is the write request's "change" JSON with the signatures so far.
+	Change []byte
+	// Files are the staged files: target path, sha256, length.
+	Files   []FileRecord
+	Summary string
+}
+
+// PendingBlobPath is where a pending change's staged file is kept; it is
+// never served.
+func PendingBlobPath(id, sha256 string) string { return "pending/" + id + "/" + sha256 }
+
 // Publication is everything one publish of one shard changes.
 type Publication struct {
 	Shard    string
@@ -94,6 +112,14 @@ type State interface {
 	Audit(ctx context.Context, project string, limit int) ([]AuditEntry, error)
 	// Commit applies a publication atomically.
 	Commit(ctx context.Context, p Publication) error
+	// PutPending stores (or replaces) a pending change.
+	PutPending(ctx context.Context, p PendingChange) error
+	// Pending returns one pending change.
+	Pending(ctx context.Context, id string) (PendingChange, error)
+	// ListPending returns the pending changes of a project ("" for all), oldest first.
+	ListPending(ctx context.Context, project string) ([]PendingChange, error)
+	// DeletePending removes a pending change; a missing one is not an error.
+	DeletePending(ctx context.Context, id string) error
 	// Setting and PutSetting keep small repository-wide values.
 	Setting(ctx context.Context, key string) (string, error)
 	PutSetting(ctx context.Context, key, value string) error

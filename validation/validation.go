@@ -42,6 +42,9 @@ type Decision struct {
 	Outcome Outcome
 	Reason  error // why it was rejected; nil otherwise
 	Sigs    tufmeta.SigCount
+	// OwnerChange is set when an owners role changes the project's owners:
+	// the declared new owner set, for the project's bin delegation.
+	OwnerChange *tufmeta.Delegation
 }
 
 // Project is the verified current state of one project: what its delegating
@@ -150,6 +153,13 @@ func CheckOwners(p *Project, proposed *tufmeta.Targets, env Env) Decision {
 	}
 	if err := CheckProjectDelegation(proposed.Signed.Delegations, layout.ReleasesRole(p.Name), p.Name); err != nil {
 		return reject("%s: %v", role, err)
+	}
+	declared, ok, err := tufmeta.DeclaredOwners(proposed)
+	if err != nil {
+		return reject("%s: %v", role, err)
+	}
+	if ok && !tufmeta.SameKeys(declared, p.Owners) {
+		return checkOwnerChange(role, proposed, p.Owners, declared)
 	}
 	return signatures(role, proposed, p.Owners, "owners")
 }

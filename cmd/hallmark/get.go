@@ -121,13 +121,26 @@ release that is neither a pre-release nor yanked.`,
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
+			// Every file is verified into a private directory first and moved
+			// into place only when all of them verified, so a refused file
+			// leaves nothing of the release behind.
+			tmp, err := os.MkdirTemp(out, ".hallmark-get-*")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
 			for _, f := range files {
-				dest := filepath.Join(out, f.Name)
 				bar := newProgress(e, f.Name)
-				err := cl.Download(c.Context(), p, rel.Version, f.Name, dest, bar.update)
+				err := cl.Download(c.Context(), p, rel.Version, f.Name, filepath.Join(tmp, f.Name), bar.update)
 				bar.done()
 				if err != nil {
 					return explainRead(err, name)
+				}
+			}
+			for _, f := range files {
+				dest := filepath.Join(out, f.Name)
+				if err := os.Rename(filepath.Join(tmp, f.Name), dest); err != nil {
+					return err
 				}
 				fmt.Fprintf(e.stderr, "verified %s (%s, sha256:%s)\n", dest, human(f.Length), f.SHA256[:16])
 			}

@@ -82,6 +82,11 @@ with TUF. Start a development repository with 'hallmark serve --dev', trust it w
 		newReleaseCmd(e),
 		newVersionsCmd(e),
 		newGetCmd(e),
+		newMemberCmd(e, "maintainer"),
+		newMemberCmd(e, "owner"),
+		newFileCmd(e),
+		newPendingCmd(e),
+		newApproveCmd(e),
 	)
 	return root
 }

@@ -38,6 +38,6 @@ as safe as the server's online key.`,
 		},
 	}
 	create.Flags().StringVar(&keyName, "key", "", "the key that will own the project (optional if you have one key)")
-	c.AddCommand(create)
+	c.AddCommand(create, newShowCmd(e), newThresholdCmd(e), newRenewCmd(e))
 	return c
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -11,15 +12,16 @@ import (
 )
 
 func newReleaseCmd(e *env) *cobra.Command {
-	c := &cobra.Command{Use: "release", Short: "Publish releases"}
-	var keyName string
-	var asJSON bool
+	c := &cobra.Command{Use: "release", Short: "Publish, yank and unyank releases"}
+	o := &signOptions{}
 	upload := &cobra.Command{
 		Use:   "upload PROJECT VERSION FILE...",
 		Short: "Sign and publish a release",
 		Long: `Sign and publish release VERSION (SemVer 2.0, like 1.4.0 or 2.0.0-rc.1) of PROJECT
 with one or more files. The tool learns the project's current state through TUF
-verification, builds the next releases metadata, signs it with your key and uploads it.`,
+verification, builds the next releases metadata, signs it with your key and uploads it.
+With a releases threshold above 1, the release waits for other maintainers'
+approval ('hallmark approve').`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) < 3 {
 				return &usageError{msg: "release upload needs a project, a version and at least one file", hint: "usage: hallmark release upload PROJECT VERSION FILE... --key NAME"}
@@ -27,39 +29,13 @@ verification, builds the next releases metadata, signs it with your key and uplo
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := openClient(e)
-			if err != nil {
-				return err
-			}
-			key, err := loadKey(e, keyName)
-			if err != nil {
-				return err
-			}
-			t := &maintainer.Tool{Client: cl}
-			plan, err := t.PrepareUpload(c.Context(), args[0], args[1], args[2:], key)
-			if err != nil {
-				return explainRead(err, args[0])
-			}
-			fmt.Fprintln(e.stderr, plan.Summary())
-			bar := newProgress(e, "uploading "+plan.Project+" "+plan.Version)
-			rel, err := t.Upload(c.Context(), plan, key, bar.update)
-			bar.done()
-			if err != nil {
-				return explainWrite(err)
-			}
-			if asJSON {
-				return printJSON(e, map[string]any{"project": rel.Project, "version": rel.Version, "files": rel.Files, "shard": rel.Response.Shard, "snapshot_version": rel.Response.SnapshotVersion})
-			}
-			for _, f := range rel.Files {
-				fmt.Fprintf(e.stderr, "  %s  %s  sha256:%s\n", f.Name, human(f.Length), f.SHA256)
-			}
-			fmt.Fprintf(e.stderr, "published %s %s\n", rel.Project, rel.Version)
-			return nil
+			return runPlan(c.Context(), e, o, false, args[0], func(ctx context.Context, t *maintainer.Tool) (*maintainer.Plan, error) {
+				return t.PlanRelease(ctx, args[0], args[1], args[2:])
+			})
 		},
 	}
-	upload.Flags().StringVar(&keyName, "key", "", "the maintainer key that signs (optional if you have one key)")
-	upload.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
-	c.AddCommand(upload)
+	o.register(upload, false)
+	c.AddCommand(upload, newYankCmd(e, true), newYankCmd(e, false))
 	return c
 }
 

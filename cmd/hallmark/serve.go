@@ -23,6 +23,7 @@ type serveOptions struct {
 	shards    int
 	maxUpload int64
 	renew     time.Duration
+	pending   time.Duration
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -45,6 +46,7 @@ the online secret and the signed initial metadata of every shard. Later starts r
 	c.Flags().StringVar(&o.data, "data", "./hallmark-data", "data directory")
 	c.Flags().IntVar(&o.shards, "shards", layout.DefaultShards, "shard count of a new repository: 1, 16, 256 or 4096")
 	c.Flags().Int64Var(&o.maxUpload, "max-upload", server.DefaultMaxUpload, "largest write request accepted, in bytes")
+	c.Flags().DurationVar(&o.pending, "pending-ttl", server.DefaultPendingTTL, "how long a change waits for co-signatures before it is dropped")
 	c.Flags().DurationVar(&o.renew, "renew-every", 10*time.Minute, "how often to check whether online metadata needs renewal")
 	return c
 }
@@ -72,7 +74,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	srv, err := server.New(server.Config{
 		State: repo.State, Blobs: repo.Blobs, Publisher: repo.Publisher, Shards: repo.Info.Shards,
 		StagingDir: repo.StagingDir(), MaxUpload: o.maxUpload, Log: log, Dev: repo.Info.Dev,
-		Policy: layout.DefaultPolicy(),
+		Policy: layout.DefaultPolicy(), PendingTTL: o.pending,
 	})
 	if err != nil {
 		return err
@@ -96,6 +98,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	fmt.Fprintf(e.stderr, "trust it with: hallmark trust %s --fingerprint %s\n", url, repo.Fingerprint)
 
 	go repo.Publisher.RunRenewal(ctx, o.renew)
+	go srv.RunCleanUp(ctx, time.Hour)
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

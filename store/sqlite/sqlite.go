@@ -5,6 +5,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -34,6 +35,10 @@ CREATE TABLE IF NOT EXISTS audit (
 	id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, project TEXT NOT NULL,
 	action TEXT NOT NULL, detail TEXT NOT NULL, keyids TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_project ON audit (project, id);
+CREATE TABLE IF NOT EXISTS pending (
+	id TEXT PRIMARY KEY, project TEXT NOT NULL, created TEXT NOT NULL, expires TEXT NOT NULL,
+	change BLOB NOT NULL, files TEXT NOT NULL, summary TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS pending_project ON pending (project, created);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
@@ -262,5 +267,67 @@ func (d *DB) Setting(ctx context.Context, key string) (string, error) {
 func (d *DB) PutSetting(ctx context.Context, key, value string) error {
 	_, err := d.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return err
+}
+
+// PutPending implements store.State.
+func (d *DB) PutPending(ctx context.Context, p store.PendingChange) error {
+	files, err := json.Marshal(p.Files)
+	if err != nil {
+		return err
+	}
+	_, err = d.db.ExecContext(ctx, `INSERT INTO pending (id, project, created, expires, change, files, summary)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET change = excluded.change, summary = excluded.summary`,
+		p.ID, p.Project, fmtTime(p.Created), fmtTime(p.Expires), p.Change, string(files), p.Summary)
+	return err
+}
+
+// Pending implements store.State.
+func (d *DB) Pending(ctx context.Context, id string) (store.PendingChange, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, project, created, expires, change, files, summary FROM pending WHERE id = ?`, id)
+	if err != nil {
+		return store.PendingChange{}, err
+	}
+	out, err := scanPending(rows)
+	if err != nil {
+		return store.PendingChange{}, err
+	}
+	if len(out) == 0 {
+		return store.PendingChange{}, store.ErrNotFound
+	}
+	return out[0], nil
+}
+
+// ListPending implements store.State.
+func (d *DB) ListPending(ctx context.Context, project string) ([]store.PendingChange, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, project, created, expires, change, files, summary FROM pending
+		WHERE ? = '' OR project = ? ORDER BY created, id`, project, project)
+	if err != nil {
+		return nil, err
+	}
+	return scanPending(rows)
+}
+
+func scanPending(rows *sql.Rows) ([]store.PendingChange, error) {
+	defer rows.Close()
+	var out []store.PendingChange
+	for rows.Next() {
+		var p store.PendingChange
+		var created, expires, files string
+		if err := rows.Scan(&p.ID, &p.Project, &created, &expires, &p.Change, &files, &p.Summary); err != nil {
+			return nil, err
+		}
+		p.Created, p.Expires = parseTime(created), parseTime(expires)
+		if err := json.Unmarshal([]byte(files), &p.Files); err != nil {
+			return nil, fmt.Errorf("pending change %s: corrupt file list: %w", p.ID, err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// DeletePending implements store.State.
+func (d *DB) DeletePending(ctx context.Context, id string) error {
+	_, err := d.db.ExecContext(ctx, `DELETE FROM pending WHERE id = ?`, id)
 	return err
 }

@@ -1,0 +1,401 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"hallmark.dev/hallmark/api"
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/maintainer"
+	"hallmark.dev/hallmark/signing"
+)
+
+// signOptions are the flags every signing command shares.
+type signOptions struct {
+	key    string
+	yes    bool
+	asJSON bool
+}
+
+func (o *signOptions) register(c *cobra.Command, confirmable bool) {
+	c.Flags().StringVar(&o.key, "key", "", "the key that signs (optional if you have one key)")
+	if confirmable {
+		c.Flags().BoolVar(&o.yes, "yes", false, "sign without asking for confirmation")
+	}
+	c.Flags().BoolVar(&o.asJSON, "json", false, "print the result as JSON")
+}
+
+// planFunc builds a plan from verified state.
+type planFunc func(ctx context.Context, t *maintainer.Tool) (*maintainer.Plan, error)
+
+// runPlan is the shape of every signing command: learn the verified state,
+// build the change, explain it, ask (unless --yes or not confirmable), sign,
+// submit, and say what happened.
+func runPlan(ctx context.Context, e *env, o *signOptions, confirmable bool, project string, build planFunc) error {
+	cl, err := openClient(e)
+	if err != nil {
+		return err
+	}
+	key, err := loadKey(e, o.key)
+	if err != nil {
+		return err
+	}
+	t := &maintainer.Tool{Client: cl}
+	plan, err := build(ctx, t)
+	if err != nil {
+		return explainRead(err, project)
+	}
+	fmt.Fprintf(e.stderr, "%s: this change will\n", plan.Project)
+	for _, l := range plan.Lines {
+		fmt.Fprintf(e.stderr, "  - %s\n", l)
+	}
+	if confirmable && !o.yes {
+		ok, err := confirm(e, fmt.Sprintf("Sign it with key %s (%s)?", key.Public().ShortID(), key.Label()))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("nothing was signed")
+		}
+	}
+	bar := newProgress(e, "uploading "+plan.Project)
+	out, err := t.Submit(ctx, plan, key, bar.update)
+	bar.done()
+	if err != nil {
+		return explainWrite(err)
+	}
+	return reportOutcome(e, o, plan.Project, plan.Lines, out)
+}
+
+func reportOutcome(e *env, o *signOptions, project string, lines []string, out *maintainer.Outcome) error {
+	if o.asJSON {
+		return printJSON(e, map[string]any{"project": project, "status": out.Status, "changes": lines,
+			"pending_id": out.PendingID, "signatures_valid": out.SignaturesValid, "threshold": out.Threshold, "snapshot_version": out.SnapshotVersion})
+	}
+	if out.Status == api.StatusPending {
+		fmt.Fprintf(e.stderr, "signed; the change waits for more signatures (%d of %d on the role that needs most)\nother maintainers approve it with: hallmark approve %s %s\n", out.SignaturesValid, out.Threshold, project, out.PendingID)
+		return nil
+	}
+	fmt.Fprintf(e.stderr, "published\n")
+	return nil
+}
+
+// readPublicKey accepts the one-line public key form or a file holding it.
+func readPublicKey(arg string) (signing.PublicKey, error) {
+	if pk, err := signing.ParsePublicKey(arg); err == nil {
+		return pk, nil
+	}
+	data, err := os.ReadFile(arg)
+	if err != nil {
+		return signing.PublicKey{}, withHint(fmt.Errorf("%q is neither a public key nor a readable file", arg), "pass what 'hallmark key export NAME' prints, or a file holding it")
+	}
+	pk, err := signing.ParsePublicKey(string(data))
+	if err != nil {
+		return signing.PublicKey{}, withHint(fmt.Errorf("%s: %w", arg, err), "pass what 'hallmark key export NAME' prints")
+	}
+	return pk, nil
+}
+
+func newMemberCmd(e *env, what string) *cobra.Command {
+	c := &cobra.Command{Use: what, Short: "Add or remove a project's " + what + "s"}
+	plan := func(t *maintainer.Tool, ctx context.Context, project string, add []signing.PublicKey, remove []string) (*maintainer.Plan, error) {
+		if what == "owner" {
+			return t.PlanOwners(ctx, project, add, remove)
+		}
+		return t.PlanMaintainers(ctx, project, add, remove)
+	}
+	o := &signOptions{}
+	add := &cobra.Command{
+		Use:   "add PROJECT PUBKEY",
+		Short: "Add a " + what + " (PUBKEY: what 'hallmark key export' prints, or a file holding it)",
+		Args:  exactArgs(2, what+" add PROJECT PUBKEY"),
+		RunE: func(c *cobra.Command, args []string) error {
+			pk, err := readPublicKey(args[1])
+			if err != nil {
+				return err
+			}
+			return runPlan(c.Context(), e, o, true, args[0], func(ctx context.Context, t *maintainer.Tool) (*maintainer.Plan, error) {
+				return plan(t, ctx, args[0], []signing.PublicKey{pk}, nil)
+			})
+		},
+	}
+	o.register(add, true)
+	ro := &signOptions{}
+	remove := &cobra.Command{
+		Use:   "remove PROJECT KEYID|LABEL",
+		Short: "Remove a " + what,
+		Args:  exactArgs(2, what+" remove PROJECT KEYID|LABEL"),
+		RunE: func(c *cobra.Command, args []string) error {
+			return runPlan(c.Context(), e, ro, true, args[0], func(ctx context.Context, t *maintainer.Tool) (*maintainer.Plan, error) {
+				return plan(t, ctx, args[0], nil, []string{args[1]})
+			})
+		},
+	}
+	ro.register(remove, true)
+	c.AddCommand(add, remove)
+	return c
+}
+
+func newThresholdCmd(e *env) *cobra.Command {
+	o := &signOptions{}
+	var releases, owners int
+	c := &cobra.Command{
+		Use:   "threshold PROJECT --releases N [--owners N]",
+		Short: "Set how many maintainers must sign a release (and owners an owners change)",
+		Args:  exactArgs(1, "project threshold PROJECT --releases N [--owners N]"),
+		RunE: func(c *cobra.Command, args []string) error {
+			if releases == 0 && owners == 0 {
+				return &usageError{msg: "nothing to change", hint: "pass --releases N and/or --owners N"}
+			}
+			return runPlan(c.Context(), e, o, true, args[0], func(ctx context.Context, t *maintainer.Tool) (*maintainer.Plan, error) {
+				return t.PlanThresholds(ctx, args[0], releases, owners)
+			})
+		},
+	}
+	c.Flags().IntVar(&releases, "releases", 0, "signatures of maintainers needed to change releases")
+	c.Flags().IntVar(&owners, "owners", 0, "signatures of owners needed to change owners and maintainers")
+	o.register(c, true)
+	return c
+}
+
+func newRenewCmd(e *env) *cobra.Command {
+	o := &signOptions{}
+	c := &cobra.Command{
+		Use:   "renew PROJECT",
+		Short: "Re-sign the project's metadata before it expires",
+		Args:  exactArgs(1, "project renew PROJECT"),
+		RunE: func(c *cobra.Command, args []string) error {
+			return runPlan(c.Context(), e, o, true, args[0], func(ctx context.Context, t *maintainer.Tool) (*maintainer.Plan, error) {
+				return t.PlanRenew(ctx, args[0])
+			})
+		},
+	}
+	o.register(c, true)
+	return c
+}
+
+func newYankCmd(e *env, yank bool) *cobra.Command {
+	o := &signOptions{}
+	var reason string
+	use, short := "unyank PROJECT VERSION", "Make a yanked release eligible as latest again"
+	if yank {
+		use, short = "yank PROJECT VERSION --reason TEXT", "Yank a release: never chosen as latest, still installable by exact version"
+	}
+	c := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  exactArgs(2, "release "+use),
+		RunE: func(c *cobra.Command, args []string) error {
+			if yank && strings.TrimSpace(reason) == "" {
+				return &usageError{msg: "a yank needs a reason that downloaders will see", hint: "pass --reason TEXT"}
+			}
+			return runPlan(c.Context(), e, o, true, args[0], func(ctx context.Context, t *maintainer.Tool) (*maintainer.Plan, error) {
+				return t.PlanYank(ctx, args[0], args[1], reason, yank)
+			})
+		},
+	}
+	if yank {
+		c.Flags().StringVar(&reason, "reason", "", "why the release is yanked (shown to downloaders)")
+	}
+	o.register(c, true)
+	return c
+}
+
+func newFileCmd(e *env) *cobra.Command {
+	c := &cobra.Command{Use: "file", Short: "Manage release files"}
+	o := &signOptions{}
+	rm := &cobra.Command{
+		Use:   "remove PROJECT VERSION FILE",
+		Short: "Stop serving and trusting a file; its name can never return with other content",
+		Args:  exactArgs(3, "file remove PROJECT VERSION FILE"),
+		RunE: func(c *cobra.Command, args []string) error {
+			return runPlan(c.Context(), e, o, true, args[0], func(ctx context.Context, t *maintainer.Tool) (*maintainer.Plan, error) {
+				return t.PlanRemoveFile(ctx, args[0], args[1], args[2])
+			})
+		},
+	}
+	o.register(rm, true)
+	c.AddCommand(rm)
+	return c
+}
+
+func newPendingCmd(e *env) *cobra.Command {
+	var asJSON, all bool
+	c := &cobra.Command{
+		Use:   "pending [PROJECT]",
+		Short: "List changes that await your signature",
+		Long: `List pending changes that one of your keys can sign (with --all, every pending change).
+Each is verified first: its signatures must be genuine and it must build on the
+current verified state. Changes that fail are reported, never offered for signing.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			project := ""
+			if len(args) == 1 {
+				project = args[0]
+			}
+			cl, err := openClient(e)
+			if err != nil {
+				return err
+			}
+			mine, err := myKeys(e)
+			if err != nil {
+				return err
+			}
+			t := &maintainer.Tool{Client: cl}
+			list, refused, err := t.ListPending(c.Context(), project)
+			if err != nil {
+				return explainRead(err, project)
+			}
+			type row struct {
+				ID      string    `json:"id"`
+				Project string    `json:"project"`
+				Changes []string  `json:"changes"`
+				Signers []string  `json:"signed_by"`
+				Expires time.Time `json:"expires"`
+				Yours   []string  `json:"your_keys_can_sign"`
+			}
+			rows := []row{}
+			for _, p := range list {
+				r := row{ID: p.ID, Project: p.Project, Changes: p.Lines, Signers: p.Signers, Expires: p.Expires, Yours: []string{}}
+				for name, pk := range mine {
+					if p.MaySign(pk) {
+						r.Yours = append(r.Yours, name)
+					}
+				}
+				if all || len(r.Yours) > 0 {
+					rows = append(rows, r)
+				}
+			}
+			for _, r := range refused {
+				fmt.Fprintf(e.stderr, "warning: pending change %s of %s is not offered: %v\n", r.ID, r.Project, r.Reason)
+			}
+			if asJSON {
+				return printJSON(e, rows)
+			}
+			if len(rows) == 0 {
+				fmt.Fprintln(e.stderr, "nothing awaits your signature")
+			}
+			for _, r := range rows {
+				fmt.Fprintf(e.stdout, "%s %s (expires %s)\n", r.Project, r.ID, r.Expires.Format(time.DateOnly))
+				for _, l := range r.Changes {
+					fmt.Fprintf(e.stdout, "  - %s\n", l)
+				}
+				if len(r.Yours) > 0 {
+					fmt.Fprintf(e.stdout, "  approve with: hallmark approve %s %s --key %s\n", r.Project, r.ID, r.Yours[0])
+				}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&all, "all", false, "list every pending change, not only those your keys can sign")
+	return c
+}
+
+// myKeys returns the public halves of the user's keys by name.
+func myKeys(e *env) (map[string]signing.PublicKey, error) {
+	home, err := e.home()
+	if err != nil {
+		return nil, err
+	}
+	kr := keyring(home)
+	names, err := kr.Names()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]signing.PublicKey{}
+	for _, n := range names {
+		if pk, err := kr.Public(n); err == nil {
+			out[n] = pk
+		}
+	}
+	return out, nil
+}
+
+func newApproveCmd(e *env) *cobra.Command {
+	o := &signOptions{}
+	c := &cobra.Command{
+		Use:   "approve PROJECT [CHANGE]",
+		Short: "Verify, explain and co-sign another maintainer's pending change",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(c *cobra.Command, args []string) error {
+			cl, err := openClient(e)
+			if err != nil {
+				return err
+			}
+			t := &maintainer.Tool{Client: cl}
+			list, refused, err := t.ListPending(c.Context(), args[0])
+			if err != nil {
+				return explainRead(err, args[0])
+			}
+			var p *maintainer.Pending
+			switch {
+			case len(args) == 2:
+				for _, x := range list {
+					if x.ID == args[1] {
+						p = x
+					}
+				}
+				if p == nil {
+					for _, r := range refused {
+						if r.ID == args[1] {
+							return withHint(fmt.Errorf("refusing to sign pending change %s: %v", r.ID, r.Reason), "nothing was signed")
+						}
+					}
+					return withHint(fmt.Errorf("%s has no pending change %s", args[0], args[1]), "list them with 'hallmark pending "+args[0]+" --all'")
+				}
+			case len(list) == 1:
+				p = list[0]
+			case len(list) == 0:
+				for _, r := range refused {
+					fmt.Fprintf(e.stderr, "warning: pending change %s is not offered: %v\n", r.ID, r.Reason)
+				}
+				return fmt.Errorf("%s has no pending change to approve", args[0])
+			default:
+				return withHint(fmt.Errorf("%s has %d pending changes", args[0], len(list)), "name one: see 'hallmark pending "+args[0]+" --all'")
+			}
+			key, err := loadKey(e, o.key)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "%s: pending change %s (signed by %d key(s)) will\n", p.Project, p.ID, len(p.Signers))
+			for _, l := range p.Lines {
+				fmt.Fprintf(e.stderr, "  - %s\n", l)
+			}
+			if !o.yes {
+				ok, err := confirm(e, fmt.Sprintf("Approve it with key %s (%s)?", key.Public().ShortID(), key.Label()))
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return errors.New("nothing was signed")
+				}
+			}
+			out, err := t.Approve(c.Context(), p, key)
+			if err != nil {
+				return explainWrite(err)
+			}
+			return reportOutcome(e, o, p.Project, p.Lines, out)
+		},
+	}
+	o.register(c, true)
+	return c
+}
+
+// expiryWarnings says which verified roles are inside their renewal period.
+func expiryWarnings(e *env, project string, roles map[string]time.Time) {
+	pol := layout.DefaultPolicy()
+	now := time.Now()
+	for role, exp := range roles {
+		if pol.NeedsRenewal(role, exp, now) {
+			fmt.Fprintf(e.stderr, "warning: the %s metadata of %s expires %s (in %s); renew it with 'hallmark project renew %s'\n",
+				role, project, exp.Format(time.DateOnly), exp.Sub(now).Round(time.Hour), project)
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package blobdir_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"hallmark.dev/hallmark/store"
+	"hallmark.dev/hallmark/store/blobdir"
+)
+
+var ctx = context.Background()
+
+func newDir(t *testing.T) (*blobdir.Dir, string) {
+	t.Helper()
+	base := t.TempDir()
+	d, err := blobdir.Open(filepath.Join(base, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, base
+}
+
+func read(t *testing.T, d *blobdir.Dir, p string) string {
+	t.Helper()
+	b, err := d.Open(ctx, p)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", p, err)
+	}
+	defer b.Close()
+	data, err := io.ReadAll(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Size() != int64(len(data)) {
+		t.Errorf("Size() = %d; read %d bytes", b.Size(), len(data))
+	}
+	return string(data)
+}
+
+func TestPutOpenExistsDelete(t *testing.T) {
+	d, _ := newDir(t)
+	const p = "metadata/0a/3.snapshot.json"
+	if ok, err := d.Exists(ctx, p); ok || err != nil {
+		t.Errorf("Exists before Put = %v, %v", ok, err)
+	}
+	if _, err := d.Open(ctx, p); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Open before Put: %v; want ErrNotFound", err)
+	}
+	if err := d.Put(ctx, p, strings.NewReader("snapshot v3")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, d, p); got != "snapshot v3" {
+		t.Errorf("read %q", got)
+	}
+	if ok, err := d.Exists(ctx, p); !ok || err != nil {
+		t.Errorf("Exists after Put = %v, %v", ok, err)
+	}
+	// A directory is not a blob.
+	if ok, _ := d.Exists(ctx, "metadata/0a"); ok {
+		t.Error("Exists(directory) = true")
+	}
+	if _, err := d.Open(ctx, "metadata/0a"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Open(directory): %v; want ErrNotFound", err)
+	}
+	if err := d.Delete(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := d.Exists(ctx, p); ok {
+		t.Error("Exists after Delete = true")
+	}
+	if err := d.Delete(ctx, p); err != nil {
+		t.Errorf("Delete of a missing blob: %v", err)
+	}
+}
+
+func TestPutReplacesAtomically(t *testing.T) {
+	d, _ := newDir(t)
+	const p = "metadata/0/timestamp.json"
+	if err := d.Put(ctx, p, strings.NewReader("timestamp v1")); err != nil {
+		t.Fatal(err)
+	}
+	// A reader that opened the old blob keeps reading the old bytes.
+	old, err := d.Open(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if err := d.Put(ctx, p, strings.NewReader("timestamp v2, longer")); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, d, p); got != "timestamp v2, longer" {
+		t.Errorf("after replace read %q", got)
+	}
+	if b, _ := io.ReadAll(old); string(b) != "timestamp v1" {
+		t.Errorf("the open old blob reads %q", b)
+	}
+	// A failed write leaves the old blob whole and no temporary file.
+	failing := io.MultiReader(strings.NewReader("half a timest"), errReader{})
+	if err := d.Put(ctx, p, failing); err == nil {
+		t.Fatal("Put from a failing reader succeeded")
+	}
+	if got := read(t, d, p); got != "timestamp v2, longer" {
+		t.Errorf("after a failed Put read %q", got)
+	}
+	// So does a cancelled one.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := d.Put(cancelled, p, strings.NewReader("timestamp v3")); err == nil {
+		t.Error("Put with a cancelled context succeeded")
+	}
+	if got := read(t, d, p); got != "timestamp v2, longer" {
+		t.Errorf("after a cancelled Put read %q", got)
+	}
+	entries, err := os.ReadDir(filepath.Join(d.Root(), "metadata", "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "timestamp.json" {
+			t.Errorf("left behind %s", e.Name())
+		}
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("disk on fire") }
+
+// Attack: a blob path that leaves the blob directory.
+func TestBlobPathsCannotEscape(t *testing.T) {
+	d, base := newDir(t)
+	if err := os.WriteFile(filepath.Join(base, "secret"), []byte("outside"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{
+		"../secret", "../x", "/abs", "/etc/passwd", "a/../b", "a/../../secret", "./a", "a/./b",
+		"a//b", "a/", "", ".", "..", `a\..\..\secret`, `..\secret`,
+	} {
+		if err := d.Put(ctx, p, strings.NewReader("evil")); err == nil {
+			t.Errorf("Put(%q) succeeded", p)
+		}
+		if b, err := d.Open(ctx, p); err == nil {
+			b.Close()
+			t.Errorf("Open(%q) succeeded", p)
+		}
+		if ok, _ := d.Exists(ctx, p); ok {
+			t.Errorf("Exists(%q) = true", p)
+		}
+		if err := d.Delete(ctx, p); err == nil {
+			t.Errorf("Delete(%q) succeeded", p)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(base, "secret")); err != nil || string(b) != "outside" {
+		t.Errorf("the file outside the blob directory changed: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(base, "x")); err == nil {
+		t.Error("a blob was written outside the directory")
+	}
+}
