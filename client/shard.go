@@ -105,7 +105,7 @@ func (s *shardUpdater) checkIdentity(shards int) error {
 	if err := trust.CheckIdentity("root", tm.Root.Signed.UnrecognizedFields, s.shard, shards); err != nil {
 		return err
 	}
-	for _, role := range []string{layout.RoleTargets, layout.ClaimedRole(s.shard)} {
+	for _, role := range []string{layout.RoleTargets, layout.ClaimedRole(s.shard), layout.NewRole(s.shard)} {
 		if md := tm.Targets[role]; md != nil {
 			if err := trust.CheckIdentity(role, md.Signed.UnrecognizedFields, s.shard, shards); err != nil {
 				return err

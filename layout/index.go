@@ -51,6 +51,11 @@ func ParseIndex(b []byte) (*Index, error) {
 	if dec.More() {
 		return nil, errors.New("project index has trailing data")
 	}
+	// Only the canonical encoding is accepted, so every reader sees the same
+	// index (no duplicate keys, no case-folded field names, no trailing bytes).
+	if canon, err := ix.Marshal(); err != nil || !bytes.Equal(canon, b) {
+		return nil, errors.New("project index is not in canonical form (compact JSON, releases newest first, files by name, no unknown or duplicate fields)")
+	}
 	if !IsNormalizedProject(ix.Project) {
 		return nil, fmt.Errorf("project index names %q, which is not a normalized project name", ix.Project)
 	}

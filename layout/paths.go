@@ -40,6 +40,9 @@ func CheckFilename(name string) error {
 		return fmt.Errorf("file name %q is longer than %d bytes", name, MaxFilenameLength)
 	case !validFilename.MatchString(name):
 		return fmt.Errorf("file name %q is not valid: use ASCII letters, digits, '.', '_', '+' and '-', starting with a letter or digit", name)
+	case strings.Contains(name, ".."):
+		// Servers and caches treat ".." in a URL path specially.
+		return fmt.Errorf("file name %q contains \"..\"; use single dots", name)
 	}
 	return nil
 }

@@ -48,9 +48,9 @@ func ParseRole(name string) (RoleKind, string) {
 	switch {
 	case name == RoleRoot || name == RoleTargets || name == RoleSnapshot || name == RoleTimestamp:
 		return KindTopLevel, ""
-	case strings.HasPrefix(name, "claimed."):
+	case strings.HasPrefix(name, "claimed.") && isShardish(strings.TrimPrefix(name, "claimed.")):
 		return KindClaimed, strings.TrimPrefix(name, "claimed.")
-	case strings.HasPrefix(name, "new."):
+	case strings.HasPrefix(name, "new.") && isShardish(strings.TrimPrefix(name, "new.")):
 		return KindNew, strings.TrimPrefix(name, "new.")
 	case strings.HasSuffix(name, releasesSuffix):
 		p := strings.TrimSuffix(name, releasesSuffix)
@@ -61,4 +61,14 @@ func ParseRole(name string) (RoleKind, string) {
 		return KindOwners, name
 	}
 	return KindUnknown, ""
+}
+
+// isShardish reports whether s could be a shard id of some shard count.
+func isShardish(s string) bool {
+	for _, n := range ShardCounts {
+		if IsShardID(s, n) {
+			return true
+		}
+	}
+	return false
 }

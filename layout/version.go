@@ -82,16 +82,20 @@ func comparePre(a, b []string) int {
 		return -1
 	}
 	for i := 0; i < len(a) && i < len(b); i++ {
-		an, aerr := strconv.ParseUint(a[i], 10, 64)
-		bn, berr := strconv.ParseUint(b[i], 10, 64)
+		an, bn := isNumeric(a[i]), isNumeric(b[i])
 		switch {
-		case aerr == nil && berr == nil:
-			if c := cmp.Compare(an, bn); c != 0 {
+		case an && bn:
+			// No leading zeros (the grammar forbids them), so a longer number
+			// is larger, and equal lengths compare as text, at any size.
+			if c := cmp.Compare(len(a[i]), len(b[i])); c != 0 {
 				return c
 			}
-		case aerr == nil:
+			if c := strings.Compare(a[i], b[i]); c != 0 {
+				return c
+			}
+		case an:
 			return -1 // numeric identifiers rank below alphanumeric ones
-		case berr == nil:
+		case bn:
 			return 1
 		default:
 			if c := strings.Compare(a[i], b[i]); c != 0 {
@@ -118,4 +122,8 @@ func SortVersionsDesc(vs []string) {
 		}
 		return vb.Compare(va)
 	})
+}
+
+func isNumeric(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }

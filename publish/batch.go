@@ -110,11 +110,15 @@ func (b *batch) check(ctx context.Context, c *Change) (Result, error) {
 	pr, err := b.project(ctx, c.Project)
 	switch {
 	case c.Create && err == nil:
-		return rejected("project %s exists already; choose another name", c.Project), nil
+		r := rejected("project %s exists already; choose another name", c.Project)
+		r.Reason.(*validation.Rejected).Code = validation.RejectExists
+		return r, nil
 	case c.Create && errors.Is(err, store.ErrNotFound):
 		return b.create(ctx, c)
 	case errors.Is(err, store.ErrNotFound):
-		return rejected("project %s does not exist; create it with `hallmark project create %s`", c.Project, c.Project), nil
+		r := rejected("project %s does not exist; create it with 'hallmark project create %s'", c.Project, c.Project)
+		r.Reason.(*validation.Rejected).Code = validation.RejectNotFound
+		return r, nil
 	case err != nil:
 		return Result{}, err
 	}
@@ -218,16 +222,20 @@ func (b *batch) create(ctx context.Context, c *Change) (Result, error) {
 	if err := validation.CheckKeys(c.Owners.Keys, c.Owners.KeyIDs, c.Owners.Threshold); err != nil {
 		return rejected("owner keys: %v", err), nil
 	}
+	if c.OwnersRole.Signed.Version != 1 || c.ReleasesRole.Signed.Version != 1 {
+		return rejected("a new project's roles start at version 1"), nil
+	}
 	if declared, ok, err := tufmeta.DeclaredOwners(c.OwnersRole); err != nil || (ok && !tufmeta.SameKeys(declared, c.Owners)) {
 		return rejected("the owners role declares other owners than the request names"), nil
 	}
 	st := &validation.Project{Name: c.Project, Owners: c.Owners, Tombstones: map[string]string{}}
 	d := validation.CheckOwners(st, c.OwnersRole, b.env)
-	if d.Outcome != validation.Accept {
-		if d.Outcome == validation.Pending {
-			return rejected("creating a project needs the signatures of %d owner keys; it has %d", c.Owners.Threshold, len(d.Sigs.Valid)), nil
-		}
+	if d.Outcome == validation.Reject {
 		return Result{Outcome: d.Outcome, Reason: d.Reason, Sigs: d.Sigs}, nil
+	}
+	// Proof of possession: every owner key signs the new owners role.
+	if len(d.Sigs.Valid) != len(c.Owners.KeyIDs) {
+		return rejected("creating a project needs the signature of every owner key, as proof that its holders have it; %d of %d signed", len(d.Sigs.Valid), len(c.Owners.KeyIDs)), nil
 	}
 	st.OwnersRole = c.OwnersRole
 	r, err := b.checkReleases(ctx, st, c)
@@ -516,8 +524,11 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 		return 0, err
 	}
 	if err := b.p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(b.shard, layout.MetadataFile(layout.RoleTimestamp, 0)), bytes.NewReader(tsData)); err != nil {
-		// The commit stands; Repair rewrites the timestamp on restart.
-		return 0, fmt.Errorf("published shard %s but failed to write its timestamp: %w", b.shard, err)
+		// The commit stands: the change is published and becomes visible
+		// when Repair rewrites the timestamp (at the next renewal tick or
+		// restart). Reporting a failure would invite a retry that conflicts.
+		b.p.cfg.Log.Error("published but failed to write the timestamp; it will be repaired", "shard", b.shard, "err", err)
+		b.p.noteError(err)
 	}
 	for _, path := range b.removed {
 		if err := b.p.cfg.Blobs.Delete(ctx, path); err != nil {

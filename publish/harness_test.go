@@ -51,7 +51,9 @@ func key(b byte, label string) *signing.Key {
 	return signing.FromSeed(bytes.Repeat([]byte{b}, 32), label)
 }
 
-func onlineKey(shard, role string) (*signing.Key, error) { return signing.DeriveOnline(secret, shard, role) }
+func onlineKey(shard, role string) (*signing.Key, error) {
+	return signing.DeriveOnline(secret, shard, role)
+}
 
 // clock is the publisher's clock, moved by the test.
 type clock struct {

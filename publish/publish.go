@@ -248,7 +248,9 @@ func (p *Publisher) publishBatch(shard string, batch []*request) {
 		return
 	}
 	p.stats.mu.Lock()
-	p.stats.Batches++
+	if version > 0 {
+		p.stats.Batches++
+	}
 	for i, r := range batch {
 		switch {
 		case r.renew:

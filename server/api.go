@@ -25,6 +25,9 @@ import (
 	"hallmark.dev/hallmark/validation"
 )
 
+// errStaging marks a failure of the server's own disk while staging.
+var errStaging = errors.New("failed to stage upload")
+
 // writeError answers with the API's error form.
 func writeError(w http.ResponseWriter, status int, code, msg, hint string) {
 	writeJSON(w, status, api.ErrorResponse{Error: api.Error{Code: code, Message: msg, Hint: hint}})
@@ -119,6 +122,10 @@ func (s *Server) writeResult(w http.ResponseWriter, c *publish.Change, res publi
 		case errors.As(res.Reason, &conflict):
 			writeJSON(w, http.StatusConflict, api.ErrorResponse{Error: api.Error{Code: "conflict", Message: conflict.Error(),
 				Hint: "another change was published first; fetch the current state and try again", CurrentVersion: conflict.Current}})
+		case errors.As(res.Reason, &rej) && rej.Code == validation.RejectExists:
+			writeError(w, http.StatusConflict, "exists", rej.Msg, "")
+		case errors.As(res.Reason, &rej) && rej.Code == validation.RejectNotFound:
+			writeError(w, http.StatusNotFound, "not_found", rej.Msg, "")
 		case errors.As(res.Reason, &rej):
 			writeError(w, http.StatusUnprocessableEntity, "rejected", rej.Msg, "")
 		default:
@@ -173,7 +180,14 @@ func (s *Server) readUpload(r *http.Request) (*upload, int, string, error) {
 		if path != "" {
 			u.paths = append(u.paths, path)
 		}
-		if err != nil {
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			return u, http.StatusRequestEntityTooLarge, "too_large", err
+		case errors.Is(err, errStaging):
+			s.cfg.Log.Error("failed to stage an upload", "err", err)
+			return u, http.StatusInternalServerError, "internal", errors.New("the server failed to store the upload; nothing was published")
+		case err != nil:
 			return u, http.StatusBadRequest, "bad_request", err
 		}
 		u.files[name] = st
@@ -190,12 +204,12 @@ func (s *Server) stage(part io.Reader) (publish.Staged, string, error) {
 	path := filepath.Join(s.cfg.StagingDir, hex.EncodeToString(rnd[:]))
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return publish.Staged{}, "", fmt.Errorf("failed to stage upload: %w", err)
+		return publish.Staged{}, "", fmt.Errorf("%w: %v", errStaging, err)
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), part)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	n, err := io.Copy(h, io.TeeReader(part, f))
+	if cerr := f.Close(); err == nil && cerr != nil {
+		return publish.Staged{}, path, fmt.Errorf("%w: %v", errStaging, cerr)
 	}
 	if err != nil {
 		return publish.Staged{}, path, fmt.Errorf("failed to receive upload: %w", err)

@@ -171,7 +171,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	batches, published, rejected, renewals, lastRenewal, lastErr, _ := s.cfg.Publisher.Snapshot()
+	batches, published, rejected, renewals, lastRenewal, _, lastErrTime := s.cfg.Publisher.Snapshot()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	fmt.Fprintf(w, "# HELP hallmark_publish_batches_total Batches published.\n# TYPE hallmark_publish_batches_total counter\nhallmark_publish_batches_total %d\n", batches)
 	fmt.Fprintf(w, "# HELP hallmark_changes_published_total Changes accepted and published.\n# TYPE hallmark_changes_published_total counter\nhallmark_changes_published_total %d\n", published)
@@ -182,9 +182,9 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		last = lastRenewal.Unix()
 	}
 	fmt.Fprintf(w, "# HELP hallmark_last_renewal_timestamp_seconds When online metadata was last renewed.\n# TYPE hallmark_last_renewal_timestamp_seconds gauge\nhallmark_last_renewal_timestamp_seconds %d\n", last)
-	errFlag := 0
-	if lastErr != "" {
-		errFlag = 1
+	var errAt int64
+	if !lastErrTime.IsZero() {
+		errAt = lastErrTime.Unix()
 	}
-	fmt.Fprintf(w, "# HELP hallmark_publish_error Whether the last publish error is recorded.\n# TYPE hallmark_publish_error gauge\nhallmark_publish_error %d\n", errFlag)
+	fmt.Fprintf(w, "# HELP hallmark_last_publish_error_timestamp_seconds When publishing or renewal last failed (0: never).\n# TYPE hallmark_last_publish_error_timestamp_seconds gauge\nhallmark_last_publish_error_timestamp_seconds %d\n", errAt)
 }

@@ -130,7 +130,7 @@ func TestBadWrites(t *testing.T) {
 		}, status: 400, want: "releases_role"},
 		{desc: "unknown project", url: "/api/v1/projects/p/changes", body: func() (string, io.Reader) {
 			return multipartBody(t, [2]string{"change", `{"releases_role":{"signed":{"_type":"targets","spec_version":"1.0.31","version":2,"expires":"2030-01-01T00:00:00Z","targets":{}},"signatures":[]}}`})
-		}, status: 422, want: "does not exist"},
+		}, status: 404, want: "does not exist"},
 		{desc: "too large", url: "/api/v1/projects/p/changes", body: func() (string, io.Reader) {
 			return multipartBody(t, [2]string{"change", `{}`}, [2]string{"p/1.0.0/x", strings.Repeat("x", 8192)})
 		}, status: 413, want: "larger than the server's limit"},

@@ -33,8 +33,9 @@ type (
 	Timestamp = metadata.Metadata[metadata.TimestampType]
 )
 
-// MaxRoleSize bounds any metadata document Hallmark accepts or reads.
-const MaxRoleSize = 5 << 20
+// MaxRoleSize bounds any targets metadata Hallmark accepts: below the
+// 5,000,000 bytes go-tuf, tuf-js and python-tuf accept by default.
+const MaxRoleSize = 4 << 20
 
 // Canonical returns the canonical JSON of the signed part: the bytes that
 // signatures cover.

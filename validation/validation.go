@@ -69,8 +69,18 @@ type Env struct {
 	Now    time.Time
 }
 
-// Rejected is the error type of every rejection: a message for the user.
-type Rejected struct{ Msg string }
+// Rejected is the error type of every rejection: a message for the user,
+// and for some rejections a code (RejectExists, RejectNotFound).
+type Rejected struct {
+	Msg  string
+	Code string
+}
+
+// Codes of rejections that are not about the proposal's content.
+const (
+	RejectExists   = "exists"
+	RejectNotFound = "not_found"
+)
 
 func (r *Rejected) Error() string { return r.Msg }
 
