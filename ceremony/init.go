@@ -7,6 +7,7 @@ package ceremony
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -78,6 +79,17 @@ func Init(p Params, s Signers) ([]Shard, *trust.File, error) {
 		}
 		if c.n < c.t {
 			return nil, nil, fmt.Errorf("%d %s keys can sign but the threshold is %d", c.n, c.name, c.t)
+		}
+	}
+	for _, c := range []struct {
+		name    string
+		keys    []signing.PublicKey
+		signers []*signing.Key
+	}{{"root", p.Keys.Root, s.Root}, {"targets", p.Keys.Targets, s.Targets}, {"claim", p.Keys.Claim, s.Claim}} {
+		for _, k := range c.signers {
+			if !slices.ContainsFunc(c.keys, func(pk signing.PublicKey) bool { return pk.ID() == k.ID() }) {
+				return nil, nil, fmt.Errorf("signing key %s is not one of the %s keys", k.Public().ShortID(), c.name)
+			}
 		}
 	}
 	var out []Shard

@@ -437,6 +437,11 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 	if len(b.changed) == 0 && !b.newDirty && !snapDue && !tsDue {
 		return 0, nil
 	}
+	if len(b.changed) == 0 && !b.newDirty && !snapDue {
+		// Only the timestamp is due: re-sign it over the same snapshot, so
+		// clients re-download nothing but the timestamp.
+		return b.publishTimestamp(ctx)
+	}
 	b.renewed = len(b.changed) == 0
 	var pub store.Publication
 	pub.Shard = b.shard
@@ -580,4 +585,26 @@ func (b *batch) signOnline(md any, role string) ([]byte, error) {
 		return tufmeta.Encode(m)
 	}
 	return nil, fmt.Errorf("cannot sign %T online", md)
+}
+
+// publishTimestamp renews the timestamp alone. It returns the (unchanged)
+// snapshot version.
+func (b *batch) publishTimestamp(ctx context.Context) (int64, error) {
+	b.renewed = true
+	ts := b.timestamp
+	ts.Signed.Version++
+	ts.Signed.Expires = b.p.cfg.Policy.ExpiresAt(layout.RoleTimestamp, b.env.Now)
+	data, err := b.signOnline(ts, layout.RoleTimestamp)
+	if err != nil {
+		return 0, err
+	}
+	pub := store.Publication{Shard: b.shard, Roles: []store.RoleFile{{Shard: b.shard, Role: layout.RoleTimestamp, Version: ts.Signed.Version, Expires: ts.Signed.Expires, Data: data}}}
+	if err := b.p.cfg.State.Commit(ctx, pub); err != nil {
+		return 0, err
+	}
+	if err := b.p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(b.shard, layout.MetadataFile(layout.RoleTimestamp, 0)), bytes.NewReader(data)); err != nil {
+		b.p.cfg.Log.Error("renewed but failed to write the timestamp; it will be repaired", "shard", b.shard, "err", err)
+		b.p.noteError(err)
+	}
+	return b.snapshot.Signed.Version, nil
 }

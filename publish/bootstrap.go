@@ -195,6 +195,10 @@ func (p *Publisher) RunRenewal(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		if _, err := p.Repair(ctx); err != nil && ctx.Err() == nil {
+			p.cfg.Log.Error("repair failed", "err", err)
+			p.noteError(err)
+		}
 		n, err := p.RenewAll(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:

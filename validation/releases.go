@@ -74,8 +74,8 @@ func CheckTargets(p *Project, proposed *tufmeta.Targets) error {
 			return fmt.Errorf("file %s was published before with other content (sha256 %s…); a file name is never re-used — publish a new version instead", path, old[:12])
 		}
 		if p.ReleasesRole != nil {
-			if cur, ok := p.ReleasesRole.Signed.Targets[path]; ok && cur.Length != tf.Length {
-				return fmt.Errorf("file %s is published with length %d; published files never change", path, cur.Length)
+			if cur, ok := p.ReleasesRole.Signed.Targets[path]; ok && (cur.Length != tf.Length || !cur.Hashes.Equal(tf.Hashes)) {
+				return fmt.Errorf("file %s is published with other content; published files never change — publish a new version instead", path)
 			}
 		}
 	}
