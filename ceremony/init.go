@@ -70,15 +70,15 @@ func Init(p Params, s Signers) ([]Shard, *trust.File, error) {
 		t    int
 		n    int
 	}{
-		{"root", p.Keys.Root, p.Keys.RootThreshold, len(s.Root)},
-		{"targets", p.Keys.Targets, p.Keys.TargetsThreshold, len(s.Targets)},
-		{"claim", p.Keys.Claim, p.Keys.ClaimThreshold, len(s.Claim)},
+		{"root", p.Keys.Root, p.Keys.RootThreshold, distinct(s.Root)},
+		{"targets", p.Keys.Targets, p.Keys.TargetsThreshold, distinct(s.Targets)},
+		{"claim", p.Keys.Claim, p.Keys.ClaimThreshold, distinct(s.Claim)},
 	} {
 		if c.t < 1 || c.t > len(c.keys) {
 			return nil, nil, fmt.Errorf("%s threshold %d must be between 1 and the number of %s keys (%d)", c.name, c.t, c.name, len(c.keys))
 		}
 		if c.n < c.t {
-			return nil, nil, fmt.Errorf("%d %s keys can sign but the threshold is %d", c.n, c.name, c.t)
+			return nil, nil, fmt.Errorf("%d distinct %s keys can sign but the threshold is %d", c.n, c.name, c.t)
 		}
 	}
 	for _, c := range []struct {
@@ -162,4 +162,13 @@ func AddBinDelegation(d *metadata.Delegations, role string, del tufmeta.Delegati
 		Name: role, KeyIDs: del.KeyIDs, Threshold: del.Threshold,
 		Terminating: false, Paths: layout.BinPaths(),
 	})
+}
+
+// distinct counts the different keys among signers.
+func distinct(signers []*signing.Key) int {
+	ids := map[string]bool{}
+	for _, k := range signers {
+		ids[k.ID()] = true
+	}
+	return len(ids)
 }

@@ -168,6 +168,9 @@ func TestInitRefusesBadParameters(t *testing.T) {
 		{"root signed by keys root does not name", func(p *ceremony.Params, s *ceremony.Signers) {
 			s.Root = []*signing.Key{key(7, "x"), key(8, "y")}
 		}},
+		{"one root key given twice to meet a threshold of 2", func(p *ceremony.Params, s *ceremony.Signers) {
+			s.Root = []*signing.Key{root1, root1}
+		}},
 		{"targets signed by another key", func(p *ceremony.Params, s *ceremony.Signers) { s.Targets = []*signing.Key{claimKey} }},
 	}
 	for _, tt := range tests {

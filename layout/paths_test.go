@@ -70,6 +70,7 @@ func TestParseTargetPathRefusesEscapes(t *testing.T) {
 		{"URL-encoded traversal", "p/1.0.0/%2e%2e"},
 		{"space in file", "p/1.0.0/a b"},
 		{"NUL in file", "p/1.0.0/a\x00b"},
+		{"double dot inside a file name", "p/1.0.0/f..tar.gz"},
 		{"too long file", "p/1.0.0/" + strings.Repeat("f", layout.MaxFilenameLength+1)},
 	}
 	for _, tt := range tests {
@@ -141,7 +142,7 @@ func TestCheckFilename(t *testing.T) {
 			t.Errorf("CheckFilename(%q): %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", ".", "..", ".x", "-x", "a/b", `a\b`, "a b", "é", strings.Repeat("a", layout.MaxFilenameLength+1)} {
+	for _, bad := range []string{"", ".", "..", ".x", "-x", "a/b", `a\b`, "a b", "a..b", "é", strings.Repeat("a", layout.MaxFilenameLength+1)} {
 		if err := layout.CheckFilename(bad); err == nil {
 			t.Errorf("CheckFilename(%q) accepted a bad name", bad)
 		}

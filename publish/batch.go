@@ -225,7 +225,7 @@ func (b *batch) create(ctx context.Context, c *Change) (Result, error) {
 	if c.OwnersRole.Signed.Version != 1 || c.ReleasesRole.Signed.Version != 1 {
 		return rejected("a new project's roles start at version 1"), nil
 	}
-	if declared, ok, err := tufmeta.DeclaredOwners(c.OwnersRole); err != nil || (ok && !tufmeta.SameKeys(declared, c.Owners)) {
+	if declared, ok, err := tufmeta.DeclaredOwners(c.OwnersRole); err != nil || (ok && (!tufmeta.SameKeys(declared, c.Owners) || validation.CheckKeys(declared.Keys, declared.KeyIDs, declared.Threshold) != nil)) {
 		return rejected("the owners role declares other owners than the request names"), nil
 	}
 	st := &validation.Project{Name: c.Project, Owners: c.Owners, Tombstones: map[string]string{}}

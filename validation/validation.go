@@ -168,6 +168,13 @@ func CheckOwners(p *Project, proposed *tufmeta.Targets, env Env) Decision {
 	if err != nil {
 		return reject("%s: %v", role, err)
 	}
+	if ok {
+		// The declared keys must be what their ids say, or a role could
+		// publish an owner set that names one key and holds another.
+		if err := CheckKeys(declared.Keys, declared.KeyIDs, declared.Threshold); err != nil {
+			return reject("%s: declared owners: %v", role, err)
+		}
+	}
 	if ok && !tufmeta.SameKeys(declared, p.Owners) {
 		return checkOwnerChange(role, proposed, p.Owners, declared)
 	}
