@@ -123,3 +123,58 @@ type SignaturesRequest struct {
 	OwnersRole   []metadata.Signature `json:"owners_role,omitempty"`
 	ReleasesRole []metadata.Signature `json:"releases_role,omitempty"`
 }
+
+// CeremonyResult is the outcome of a ceremony for one shard.
+type CeremonyResult struct {
+	Shard  string `json:"shard"`
+	Status string `json:"status"` // "published" or "rejected"
+	Error  string `json:"error,omitempty"`
+	// SnapshotVersion is the shard's snapshot that contains the change.
+	SnapshotVersion int64 `json:"snapshot_version,omitempty"`
+}
+
+// CeremonyResponse answers a submitted ceremony.
+type CeremonyResponse struct {
+	Results []CeremonyResult `json:"results"`
+}
+
+// AdminStatus is the server's (unverified) view of what needs the admins.
+type AdminStatus struct {
+	Note   string `json:"note"`
+	Shards int    `json:"shards"`
+	// Expiries summarise each role kind across shards.
+	Expiries []RoleExpiry `json:"expiries"`
+	// Unclaimed are the projects waiting to be claimed (at most 10,000).
+	Unclaimed      []string `json:"unclaimed"`
+	UnclaimedTotal int      `json:"unclaimed_total"`
+	// OwnerChanges are claimed projects whose owners role asks for other owners.
+	OwnerChanges []string        `json:"owner_changes"`
+	Blocked      []BlockedReport `json:"blocked"`
+	Renewal      RenewalStatus   `json:"renewal"`
+}
+
+// RoleExpiry is the earliest expiry of a role kind across shards.
+type RoleExpiry struct {
+	Role     string    `json:"role"`
+	Earliest time.Time `json:"earliest"`
+	Shard    string    `json:"shard"`
+	// InSigningPeriod counts shards whose role is due for renewal.
+	InSigningPeriod int  `json:"in_signing_period"`
+	Online          bool `json:"online"`
+}
+
+// BlockedReport is a blocked project.
+type BlockedReport struct {
+	Project string `json:"project"`
+	Reason  string `json:"reason"`
+}
+
+// RenewalStatus is the state of online renewal.
+type RenewalStatus struct {
+	LastRenewal    time.Time `json:"last_renewal"`
+	Renewals       int64     `json:"renewals"`
+	LastError      string    `json:"last_error,omitempty"`
+	LastErrorTime  time.Time `json:"last_error_time"`
+	Healthy        bool      `json:"healthy"`
+	HealthyMessage string    `json:"message"`
+}

@@ -92,12 +92,11 @@ func Init(p Params, s Signers) ([]Shard, *trust.File, error) {
 			}
 		}
 	}
-	var out []Shard
-	for _, id := range layout.ShardIDs(p.Shards) {
-		sh, err := buildShard(p, id)
-		if err != nil {
-			return nil, nil, err
-		}
+	shards, tf, err := Build(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, sh := range shards {
 		if err := tufmeta.Sign(sh.Root, s.Root...); err != nil {
 			return nil, nil, err
 		}
@@ -105,6 +104,22 @@ func Init(p Params, s Signers) ([]Shard, *trust.File, error) {
 			return nil, nil, err
 		}
 		if err := tufmeta.Sign(sh.Claimed, s.Claim...); err != nil {
+			return nil, nil, err
+		}
+	}
+	return shards, tf, nil
+}
+
+// Build builds the unsigned initial offline metadata of every shard and the
+// repository's trust file. Admins sign it, possibly on several machines.
+func Build(p Params) ([]Shard, *trust.File, error) {
+	if err := layout.CheckShardCount(p.Shards); err != nil {
+		return nil, nil, err
+	}
+	var out []Shard
+	for _, id := range layout.ShardIDs(p.Shards) {
+		sh, err := buildShard(p, id)
+		if err != nil {
 			return nil, nil, err
 		}
 		out = append(out, sh)

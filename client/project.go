@@ -145,6 +145,9 @@ func (c *Client) Download(ctx context.Context, p *Project, version, file, dest s
 		return fmt.Errorf("failed to download %s: %w", path, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusGone {
+		return fmt.Errorf("%w: %s", ErrBlocked, p.Name)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("failed to download %s: %w", path, &HTTPError{URL: u, Status: resp.StatusCode})
 	}

@@ -115,6 +115,9 @@ func (s *shardUpdater) checkIdentity(shards int) error {
 	return nil
 }
 
+// ErrBlocked is returned for a project the repository's admins blocked.
+var ErrBlocked = errors.New("the project is blocked")
+
 // VerificationError is a failure to verify the repository's metadata: the
 // server or the network served something the pinned trust does not allow.
 type VerificationError struct {
@@ -139,6 +142,8 @@ func explain(shard string, err error) error {
 		// go-tuf's message alone reads backwards ("expected X version 2, got 3"
 		// when version 2 is served after 3 was seen): say what it means.
 		return &VerificationError{Shard: shard, Err: fmt.Errorf("metadata was rolled back or mixed with other versions (%v): someone is serving older metadata than you have already seen", err)}
+	case errors.As(err, &dl) && dl.StatusCode == http.StatusGone:
+		return fmt.Errorf("%w (the repository serves the project as blocked by its admins)", ErrBlocked)
 	case errors.As(err, &dl):
 		return fmt.Errorf("shard %s: %w", shard, err)
 	}

@@ -32,6 +32,7 @@ type batch struct {
 	timestamp *tufmeta.Timestamp
 	newBin    *tufmeta.Targets
 	newDirty  bool
+	root      *tufmeta.Root // a new root accepted in this batch
 	renewed   bool
 
 	roles    map[string]*tufmeta.Targets // overlay: accepted roles by name
@@ -136,9 +137,7 @@ func (b *batch) check(ctx context.Context, c *Change) (Result, error) {
 		if d.Outcome == validation.Reject {
 			return Result{Outcome: d.Outcome, Reason: d.Reason, Sigs: d.Sigs}, nil
 		}
-		if d.OwnerChange != nil && pr.Status == store.StatusClaimed {
-			return rejected("owner changes of a claimed project are applied by the repository's admins; their ceremony is not available yet"), nil
-		}
+
 		pending = d.Outcome == validation.Pending
 		ownerChange = d.OwnerChange
 		st.OwnersRole = c.OwnersRole
@@ -169,9 +168,20 @@ func (b *batch) check(ctx context.Context, c *Change) (Result, error) {
 		return res, nil
 	}
 	old := b.explainState(ctx, pr.Name, st.Owners, published, st.ReleasesRole)
-	if ownerChange != nil {
+	switch {
+	case ownerChange != nil && pr.Status == store.StatusClaimed:
+		// The owners' signed request waits for the admins' claim ceremony,
+		// which alone can change a claimed project's delegation.
+		pr.OwnerRequest = true
+		b.projects[pr.Name] = pr
+	case ownerChange != nil:
 		tufmeta.SetProjectDelegation(b.newBin, pr.Name, *ownerChange)
 		b.newDirty = true
+	case c.OwnersRole != nil && pr.OwnerRequest:
+		// An owners role that declares the delegated owners again withdraws
+		// the request.
+		pr.OwnerRequest = false
+		b.projects[pr.Name] = pr
 	}
 	b.accept(pr.Name, st, accepted, c, old)
 	res.Outcome = validation.Accept
@@ -434,22 +444,31 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 	}
 	snapDue := renew && pol.NeedsRenewal(layout.RoleSnapshot, b.snapshot.Signed.Expires, now)
 	tsDue := renew && pol.NeedsRenewal(layout.RoleTimestamp, b.timestamp.Signed.Expires, now)
-	if len(b.changed) == 0 && !b.newDirty && !snapDue && !tsDue {
+	if len(b.changed) == 0 && !b.newDirty && !snapDue && !tsDue && b.root == nil {
 		return 0, nil
 	}
-	if len(b.changed) == 0 && !b.newDirty && !snapDue {
+	if len(b.changed) == 0 && !b.newDirty && !snapDue && b.root == nil {
 		// Only the timestamp is due: re-sign it over the same snapshot, so
 		// clients re-download nothing but the timestamp.
 		return b.publishTimestamp(ctx)
 	}
-	b.renewed = len(b.changed) == 0
+	b.renewed = len(b.changed) == 0 && b.root == nil
 	var pub store.Publication
 	pub.Shard = b.shard
 	meta := func(role string, version int64, data []byte) {
 		pub.Roles = append(pub.Roles, store.RoleFile{Shard: b.shard, Role: role, Version: version, Data: data})
 	}
 
-	// Roles changed by maintainers, then the new bin, then snapshot.
+	// A new root (not listed in snapshot), roles changed by maintainers or
+	// ceremonies, then the new bin, then snapshot.
+	if b.root != nil {
+		data, err := tufmeta.Encode(b.root)
+		if err != nil {
+			return 0, err
+		}
+		meta(layout.RoleRoot, b.root.Signed.Version, data)
+		pub.Roles[len(pub.Roles)-1].Expires = b.root.Signed.Expires
+	}
 	snapMeta := maps.Clone(b.snapshot.Signed.Meta)
 	for _, name := range b.changed {
 		md := b.roles[name]
@@ -461,6 +480,7 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 		pub.Roles[len(pub.Roles)-1].Expires = md.Signed.Expires
 		snapMeta[name+".json"] = metadata.MetaFile(md.Signed.Version)
 	}
+
 	if b.newDirty {
 		bin := b.newBin
 		bin.Signed.Version++

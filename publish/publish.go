@@ -136,11 +136,12 @@ type Result struct {
 }
 
 type request struct {
-	ctx    context.Context
-	change *Change
-	renew  bool
-	done   chan Result
-	err    error
+	ctx     context.Context
+	change  *Change
+	offline *Offline
+	renew   bool
+	done    chan Result
+	err     error
 }
 
 // ErrStopped is returned when the publisher is shutting down.
@@ -237,7 +238,11 @@ func (p *Publisher) publishBatch(shard string, batch []*request) {
 			renew = true
 			continue
 		}
-		results[i] = b.apply(ctx, r.change)
+		if r.offline != nil {
+			results[i] = b.applyOffline(ctx, r.offline)
+		} else {
+			results[i] = b.apply(ctx, r.change)
+		}
 		results[i].Shard = shard
 	}
 	version, err := b.publish(ctx, renew)

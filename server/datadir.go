@@ -70,6 +70,9 @@ type OpenOptions struct {
 	Now    func() time.Time
 	Log    *slog.Logger
 	Policy layout.Policy
+	// InitBundle is the admins' init ceremony, for a prepared production
+	// data directory that has not been initialized.
+	InitBundle []byte
 }
 
 // OpenRepo opens the repository in dir. With Dev set and no repository
@@ -132,11 +135,16 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 		r.Close()
 		return nil, err
 	}
-	if !ok {
-		if !r.Info.Dev {
+	if !ok && !r.Info.Dev {
+		if o.InitBundle == nil {
 			r.Close()
-			return nil, fmt.Errorf("the repository in %s has not been initialized", dir)
+			return nil, fmt.Errorf("the repository in %s has not been initialized: start it once with --init-bundle FILE, the admins' init ceremony", dir)
 		}
+		if err := initFromBundle(ctx, r, keys, o.InitBundle, o); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("the init ceremony does not fit this repository: %w", err)
+		}
+	} else if !ok {
 		if err := initDev(ctx, r, keys, o); err != nil {
 			r.Close()
 			return nil, err

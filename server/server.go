@@ -44,6 +44,7 @@ type Server struct {
 	cfg     Config
 	handler http.Handler
 	started time.Time
+	blocked blockedSet
 }
 
 // DefaultMaxUpload is the default bound on one write request (1 GiB).
@@ -66,7 +67,11 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.StagingDir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create staging directory: %w", err)
 	}
+	if cfg.Policy == (layout.Policy{}) {
+		cfg.Policy = layout.DefaultPolicy()
+	}
 	s := &Server{cfg: cfg, started: cfg.Now()}
+	s.refreshBlocked(context.Background())
 	s.handler = s.routes()
 	return s, nil
 }
@@ -87,6 +92,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/pending", s.handleListPending)
 	mux.HandleFunc("POST /api/v1/projects/{project}/pending/{id}/signatures", s.handleSign)
 	mux.HandleFunc("GET /api/v1/projects/{project}/pending/{id}/files/{sha256}", s.handlePendingFile)
+	mux.HandleFunc("POST /api/v1/admin/ceremonies", s.handleCeremony)
+	mux.HandleFunc("GET /api/v1/admin/status", s.handleAdminStatus)
 	return s.logRequests(mux)
 }
 
@@ -121,6 +128,10 @@ func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/")
 	if strings.Contains(path, "..") || strings.HasSuffix(path, "/") || strings.Contains(path, "/.") {
 		http.NotFound(w, r)
+		return
+	}
+	if project, reason, blocked := s.blockedPath(path); blocked {
+		http.Error(w, fmt.Sprintf("project %s is blocked by the repository's admins: %s", project, reason), http.StatusGone)
 		return
 	}
 	b, err := s.cfg.Blobs.Open(r.Context(), path)

@@ -45,6 +45,19 @@ type Project struct {
 	Shard   string
 	Status  string
 	Created time.Time
+	// Blocked projects are not served; BlockReason says why.
+	Blocked     bool
+	BlockReason string
+	// OwnerRequest is set when the owners of a claimed project published a
+	// request for other owners, which the admins' next claim applies.
+	OwnerRequest bool
+}
+
+// ProjectFilter selects projects in ListProjectsWhere.
+type ProjectFilter struct {
+	Status       string // "" for any
+	Blocked      bool   // only blocked projects
+	OwnerRequest bool   // only projects with an owner-change request
 }
 
 // FileRecord is a release file ever published in a project. Records are
@@ -106,10 +119,25 @@ type State interface {
 	Project(ctx context.Context, name string) (Project, error)
 	// ListProjects returns projects ordered by name, after the given name.
 	ListProjects(ctx context.Context, after string, limit int) ([]Project, error)
+	// ListProjectsWhere returns projects matching f, ordered by name, after
+	// the given name.
+	ListProjectsWhere(ctx context.Context, f ProjectFilter, after string, limit int) ([]Project, error)
+	// CountProjects counts projects by status.
+	CountProjects(ctx context.Context) (map[string]int, error)
 	// Files returns the file records of a project, removed ones included.
 	Files(ctx context.Context, project string) ([]FileRecord, error)
 	// Audit returns a project's history, newest first.
 	Audit(ctx context.Context, project string, limit int) ([]AuditEntry, error)
+	// RecentAudit returns the newest history entries of all projects,
+	// newest first (the web UI's "recently published").
+	RecentAudit(ctx context.Context, limit int) ([]AuditEntry, error)
+	// SearchProjects returns up to limit projects whose normalized name
+	// starts with query, in name order, then those that contain it
+	// elsewhere, in name order.
+	SearchProjects(ctx context.Context, query string, limit int) ([]Project, error)
+	// RoleExpiries returns the latest version and expiry, without Data, of
+	// each of the named roles of a shard that exists.
+	RoleExpiries(ctx context.Context, shard string, roles []string) ([]RoleFile, error)
 	// Commit applies a publication atomically.
 	Commit(ctx context.Context, p Publication) error
 	// PutPending stores (or replaces) a pending change.

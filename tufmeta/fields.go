@@ -1,6 +1,8 @@
 package tufmeta
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -93,4 +95,59 @@ func SetLabels(md *Targets, labels map[string]string) {
 		md.Signed.UnrecognizedFields = map[string]any{}
 	}
 	md.Signed.UnrecognizedFields[LabelsField] = all
+}
+
+// BlockedField marks a blocked project's delegation in the claimed bin. Its
+// value records the reason and the owner set the delegation had, so that
+// unblocking can restore it. The delegation itself names a key whose
+// private half was thrown away, so no client can verify the project's roles
+// (a delegation no key can satisfy).
+const BlockedField = "x-hallmark-blocked"
+
+// SetBlockedDelegation replaces a project's delegation in bin by a block.
+func SetBlockedDelegation(bin *Targets, project, reason string, owners Delegation) error {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	key, err := metadata.KeyFromPublicKey(priv.Public())
+	if err != nil {
+		return err
+	}
+	id, err := key.ID()
+	if err != nil {
+		return err
+	}
+	SetProjectDelegation(bin, project, Delegation{Keys: map[string]*metadata.Key{id: key}, KeyIDs: []string{id}, Threshold: 1})
+	b, _ := json.Marshal(map[string]any{"reason": reason, "owners": ownerSet{Keys: owners.Keys, KeyIDs: owners.KeyIDs, Threshold: owners.Threshold}})
+	var generic any
+	json.Unmarshal(b, &generic)
+	r := &bin.Signed.Delegations.Roles[len(bin.Signed.Delegations.Roles)-1]
+	r.UnrecognizedFields = map[string]any{BlockedField: generic}
+	return nil
+}
+
+// Blocked reports whether a bin blocks project, with the reason and the
+// owner set the block keeps for unblocking.
+func Blocked(bin *Targets, project string) (blocked bool, reason string, owners Delegation) {
+	if bin == nil || bin.Signed.Delegations == nil {
+		return false, "", Delegation{}
+	}
+	for _, r := range bin.Signed.Delegations.Roles {
+		if r.Name != project {
+			continue
+		}
+		v, ok := r.UnrecognizedFields[BlockedField]
+		if !ok {
+			return false, "", Delegation{}
+		}
+		var rec struct {
+			Reason string   `json:"reason"`
+			Owners ownerSet `json:"owners"`
+		}
+		b, _ := json.Marshal(v)
+		json.Unmarshal(b, &rec)
+		return true, rec.Reason, Delegation{Keys: rec.Owners.Keys, KeyIDs: rec.Owners.KeyIDs, Threshold: rec.Owners.Threshold}
+	}
+	return false, "", Delegation{}
 }

@@ -61,6 +61,8 @@ func explainWrite(err error) error {
 func explainRead(err error, project string) error {
 	var ve *client.VerificationError
 	switch {
+	case errors.Is(err, client.ErrBlocked):
+		return withHint(err, "the repository's admins blocked it; its files are neither served nor trusted")
 	case errors.Is(err, client.ErrProjectNotFound):
 		return withHint(err, "check the name, or create it with 'hallmark project create "+project+"'")
 	case errors.As(err, &ve):

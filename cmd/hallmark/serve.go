@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -24,6 +25,7 @@ type serveOptions struct {
 	maxUpload int64
 	renew     time.Duration
 	pending   time.Duration
+	bundle    string
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -46,6 +48,7 @@ the online secret and the signed initial metadata of every shard. Later starts r
 	c.Flags().StringVar(&o.data, "data", "./hallmark-data", "data directory")
 	c.Flags().IntVar(&o.shards, "shards", layout.DefaultShards, "shard count of a new repository: 1, 16, 256 or 4096")
 	c.Flags().Int64Var(&o.maxUpload, "max-upload", server.DefaultMaxUpload, "largest write request accepted, in bytes")
+	c.Flags().StringVar(&o.bundle, "init-bundle", "", "the admins' init ceremony, to initialize a data directory made by 'hallmark admin prepare'")
 	c.Flags().DurationVar(&o.pending, "pending-ttl", server.DefaultPendingTTL, "how long a change waits for co-signatures before it is dropped")
 	c.Flags().DurationVar(&o.renew, "renew-every", 10*time.Minute, "how often to check whether online metadata needs renewal")
 	return c
@@ -66,7 +69,14 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 		}
 	}
 	start := time.Now()
-	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log})
+	var bundle []byte
+	if o.bundle != "" {
+		var err error
+		if bundle, err = os.ReadFile(o.bundle); err != nil {
+			return err
+		}
+	}
+	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle})
 	if err != nil {
 		return withHint(err, "check --data, or start a development repository with 'hallmark serve --dev'")
 	}
@@ -98,6 +108,9 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	fmt.Fprintf(e.stderr, "trust it with: hallmark trust %s --fingerprint %s\n", url, repo.Fingerprint)
 
 	go repo.Publisher.RunRenewal(ctx, o.renew)
+	if repo.Info.Dev {
+		go runDevOfflineRenewal(ctx, repo, log, o.renew)
+	}
 	go srv.RunCleanUp(ctx, time.Hour)
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
@@ -116,4 +129,23 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	cancel()
 	repo.Publisher.Wait()
 	return nil
+}
+
+// runDevOfflineRenewal keeps a development repository's offline metadata
+// fresh with its development keys.
+func runDevOfflineRenewal(ctx context.Context, repo *server.Repo, log *slog.Logger, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := repo.RenewDevOffline(ctx, layout.DefaultPolicy(), time.Now()); err != nil && ctx.Err() == nil {
+			log.Error("renewing development offline metadata failed", "err", err)
+		} else if n > 0 {
+			log.Info("renewed development offline metadata", "shards", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

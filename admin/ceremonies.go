@@ -1,0 +1,359 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"hallmark.dev/hallmark/api"
+	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/signing"
+	"hallmark.dev/hallmark/trust"
+	"hallmark.dev/hallmark/tufmeta"
+	"hallmark.dev/hallmark/validation"
+)
+
+// InitParams describe a new repository's offline keys.
+type InitParams struct {
+	Online           *ceremony.OnlineKeys
+	Root             []signing.PublicKey
+	RootThreshold    int
+	Targets          []signing.PublicKey
+	TargetsThreshold int
+	Claim            []signing.PublicKey
+	ClaimThreshold   int
+	Policy           layout.Policy
+	Now              time.Time
+}
+
+// Init builds the initial metadata of every shard as a bundle and signs it
+// with the keys at hand; other root key holders add theirs with Sign.
+func Init(p InitParams, keys []*signing.Key) (*ceremony.Bundle, *Report, error) {
+	if p.Policy == (layout.Policy{}) {
+		p.Policy = layout.DefaultPolicy()
+	}
+	shards, tf, err := ceremony.Build(ceremony.Params{
+		Shards: p.Online.Shards,
+		Keys: ceremony.Keys{Root: p.Root, RootThreshold: p.RootThreshold, Targets: p.Targets, TargetsThreshold: p.TargetsThreshold,
+			Claim: p.Claim, ClaimThreshold: p.ClaimThreshold},
+		Online: p.Online.Key, Policy: p.Policy, Now: p.Now,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range []struct {
+		what string
+		keys []signing.PublicKey
+		t    int
+	}{{"root", p.Root, p.RootThreshold}, {"targets", p.Targets, p.TargetsThreshold}, {"claim", p.Claim, p.ClaimThreshold}} {
+		if c.t < 1 || c.t > len(c.keys) {
+			return nil, nil, fmt.Errorf("the %s threshold %d must be between 1 and the number of %s keys (%d)", c.what, c.t, c.what, len(c.keys))
+		}
+	}
+	b := &ceremony.Bundle{Format: ceremony.BundleFormat, Kind: ceremony.KindInit, Shards: p.Online.Shards, Created: p.Now.UTC().Truncate(time.Second), Trust: tf}
+	for _, sh := range shards {
+		var c ceremony.ShardChange
+		c.Shard = sh.ID
+		if err := c.Encode(&ceremony.Roles{Shard: sh.ID, Root: sh.Root, Targets: sh.Targets, Claimed: sh.Claimed}); err != nil {
+			return nil, nil, err
+		}
+		b.Changes = append(b.Changes, c)
+	}
+	if _, err := Sign(b, Base{}, keys); err != nil {
+		return nil, nil, err
+	}
+	rep, err := Check(b, Base{}, validation.Env{Policy: p.Policy, Now: p.Now}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	b.Summary = rep.Lines
+	return b, rep, nil
+}
+
+// Waiting lists the projects the server says wait to be claimed, and the
+// claimed projects whose owners asked for an owner change. It is the
+// server's unverified view; Claim verifies everything it uses.
+func (t *Tool) Waiting(ctx context.Context) (*api.AdminStatus, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.Client.Repo()+"/api/v1/admin/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := t.httpClient().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("failed to reach the repository: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("the repository answered HTTP %d to the status request", resp.StatusCode)
+	}
+	var st api.AdminStatus
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&st); err != nil {
+		return nil, fmt.Errorf("the repository's status is malformed: %w", err)
+	}
+	return &st, nil
+}
+
+// Claim moves projects from new.<shard> to claimed.<shard>, under the claim
+// keys, and applies verified owner-change requests of claimed projects
+// (ownerChanges: project names). Each shard gets one new claimed bin.
+func (t *Tool) Claim(ctx context.Context, projects, ownerChanges []string, keys []*signing.Key) (*ceremony.Bundle, *Report, error) {
+	shards := t.Client.Trust().Shards
+	byShard := map[string][]string{}
+	for _, p := range append(slices.Clone(projects), ownerChanges...) {
+		n, err := layout.ParseProjectName(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		s := layout.ShardOf(n, shards)
+		if !slices.Contains(byShard[s], n) {
+			byShard[s] = append(byShard[s], n)
+		}
+	}
+	ids := sortedKeys(byShard)
+	base, err := t.Base(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := t.newBundle(ceremony.KindClaim)
+	check := t.ownerCheck(ctx)
+	for _, s := range ids {
+		st := base[s]
+		r := &ceremony.Roles{Shard: s, Claimed: t.nextTargets(st.Claimed, layout.ClaimedRole(s)), Claims: map[string]tufmeta.Delegation{}}
+		for _, name := range byShard[s] {
+			if blocked, _, _ := tufmeta.Blocked(st.Claimed, name); blocked {
+				return nil, nil, fmt.Errorf("%s is blocked; unblock it instead", name)
+			}
+			if cur, _, err := tufmeta.TargetsDelegation(st.Claimed, layout.OwnersRole(name)); err == nil {
+				// Claimed already: apply an owner-change request, if verified.
+				p, err := t.Client.Project(ctx, name)
+				if err != nil {
+					return nil, nil, err
+				}
+				declared, ok, _ := tufmeta.DeclaredOwners(p.OwnersRole)
+				if !ok || tufmeta.SameKeys(declared, cur) {
+					if slices.Contains(ownerChanges, name) {
+						return nil, nil, fmt.Errorf("%s has no owner-change request", name)
+					}
+					return nil, nil, fmt.Errorf("%s is claimed already", name)
+				}
+				if err := check(name, cur, declared); err != nil {
+					return nil, nil, fmt.Errorf("refusing the owner change of %s: %w", name, err)
+				}
+				tufmeta.SetProjectDelegation(r.Claimed, name, declared)
+				continue
+			}
+			d, _, err := tufmeta.TargetsDelegation(st.New, layout.OwnersRole(name))
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s is not waiting to be claimed: %s does not delegate it", name, layout.NewRole(s))
+			}
+			tufmeta.SetProjectDelegation(r.Claimed, name, d)
+			r.Claims[name] = d
+		}
+		var c ceremony.ShardChange
+		c.Shard = s
+		if err := c.Encode(r); err != nil {
+			return nil, nil, err
+		}
+		b.Changes = append(b.Changes, c)
+	}
+	rep, err := t.finish(ctx, b, base, keys)
+	return b, rep, err
+}
+
+// Block replaces a project's delegation by one no key can satisfy, in the
+// claimed bin (an unclaimed project is claimed blocked), so that no client
+// trusts its files even from a mirror. Unblock restores the owners.
+func (t *Tool) Block(ctx context.Context, project, reason string, block bool, keys []*signing.Key) (*ceremony.Bundle, *Report, error) {
+	name, err := layout.ParseProjectName(project)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := layout.ShardOf(name, t.Client.Trust().Shards)
+	base, err := t.Base(ctx, []string{s})
+	if err != nil {
+		return nil, nil, err
+	}
+	st := base[s]
+	r := &ceremony.Roles{Shard: s, Claimed: t.nextTargets(st.Claimed, layout.ClaimedRole(s)), Claims: map[string]tufmeta.Delegation{}}
+	blocked, _, owners := tufmeta.Blocked(st.Claimed, name)
+	kind := ceremony.KindBlock
+	switch {
+	case block && blocked:
+		return nil, nil, fmt.Errorf("%s is blocked already", name)
+	case block:
+		cur, _, err := tufmeta.TargetsDelegation(st.Claimed, layout.OwnersRole(name))
+		if err != nil {
+			if cur, _, err = tufmeta.TargetsDelegation(st.New, layout.OwnersRole(name)); err != nil {
+				return nil, nil, fmt.Errorf("%s is not a project of this repository", name)
+			}
+			r.Claims[name] = cur
+		}
+		if err := tufmeta.SetBlockedDelegation(r.Claimed, name, reason, cur); err != nil {
+			return nil, nil, err
+		}
+	case !blocked:
+		return nil, nil, fmt.Errorf("%s is not blocked", name)
+	default:
+		kind = ceremony.KindUnblock
+		tufmeta.SetProjectDelegation(r.Claimed, name, owners)
+	}
+	b := t.newBundle(kind)
+	var c ceremony.ShardChange
+	c.Shard = s
+	if err := c.Encode(r); err != nil {
+		return nil, nil, err
+	}
+	b.Changes = append(b.Changes, c)
+	rep, err := t.finish(ctx, b, base, keys)
+	return b, rep, err
+}
+
+// KeyChange describes a rotation of one offline role's keys.
+type KeyChange struct {
+	Role      string // "root", "targets" or "claim"
+	Add       []signing.PublicKey
+	Remove    []string // key ids or 8+ digit prefixes
+	Threshold int      // 0 keeps it
+}
+
+// Rotate changes the keys of an offline role in every shard in one pass.
+// A root change needs a threshold of the old and of the new root keys; a
+// targets change re-signs targets with the new keys; a claim change
+// re-signs every claimed bin with the new keys.
+func (t *Tool) Rotate(ctx context.Context, kc KeyChange, keys []*signing.Key) (*ceremony.Bundle, *Report, error) {
+	base, err := t.Base(ctx, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := t.newBundle(ceremony.KindRotate)
+	for _, s := range sortedKeys(base) {
+		st := base[s]
+		r := &ceremony.Roles{Shard: s}
+		switch kc.Role {
+		case "root", "targets":
+			r.Root = t.nextRoot(st.Root)
+			role := r.Root.Signed.Roles[kc.Role]
+			if err := changeKeys(r.Root.Signed.Keys, &role.KeyIDs, &role.Threshold, kc, true); err != nil {
+				return nil, nil, err
+			}
+			if kc.Role == "targets" {
+				r.Targets = t.nextTargets(st.Targets, layout.RoleTargets)
+			}
+		case "claim":
+			r.Targets = t.nextTargets(st.Targets, layout.RoleTargets)
+			ds := r.Targets.Signed.Delegations
+			role := &ds.Roles[0]
+			if err := changeKeys(ds.Keys, &role.KeyIDs, &role.Threshold, kc, false); err != nil {
+				return nil, nil, err
+			}
+			r.Claimed = t.nextTargets(st.Claimed, layout.ClaimedRole(s))
+		default:
+			return nil, nil, fmt.Errorf("cannot rotate %q: choose root, targets or claim (online keys: not supported yet)", kc.Role)
+		}
+		var c ceremony.ShardChange
+		c.Shard = s
+		if err := c.Encode(r); err != nil {
+			return nil, nil, err
+		}
+		b.Changes = append(b.Changes, c)
+		if kc.Role == "root" && b.Trust == nil {
+			b.Trust = trustOf(r.Root, b.Shards)
+		}
+	}
+	rep, err := t.finish(ctx, b, base, keys)
+	return b, rep, err
+}
+
+func trustOf(root *tufmeta.Root, shards int) *trust.File {
+	d, _ := tufmeta.RootDelegation(root, layout.RoleRoot)
+	return &trust.File{Shards: shards, RootKeys: d.Keys, RootThreshold: d.Threshold, RootVersion: root.Signed.Version}
+}
+
+// changeKeys edits a key list in place. Keys other roles still use stay
+// listed (root and targets share the root's key map).
+func changeKeys(all map[string]*metadata.Key, ids *[]string, threshold *int, kc KeyChange, shared bool) error {
+	for _, k := range kc.Add {
+		if slices.Contains(*ids, k.ID()) {
+			return fmt.Errorf("key %s is already a %s key", k.ShortID(), kc.Role)
+		}
+		all[k.ID()] = k.TUF()
+		*ids = append(*ids, k.ID())
+	}
+	for _, rm := range kc.Remove {
+		var hit []string
+		for _, id := range *ids {
+			if id == rm || (len(rm) >= 8 && len(id) >= len(rm) && id[:len(rm)] == rm) {
+				hit = append(hit, id)
+			}
+		}
+		if len(hit) != 1 {
+			return fmt.Errorf("%q names %d %s keys; give 8 or more leading hex digits of one key id", rm, len(hit), kc.Role)
+		}
+		*ids = slices.DeleteFunc(*ids, func(id string) bool { return id == hit[0] })
+		if !shared {
+			delete(all, hit[0])
+		}
+	}
+	if kc.Threshold != 0 {
+		*threshold = kc.Threshold
+	}
+	if *threshold < 1 || *threshold > len(*ids) {
+		return fmt.Errorf("the %s threshold %d must be between 1 and the number of %s keys (%d)", kc.Role, *threshold, kc.Role, len(*ids))
+	}
+	return nil
+}
+
+// Renew re-signs every offline role inside its signing period (all of them
+// with force), in every shard.
+func (t *Tool) Renew(ctx context.Context, force bool, keys []*signing.Key) (*ceremony.Bundle, *Report, error) {
+	base, err := t.Base(ctx, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	pol, now := t.policy(), t.now()
+	b := t.newBundle(ceremony.KindRenew)
+	for _, s := range sortedKeys(base) {
+		st := base[s]
+		r := &ceremony.Roles{Shard: s}
+		if force || pol.NeedsRenewal(layout.RoleRoot, st.Root.Signed.Expires, now) {
+			r.Root = t.nextRoot(st.Root)
+		}
+		if force || pol.NeedsRenewal(layout.RoleTargets, st.Targets.Signed.Expires, now) {
+			r.Targets = t.nextTargets(st.Targets, layout.RoleTargets)
+		}
+		if force || pol.NeedsRenewal(layout.ClaimedRole(s), st.Claimed.Signed.Expires, now) {
+			r.Claimed = t.nextTargets(st.Claimed, layout.ClaimedRole(s))
+		}
+		if r.Root == nil && r.Targets == nil && r.Claimed == nil {
+			continue
+		}
+		var c ceremony.ShardChange
+		c.Shard = s
+		if err := c.Encode(r); err != nil {
+			return nil, nil, err
+		}
+		b.Changes = append(b.Changes, c)
+	}
+	if len(b.Changes) == 0 {
+		return nil, nil, fmt.Errorf("no offline metadata is inside its signing period; nothing to renew (use --force to renew anyway)")
+	}
+	rep, err := t.finish(ctx, b, base, keys)
+	return b, rep, err
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

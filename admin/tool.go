@@ -1,0 +1,285 @@
+// Package admin holds the repository admins' ceremonies: initialize a
+// repository, claim projects, block and unblock them, rotate offline keys
+// and renew offline metadata. Each ceremony is a ceremony.Bundle — the
+// proposed offline-signed roles of every shard it changes — built from
+// state the tool verified through TUF (never from what the server says),
+// explained in plain words, signed by each admin's keys in turn, and
+// submitted once every role has its threshold. The server validates it
+// again before it publishes anything.
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"hallmark.dev/hallmark/api"
+	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/client"
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/signing"
+	"hallmark.dev/hallmark/tufmeta"
+	"hallmark.dev/hallmark/validation"
+)
+
+// Tool runs ceremonies against one repository.
+type Tool struct {
+	Client *client.Client
+	HTTP   *http.Client
+	Policy layout.Policy
+	Now    func() time.Time
+	// Progress reports work over many shards.
+	Progress func(done, total int)
+}
+
+func (t *Tool) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+func (t *Tool) policy() layout.Policy {
+	if t.Policy == (layout.Policy{}) {
+		return layout.DefaultPolicy()
+	}
+	return t.Policy
+}
+
+func (t *Tool) env() validation.Env { return validation.Env{Policy: t.policy(), Now: t.now()} }
+
+// Env is the validation context a tool checks ceremonies in.
+type Env = validation.Env
+
+// Env returns the tool's validation context.
+func (t *Tool) Env() Env { return t.env() }
+
+func (t *Tool) httpClient() *http.Client {
+	if t.HTTP != nil {
+		return t.HTTP
+	}
+	return http.DefaultClient
+}
+
+// Base refreshes the given shards (all when nil) through TUF.
+func (t *Tool) Base(ctx context.Context, shards []string) (Base, error) {
+	if shards == nil {
+		shards = layout.ShardIDs(t.Client.Trust().Shards)
+	}
+	base := Base{}
+	var mu sync.Mutex
+	var firstErr error
+	work := make(chan string)
+	var wg sync.WaitGroup
+	done := 0
+	for range min(8, len(shards)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range work {
+				st, err := t.Client.Shard(ctx, s)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				base[s] = st
+				done++
+				if t.Progress != nil {
+					t.Progress(done, len(shards))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, s := range shards {
+		work <- s
+	}
+	close(work)
+	wg.Wait()
+	return base, firstErr
+}
+
+// Check validates and explains a bundle against freshly verified state.
+func (t *Tool) Check(ctx context.Context, b *ceremony.Bundle) (*Report, Base, error) {
+	if b.Kind == ceremony.KindInit {
+		rep, err := Check(b, Base{}, t.env(), nil)
+		return rep, Base{}, err
+	}
+	if b.Shards != t.Client.Trust().Shards {
+		return nil, nil, fmt.Errorf("the ceremony is for a repository of %d shards; this one has %d", b.Shards, t.Client.Trust().Shards)
+	}
+	var shards []string
+	for _, c := range b.Changes {
+		shards = append(shards, c.Shard)
+	}
+	base, err := t.Base(ctx, shards)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep, err := Check(b, base, t.env(), t.ownerCheck(ctx))
+	return rep, base, err
+}
+
+// ownerCheck verifies a claimed project's owner change against its owners
+// role as published and verified: it must declare exactly the new owners
+// and carry a threshold of signatures of both the current and new owners.
+func (t *Tool) ownerCheck(ctx context.Context) OwnerCheck {
+	return func(project string, current, proposed tufmeta.Delegation) error {
+		p, err := t.Client.Project(ctx, project)
+		if err != nil {
+			return err
+		}
+		declared, ok, err := tufmeta.DeclaredOwners(p.OwnersRole)
+		if err != nil || !ok || !tufmeta.SameKeys(declared, proposed) {
+			return errors.New("the project's owners did not sign a request for these owners")
+		}
+		if err := validation.CheckKeys(declared.Keys, declared.KeyIDs, declared.Threshold); err != nil {
+			return fmt.Errorf("the requested owners are malformed: %w", err)
+		}
+		if err := tufmeta.Verify(p.OwnersRole, current, "owner-change request"); err != nil {
+			return fmt.Errorf("too few current owners signed the request: %w", err)
+		}
+		if err := tufmeta.Verify(p.OwnersRole, declared, "owner-change request"); err != nil {
+			return fmt.Errorf("too few new owners signed the request: %w", err)
+		}
+		return nil
+	}
+}
+
+// SubmitResult is the server's answer for one shard.
+type SubmitResult = api.CeremonyResult
+
+// Submit sends a complete bundle to the server.
+func (t *Tool) Submit(ctx context.Context, b *ceremony.Bundle) ([]SubmitResult, error) {
+	body, err := json.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.Client.Repo()+"/api/v1/admin/ceremonies", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := t.httpClient().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("failed to reach the repository: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	var out api.CeremonyResponse
+	if err := json.Unmarshal(data, &out); err != nil || resp.StatusCode >= 500 {
+		var er api.ErrorResponse
+		if json.Unmarshal(data, &er) == nil && er.Error.Message != "" {
+			return nil, fmt.Errorf("the repository refused the ceremony: %s", er.Error.Message)
+		}
+		return nil, fmt.Errorf("the repository answered HTTP %d", resp.StatusCode)
+	}
+	if resp.StatusCode >= 300 && len(out.Results) == 0 {
+		var er api.ErrorResponse
+		json.Unmarshal(data, &er)
+		return nil, fmt.Errorf("the repository refused the ceremony: %s", er.Error.Message)
+	}
+	return out.Results, nil
+}
+
+// LoadKeys opens every key file in dir, asking for passphrases with pass.
+func LoadKeys(dir string, pass func(name string) ([]byte, error)) ([]*signing.Key, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.key"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no key files (*.key) in %s", dir)
+	}
+	var keys []*signing.Key
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var p []byte
+		if signing.IsEncrypted(data) {
+			if p, err = pass(strings.TrimSuffix(filepath.Base(f), ".key")); err != nil {
+				return nil, err
+			}
+		}
+		k, err := signing.ParseKey(data, p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func cloneRoot(md *tufmeta.Root) *tufmeta.Root {
+	b, _ := json.Marshal(md)
+	c, err := tufmeta.Decode[metadata.RootType](b)
+	if err != nil {
+		panic("admin: cannot re-decode verified root: " + err.Error())
+	}
+	c.Signatures = nil
+	return c
+}
+
+func cloneTargets(md *tufmeta.Targets) *tufmeta.Targets {
+	b, _ := json.Marshal(md)
+	c, err := tufmeta.Decode[metadata.TargetsType](b)
+	if err != nil {
+		panic("admin: cannot re-decode verified targets: " + err.Error())
+	}
+	c.Signatures = nil
+	if c.Signed.Targets == nil {
+		c.Signed.Targets = map[string]*metadata.TargetFiles{}
+	}
+	return c
+}
+
+// next returns the next version of a role with a fresh expiry.
+func (t *Tool) nextTargets(md *tufmeta.Targets, role string) *tufmeta.Targets {
+	c := cloneTargets(md)
+	c.Signed.Version++
+	c.Signed.Expires = t.policy().ExpiresAt(role, t.now())
+	return c
+}
+
+func (t *Tool) nextRoot(md *tufmeta.Root) *tufmeta.Root {
+	c := cloneRoot(md)
+	c.Signed.Version++
+	c.Signed.Expires = t.policy().ExpiresAt(layout.RoleRoot, t.now())
+	return c
+}
+
+func (t *Tool) newBundle(kind string) *ceremony.Bundle {
+	return &ceremony.Bundle{Format: ceremony.BundleFormat, Kind: kind, Shards: t.Client.Trust().Shards, Created: t.now().UTC().Truncate(time.Second)}
+}
+
+// finish explains, signs with keys and returns the bundle with its report.
+func (t *Tool) finish(ctx context.Context, b *ceremony.Bundle, base Base, keys []*signing.Key) (*Report, error) {
+	if len(b.Changes) == 0 {
+		return nil, errors.New("nothing to do")
+	}
+	if _, err := Sign(b, base, keys); err != nil {
+		return nil, err
+	}
+	rep, err := Check(b, base, t.env(), t.ownerCheck(ctx))
+	if err != nil {
+		return nil, err
+	}
+	b.Summary = rep.Lines
+	return rep, nil
+}

@@ -1,0 +1,238 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"hallmark.dev/hallmark/api"
+	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/publish"
+	"hallmark.dev/hallmark/store"
+	"hallmark.dev/hallmark/validation"
+)
+
+// handleCeremony publishes an admins' ceremony: offline-signed roles of
+// several shards. Nothing in it is trusted: every shard's change is
+// validated against the published state before it is published.
+func (s *Server) handleCeremony(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the ceremony is larger than the server's limit", "raise --max-upload")
+		return
+	}
+	b, err := ceremony.ParseBundle(data)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error(), "")
+		return
+	}
+	if b.Kind == ceremony.KindInit {
+		writeError(w, http.StatusConflict, "exists", "this repository is initialized already", "an init ceremony is given to 'hallmark serve --init-bundle' on a new data directory")
+		return
+	}
+	if b.Shards != s.cfg.Shards {
+		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("the ceremony is for %d shards; this repository has %d", b.Shards, s.cfg.Shards), "")
+		return
+	}
+	results := make([]api.CeremonyResult, len(b.Changes))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i, ch := range b.Changes {
+		results[i].Shard = ch.Shard
+		if !layout.IsShardID(ch.Shard, s.cfg.Shards) {
+			results[i].Status, results[i].Error = "rejected", "no such shard"
+			continue
+		}
+		roles, err := ch.Decode()
+		if err != nil {
+			results[i].Status, results[i].Error = "rejected", err.Error()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			res, err := s.cfg.Publisher.SubmitOffline(r.Context(), &publish.Offline{
+				Shard: ch.Shard, Root: roles.Root, Targets: roles.Targets, Claimed: roles.Claimed, Claims: roles.Claims,
+			})
+			switch {
+			case err != nil:
+				results[i].Status, results[i].Error = "rejected", "the server failed to publish: "+err.Error()
+			case res.Outcome == validation.Accept:
+				results[i].Status, results[i].SnapshotVersion = api.StatusPublished, res.SnapshotVersion
+			default:
+				results[i].Status, results[i].Error = "rejected", res.Reason.Error()
+			}
+		}()
+	}
+	wg.Wait()
+	all := true
+	for _, res := range results {
+		all = all && res.Status == api.StatusPublished
+	}
+	if all && b.Trust != nil {
+		tf, _ := json.MarshalIndent(b.Trust, "", "  ")
+		if err := s.cfg.Blobs.Put(r.Context(), layout.TrustFile, strings.NewReader(string(tf))); err != nil {
+			s.cfg.Log.Error("failed to write the new trust summary", "err", err)
+		}
+	}
+	s.refreshBlocked(r.Context())
+	status := http.StatusOK
+	if !all {
+		status = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, status, api.CeremonyResponse{Results: results})
+}
+
+// handleAdminStatus reports what needs the admins' attention. It is the
+// server's view; admin tools verify what they act on.
+func (s *Server) handleAdminStatus(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	out := api.AdminStatus{Note: api.UnverifiedNote, Shards: s.cfg.Shards, Unclaimed: []string{}, OwnerChanges: []string{}, Blocked: []api.BlockedReport{}}
+	now := s.cfg.Now()
+	kinds := []struct {
+		kind   string
+		role   func(shard string) string
+		online bool
+	}{
+		{layout.RoleRoot, func(string) string { return layout.RoleRoot }, false},
+		{layout.RoleTargets, func(string) string { return layout.RoleTargets }, false},
+		{"claimed", layout.ClaimedRole, false},
+		{"new", layout.NewRole, true},
+		{layout.RoleSnapshot, func(string) string { return layout.RoleSnapshot }, true},
+		{layout.RoleTimestamp, func(string) string { return layout.RoleTimestamp }, true},
+	}
+	for _, k := range kinds {
+		e := api.RoleExpiry{Role: k.kind, Online: k.online}
+		for _, shard := range layout.ShardIDs(s.cfg.Shards) {
+			role := k.role(shard)
+			rf, err := s.cfg.State.Role(ctx, shard, role)
+			if err != nil {
+				writeError(w, http.StatusInternalServerError, "internal", "failed to read "+role, "")
+				return
+			}
+			if e.Earliest.IsZero() || rf.Expires.Before(e.Earliest) {
+				e.Earliest, e.Shard = rf.Expires, shard
+			}
+			if s.cfg.Policy.NeedsRenewal(role, rf.Expires, now) {
+				e.InSigningPeriod++
+			}
+		}
+		out.Expiries = append(out.Expiries, e)
+	}
+	counts, err := s.cfg.State.CountProjects(ctx)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "failed to count projects", "")
+		return
+	}
+	out.UnclaimedTotal = counts[store.StatusNew]
+	for _, f := range []struct {
+		filter store.ProjectFilter
+		add    func(store.Project)
+	}{
+		{store.ProjectFilter{Status: store.StatusNew}, func(p store.Project) { out.Unclaimed = append(out.Unclaimed, p.Name) }},
+		{store.ProjectFilter{OwnerRequest: true}, func(p store.Project) { out.OwnerChanges = append(out.OwnerChanges, p.Name) }},
+		{store.ProjectFilter{Blocked: true}, func(p store.Project) {
+			out.Blocked = append(out.Blocked, api.BlockedReport{Project: p.Name, Reason: p.BlockReason})
+		}},
+	} {
+		list, err := s.cfg.State.ListProjectsWhere(ctx, f.filter, "", 10000)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "internal", "failed to list projects", "")
+			return
+		}
+		for _, p := range list {
+			f.add(p)
+		}
+	}
+	_, _, _, renewals, last, lastErr, lastErrTime := s.cfg.Publisher.Snapshot()
+	out.Renewal = api.RenewalStatus{LastRenewal: last, Renewals: renewals, LastError: lastErr, LastErrorTime: lastErrTime}
+	out.Renewal.Healthy, out.Renewal.HealthyMessage = s.onlineHealth(ctx)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// onlineHealth checks that no shard's online metadata has expired or is
+// past its signing period (renewal should have happened).
+func (s *Server) onlineHealth(ctx context.Context) (bool, string) {
+	now := s.cfg.Now()
+	for _, shard := range layout.ShardIDs(s.cfg.Shards) {
+		for _, role := range []string{layout.RoleTimestamp, layout.RoleSnapshot, layout.NewRole(shard)} {
+			rf, err := s.cfg.State.Role(ctx, shard, role)
+			if err != nil {
+				return false, fmt.Sprintf("cannot read %s of shard %s: %v", role, shard, err)
+			}
+			if !rf.Expires.After(now) {
+				return false, fmt.Sprintf("%s of shard %s expired at %s: online renewal is not working", role, shard, rf.Expires.Format(time.RFC3339))
+			}
+			// Renewal runs every few minutes inside a signing period of
+			// hours or days; still being in it after half of it has passed
+			// means renewal is failing.
+			if now.After(rf.Expires.Add(-s.cfg.Policy.For(role).Signing / 2)) {
+				return false, fmt.Sprintf("%s of shard %s expires %s and was not renewed: online renewal is behind", role, shard, rf.Expires.Format(time.RFC3339))
+			}
+		}
+	}
+	return true, "online metadata is fresh in every shard"
+}
+
+// blockedSet is the in-memory set of blocked projects, consulted on every
+// static request.
+type blockedSet struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+func (b *blockedSet) get(project string) (string, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	r, ok := b.m[project]
+	return r, ok
+}
+
+func (s *Server) refreshBlocked(ctx context.Context) {
+	list, err := s.cfg.State.ListProjectsWhere(context.WithoutCancel(ctx), store.ProjectFilter{Blocked: true}, "", 1<<20)
+	if err != nil {
+		s.cfg.Log.Error("failed to list blocked projects", "err", err)
+		return
+	}
+	m := map[string]string{}
+	for _, p := range list {
+		m[p.Name] = p.BlockReason
+	}
+	s.blocked.mu.Lock()
+	s.blocked.m = m
+	s.blocked.mu.Unlock()
+}
+
+// blockedPath reports whether a served path belongs to a blocked project:
+// its targets, or its roles' metadata files.
+func (s *Server) blockedPath(path string) (string, string, bool) {
+	var project string
+	switch {
+	case strings.HasPrefix(path, "targets/"):
+		project, _, _ = strings.Cut(strings.TrimPrefix(path, "targets/"), "/")
+	case strings.HasPrefix(path, "metadata/"):
+		parts := strings.Split(path, "/")
+		if len(parts) != 3 {
+			return "", "", false
+		}
+		_, file, _ := strings.Cut(parts[2], ".") // drop "N."
+		role := strings.TrimSuffix(file, ".json")
+		kind, p := layout.ParseRole(role)
+		if kind != layout.KindOwners && kind != layout.KindReleases {
+			return "", "", false
+		}
+		project = p
+	default:
+		return "", "", false
+	}
+	reason, ok := s.blocked.get(project)
+	return project, reason, ok
+}

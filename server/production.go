@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/publish"
+	"hallmark.dev/hallmark/signing"
+	"hallmark.dev/hallmark/tufmeta"
+	"hallmark.dev/hallmark/validation"
+)
+
+// PrepareRepo creates a data directory for a production repository: its
+// shard count and online secret. It returns the public online keys, which
+// the admins' init ceremony needs; the secret never leaves dir.
+func PrepareRepo(dir string, shards int) (*ceremony.OnlineKeys, error) {
+	if err := layout.CheckShardCount(shards); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	infoPath := filepath.Join(dir, repoFile)
+	var info RepoInfo
+	data, err := os.ReadFile(infoPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		info = RepoInfo{Shards: shards}
+		data, _ := json.MarshalIndent(info, "", "  ")
+		if err := os.WriteFile(infoPath, data, 0o600); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	default:
+		if err := json.Unmarshal(data, &info); err != nil {
+			return nil, fmt.Errorf("%s is corrupt: %w", infoPath, err)
+		}
+		if info.Dev {
+			return nil, fmt.Errorf("%s holds a development repository", dir)
+		}
+		if info.Shards != shards {
+			return nil, fmt.Errorf("%s was prepared for %d shards", dir, info.Shards)
+		}
+	}
+	secret, err := loadOrCreateSecret(filepath.Join(dir, secretFile), true)
+	if err != nil {
+		return nil, err
+	}
+	return ceremony.ExportOnline(shards, func(shard, role string) (*signing.Key, error) {
+		return signing.DeriveOnline(secret, shard, role)
+	})
+}
+
+// initFromBundle checks an admins' init ceremony against this server's
+// online keys and publishes it.
+func initFromBundle(ctx context.Context, r *Repo, online publish.OnlineKeys, data []byte, o OpenOptions) error {
+	b, err := ceremony.ParseBundle(data)
+	if err != nil {
+		return err
+	}
+	if b.Kind != ceremony.KindInit || b.Trust == nil {
+		return errors.New("the bundle is not an init ceremony")
+	}
+	if b.Shards != r.Info.Shards || len(b.Changes) != r.Info.Shards {
+		return fmt.Errorf("the ceremony is for %d shards; this data directory was prepared for %d", b.Shards, r.Info.Shards)
+	}
+	env := validation.Env{Policy: o.Policy, Now: o.Now()}
+	var shards []ceremony.Shard
+	for _, ch := range b.Changes {
+		roles, err := ch.Decode()
+		if err != nil {
+			return err
+		}
+		if roles.Root == nil || roles.Targets == nil || roles.Claimed == nil {
+			return fmt.Errorf("shard %s: the ceremony lacks a role", ch.Shard)
+		}
+		for _, d := range []validation.Decision{
+			validation.CheckRoot(ch.Shard, r.Info.Shards, nil, roles.Root, env),
+			validation.CheckTopTargets(ch.Shard, r.Info.Shards, roles.Root, nil, roles.Targets, env),
+			validation.CheckClaimedBin(ch.Shard, r.Info.Shards, roles.Targets, nil, roles.Claimed, env),
+		} {
+			switch d.Outcome {
+			case validation.Pending:
+				return fmt.Errorf("shard %s: a role has %d of %d signatures; collect the rest with 'hallmark admin sign'", ch.Shard, len(d.Sigs.Valid), d.Sigs.Threshold)
+			case validation.Reject:
+				return fmt.Errorf("shard %s: %v", ch.Shard, d.Reason)
+			}
+		}
+		// The ceremony must name this server's online keys.
+		for _, role := range []string{layout.RoleTimestamp, layout.RoleSnapshot} {
+			k, err := online(ch.Shard, role)
+			if err != nil {
+				return err
+			}
+			d, _ := tufmeta.RootDelegation(roles.Root, role)
+			if len(d.KeyIDs) != 1 || d.KeyIDs[0] != k.ID() {
+				return fmt.Errorf("shard %s: the ceremony's %s key is not this server's; was it built from this data directory's online keys?", ch.Shard, role)
+			}
+		}
+		k, err := online(ch.Shard, ceremony.OnlineNew)
+		if err != nil {
+			return err
+		}
+		d, _, err := tufmeta.TargetsDelegation(roles.Targets, layout.NewRole(ch.Shard))
+		if err != nil || len(d.KeyIDs) != 1 || d.KeyIDs[0] != k.ID() {
+			return fmt.Errorf("shard %s: the ceremony's key of %s is not this server's", ch.Shard, layout.NewRole(ch.Shard))
+		}
+		shards = append(shards, ceremony.Shard{ID: ch.Shard, Root: roles.Root, Targets: roles.Targets, Claimed: roles.Claimed})
+	}
+	return r.Publisher.Bootstrap(ctx, shards, b.Trust)
+}
+
+// RenewDevOffline re-signs, with a development repository's own offline
+// keys, each shard's root, targets and claimed bin inside their signing
+// period, so a development repository never expires. Production
+// repositories renew offline metadata with 'hallmark admin renew'. It
+// returns how many shards it renewed.
+func (r *Repo) RenewDevOffline(ctx context.Context, pol layout.Policy, now time.Time) (int, error) {
+	if !r.Info.Dev {
+		return 0, nil
+	}
+	keys := map[string]*signing.Key{}
+	for _, name := range []string{"root", "targets", "claim"} {
+		data, err := os.ReadFile(filepath.Join(r.Dir, DevKeysDir, name+".key"))
+		if err != nil {
+			return 0, err
+		}
+		if keys[name], err = signing.ParseKey(data, nil); err != nil {
+			return 0, err
+		}
+	}
+	n := 0
+	for _, shard := range layout.ShardIDs(r.Info.Shards) {
+		o := &publish.Offline{Shard: shard}
+		rootRF, err := r.State.Role(ctx, shard, layout.RoleRoot)
+		if err != nil {
+			return n, err
+		}
+		if pol.NeedsRenewal(layout.RoleRoot, rootRF.Expires, now) {
+			root, err := tufmeta.Decode[metadata.RootType](rootRF.Data)
+			if err != nil {
+				return n, err
+			}
+			root.Signatures = nil
+			root.Signed.Version++
+			root.Signed.Expires = pol.ExpiresAt(layout.RoleRoot, now)
+			if err := tufmeta.Sign(root, keys["root"]); err != nil {
+				return n, err
+			}
+			o.Root = root
+		}
+		for _, t := range []struct {
+			role, key string
+			dst       **tufmeta.Targets
+		}{{layout.RoleTargets, "targets", &o.Targets}, {layout.ClaimedRole(shard), "claim", &o.Claimed}} {
+			rf, err := r.State.Role(ctx, shard, t.role)
+			if err != nil {
+				return n, err
+			}
+			if !pol.NeedsRenewal(t.role, rf.Expires, now) {
+				continue
+			}
+			md, err := tufmeta.Decode[metadata.TargetsType](rf.Data)
+			if err != nil {
+				return n, err
+			}
+			md.Signatures = nil
+			md.Signed.Version++
+			md.Signed.Expires = pol.ExpiresAt(t.role, now)
+			if err := tufmeta.Sign(md, keys[t.key]); err != nil {
+				return n, err
+			}
+			*t.dst = md
+		}
+		if o.Root == nil && o.Targets == nil && o.Claimed == nil {
+			continue
+		}
+		res, err := r.Publisher.SubmitOffline(ctx, o)
+		if err != nil {
+			return n, err
+		}
+		if res.Outcome != validation.Accept {
+			return n, fmt.Errorf("renewing shard %s: %v", shard, res.Reason)
+		}
+		n++
+	}
+	return n, nil
+}
