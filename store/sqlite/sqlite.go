@@ -26,7 +26,10 @@ CREATE TABLE IF NOT EXISTS current_roles (
 	PRIMARY KEY (shard, role));
 CREATE TABLE IF NOT EXISTS projects (
 	name TEXT PRIMARY KEY, display TEXT NOT NULL, shard TEXT NOT NULL,
-	status TEXT NOT NULL, created TEXT NOT NULL);
+	status TEXT NOT NULL, created TEXT NOT NULL,
+	blocked INTEGER NOT NULL DEFAULT 0, block_reason TEXT NOT NULL DEFAULT '',
+	owner_request INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS projects_status ON projects (status, name);
 CREATE TABLE IF NOT EXISTS files (
 	project TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL,
 	length INTEGER NOT NULL, removed INTEGER NOT NULL DEFAULT 0,
@@ -132,16 +135,22 @@ func (d *DB) ShardRoles(ctx context.Context, shard string) ([]store.RoleFile, er
 func (d *DB) Project(ctx context.Context, name string) (store.Project, error) {
 	p := store.Project{Name: name}
 	var created string
-	err := d.db.QueryRowContext(ctx, `SELECT display, shard, status, created FROM projects WHERE name = ?`, name).
-		Scan(&p.Display, &p.Shard, &p.Status, &created)
+	err := d.db.QueryRowContext(ctx, `SELECT display, shard, status, created, blocked, block_reason, owner_request FROM projects WHERE name = ?`, name).
+		Scan(&p.Display, &p.Shard, &p.Status, &created, &p.Blocked, &p.BlockReason, &p.OwnerRequest)
 	p.Created = parseTime(created)
 	return p, notFound(err)
 }
 
 // ListProjects implements store.State.
 func (d *DB) ListProjects(ctx context.Context, after string, limit int) ([]store.Project, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT name, display, shard, status, created FROM projects
-		WHERE name > ? ORDER BY name LIMIT ?`, after, limit)
+	return d.ListProjectsWhere(ctx, store.ProjectFilter{}, after, limit)
+}
+
+// ListProjectsWhere implements store.State.
+func (d *DB) ListProjectsWhere(ctx context.Context, f store.ProjectFilter, after string, limit int) ([]store.Project, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT name, display, shard, status, created, blocked, block_reason, owner_request FROM projects
+		WHERE name > ? AND (? = '' OR status = ?) AND (? = 0 OR blocked = 1) AND (? = 0 OR owner_request = 1)
+		ORDER BY name LIMIT ?`, after, f.Status, f.Status, f.Blocked, f.OwnerRequest, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +159,7 @@ func (d *DB) ListProjects(ctx context.Context, after string, limit int) ([]store
 	for rows.Next() {
 		var p store.Project
 		var created string
-		if err := rows.Scan(&p.Name, &p.Display, &p.Shard, &p.Status, &created); err != nil {
+		if err := rows.Scan(&p.Name, &p.Display, &p.Shard, &p.Status, &created, &p.Blocked, &p.BlockReason, &p.OwnerRequest); err != nil {
 			return nil, err
 		}
 		p.Created = parseTime(created)
@@ -227,9 +236,9 @@ func (d *DB) Commit(ctx context.Context, p store.Publication) (err error) {
 		}
 	}
 	for _, pr := range p.Projects {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO projects (name, display, shard, status, created) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET status = excluded.status`,
-			pr.Name, pr.Display, pr.Shard, pr.Status, fmtTime(pr.Created)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO projects (name, display, shard, status, created, blocked, block_reason, owner_request) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET status = excluded.status, blocked = excluded.blocked, block_reason = excluded.block_reason, owner_request = excluded.owner_request`,
+			pr.Name, pr.Display, pr.Shard, pr.Status, fmtTime(pr.Created), pr.Blocked, pr.BlockReason, pr.OwnerRequest); err != nil {
 			return fmt.Errorf("failed to store project %s: %w", pr.Name, err)
 		}
 	}
@@ -330,4 +339,106 @@ func scanPending(rows *sql.Rows) ([]store.PendingChange, error) {
 func (d *DB) DeletePending(ctx context.Context, id string) error {
 	_, err := d.db.ExecContext(ctx, `DELETE FROM pending WHERE id = ?`, id)
 	return err
+}
+
+// RecentAudit implements store.State. It walks the audit table's primary
+// key backwards, so it reads only limit rows.
+func (d *DB) RecentAudit(ctx context.Context, limit int) ([]store.AuditEntry, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT time, project, action, detail, keyids FROM audit ORDER BY id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.AuditEntry
+	for rows.Next() {
+		var e store.AuditEntry
+		var t, ids string
+		if err := rows.Scan(&t, &e.Project, &e.Action, &e.Detail, &ids); err != nil {
+			return nil, err
+		}
+		e.Time = parseTime(t)
+		if ids != "" {
+			e.KeyIDs = strings.Split(ids, ",")
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// SearchProjects implements store.State. Prefix matches are a range scan
+// of the primary key (normalized names are ASCII, so the range
+// [query, query+"\x7f") holds exactly the names starting with query).
+// Matches elsewhere in the name scan the key in order until limit rows are
+// found: at worst the whole table, which is why prefix matches come first.
+func (d *DB) SearchProjects(ctx context.Context, query string, limit int) ([]store.Project, error) {
+	if query == "" || limit <= 0 {
+		return nil, nil
+	}
+	const cols = `SELECT name, display, shard, status, created, blocked, block_reason, owner_request FROM projects `
+	out, err := d.queryProjects(ctx, cols+`WHERE name >= ? AND name < ? ORDER BY name LIMIT ?`, query, query+"\x7f", limit)
+	if err != nil || len(out) >= limit {
+		return out, err
+	}
+	more, err := d.queryProjects(ctx, cols+`WHERE instr(name, ?) > 1 ORDER BY name LIMIT ?`, query, limit-len(out))
+	return append(out, more...), err
+}
+
+func (d *DB) queryProjects(ctx context.Context, q string, args ...any) ([]store.Project, error) {
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Project
+	for rows.Next() {
+		var p store.Project
+		var created string
+		if err := rows.Scan(&p.Name, &p.Display, &p.Shard, &p.Status, &created, &p.Blocked, &p.BlockReason, &p.OwnerRequest); err != nil {
+			return nil, err
+		}
+		p.Created = parseTime(created)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// RoleExpiries implements store.State: one primary-key lookup per role,
+// without reading the roles' data.
+func (d *DB) RoleExpiries(ctx context.Context, shard string, roles []string) ([]store.RoleFile, error) {
+	var out []store.RoleFile
+	for _, role := range roles {
+		r := store.RoleFile{Shard: shard, Role: role}
+		var exp string
+		err := d.db.QueryRowContext(ctx, `SELECT r.version, r.expires FROM current_roles c
+			JOIN roles r ON r.shard = c.shard AND r.role = c.role AND r.version = c.version
+			WHERE c.shard = ? AND c.role = ?`, shard, role).Scan(&r.Version, &exp)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		r.Expires = parseTime(exp)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// CountProjects implements store.State.
+func (d *DB) CountProjects(ctx context.Context) (map[string]int, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT status, COUNT(*) FROM projects GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
 }
