@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"hallmark.dev/hallmark/layout"
@@ -45,6 +46,12 @@ type Server struct {
 	handler http.Handler
 	started time.Time
 	blocked blockedSet
+	health  struct {
+		mu  sync.Mutex
+		at  time.Time
+		ok  bool
+		msg string
+	}
 }
 
 // DefaultMaxUpload is the default bound on one write request (1 GiB).
@@ -167,18 +174,27 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	shard := layout.ShardIDs(s.cfg.Shards)[0]
-	ts, err := s.cfg.State.Role(ctx, shard, layout.RoleTimestamp)
-	if err != nil {
-		http.Error(w, "repository not initialized: "+err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	if !ts.Expires.After(s.cfg.Now()) {
-		http.Error(w, fmt.Sprintf("timestamp of shard %s expired at %s: online renewal is not working", shard, ts.Expires.Format(time.RFC3339)), http.StatusServiceUnavailable)
+	ok, msg := s.cachedHealth(ctx)
+	if !ok {
+		http.Error(w, msg, http.StatusServiceUnavailable)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, "ok\ntimestamp of shard %s expires %s\n", shard, ts.Expires.Format(time.RFC3339))
+	fmt.Fprintf(w, "ok\n%s\n", msg)
+}
+
+// cachedHealth is onlineHealth, computed at most every few seconds: it
+// reads every shard's online roles.
+func (s *Server) cachedHealth(ctx context.Context) (bool, string) {
+	s.health.mu.Lock()
+	defer s.health.mu.Unlock()
+	now := s.cfg.Now()
+	if !s.health.at.IsZero() && now.Sub(s.health.at) < 5*time.Second && now.After(s.health.at) {
+		return s.health.ok, s.health.msg
+	}
+	s.health.ok, s.health.msg = s.onlineHealth(ctx)
+	s.health.at = now
+	return s.health.ok, s.health.msg
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
