@@ -53,13 +53,13 @@ func (p *Publisher) newBatch(ctx context.Context, shard string) (*batch, error) 
 		targets:  map[string]Staged{},
 	}
 	var err error
-	if b.snapshot, err = loadRole[metadata.SnapshotType](ctx, p.cfg.State, shard, layout.RoleSnapshot); err != nil {
+	if b.snapshot, err = loadCached[metadata.SnapshotType](ctx, p, shard, layout.RoleSnapshot); err != nil {
 		return nil, err
 	}
-	if b.timestamp, err = loadRole[metadata.TimestampType](ctx, p.cfg.State, shard, layout.RoleTimestamp); err != nil {
+	if b.timestamp, err = loadCached[metadata.TimestampType](ctx, p, shard, layout.RoleTimestamp); err != nil {
 		return nil, err
 	}
-	if b.newBin, err = loadRole[metadata.TargetsType](ctx, p.cfg.State, shard, layout.NewRole(shard)); err != nil {
+	if b.newBin, err = loadCached[metadata.TargetsType](ctx, p, shard, layout.NewRole(shard)); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -531,22 +531,30 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 		pub.Projects = append(pub.Projects, pr)
 	}
 
-	// 1. target files, 2. versioned metadata, 3. commit, 4. timestamp.json.
-	for _, path := range slices.Sorted(maps.Keys(b.targets)) {
-		if err := b.putTarget(ctx, path, b.targets[path]); err != nil {
-			return 0, err
-		}
+	// 1. target files (content-addressed), 2. commit, with the list of
+	// versioned files it makes current, 3. those versioned metadata files,
+	// 4. timestamp.json. Versioned files are written only once their
+	// content is final, so a file name never holds two contents; a crash
+	// before 3 or 4 is repaired from the store.
+	paths := slices.Sorted(maps.Keys(b.targets))
+	if err := writeConcurrently(len(paths), func(i int) error {
+		return b.putTarget(ctx, paths[i], b.targets[paths[i]])
+	}); err != nil {
+		return 0, err
 	}
-	for _, r := range pub.Roles {
-		if r.Role == layout.RoleTimestamp {
-			continue
-		}
-		if err := b.p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(b.shard, layout.MetadataFile(r.Role, r.Version)), bytes.NewReader(r.Data)); err != nil {
-			return 0, err
-		}
-	}
+	versioned := slices.DeleteFunc(slices.Clone(pub.Roles), func(r store.RoleFile) bool { return r.Role == layout.RoleTimestamp })
+	pub.Written = written(versioned)
 	if err := b.p.cfg.State.Commit(ctx, pub); err != nil {
 		return 0, err
+	}
+	if err := writeConcurrently(len(versioned), func(i int) error {
+		r := versioned[i]
+		return b.p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(b.shard, layout.MetadataFile(r.Role, r.Version)), bytes.NewReader(r.Data))
+	}); err != nil {
+		// The commit stands; Repair writes the files (next tick or restart).
+		b.p.cfg.Log.Error("published but failed to write metadata files; they will be repaired", "shard", b.shard, "err", err)
+		b.p.noteError(err)
+		return snap.Signed.Version, nil
 	}
 	if err := b.p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(b.shard, layout.MetadataFile(layout.RoleTimestamp, 0)), bytes.NewReader(tsData)); err != nil {
 		// The commit stands: the change is published and becomes visible
@@ -627,4 +635,13 @@ func (b *batch) publishTimestamp(ctx context.Context) (int64, error) {
 		b.p.noteError(err)
 	}
 	return b.snapshot.Signed.Version, nil
+}
+
+// written lists the versioned files a publication makes current, for Repair.
+func written(roles []store.RoleFile) []store.RoleRef {
+	out := make([]store.RoleRef, len(roles))
+	for i, r := range roles {
+		out[i] = store.RoleRef{Shard: r.Shard, Role: r.Role, Version: r.Version}
+	}
+	return out
 }

@@ -44,9 +44,10 @@ func (p *Publisher) Bootstrap(ctx context.Context, shards []ceremony.Shard, tf *
 		pub.Roles = append(pub.Roles, store.RoleFile{Shard: shard, Role: role, Version: version, Expires: expires, Data: data})
 		if role == layout.RoleTimestamp {
 			stamps = append(stamps, tsWrite{shard, data})
-			return nil
+		} else {
+			pub.Written = append(pub.Written, store.RoleRef{Shard: shard, Role: role, Version: version})
 		}
-		return p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(shard, layout.MetadataFile(role, version)), bytes.NewReader(data))
+		return nil
 	}
 	for _, sh := range shards {
 		id := sh.ID
@@ -110,6 +111,15 @@ func (p *Publisher) Bootstrap(ctx context.Context, shards []ceremony.Shard, tf *
 	if err := p.cfg.State.Commit(ctx, pub); err != nil {
 		return fmt.Errorf("failed to record the initial metadata: %w", err)
 	}
+	// As in every publish: versioned files once committed, timestamps last.
+	for _, r := range pub.Roles {
+		if r.Role == layout.RoleTimestamp {
+			continue
+		}
+		if err := p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(r.Shard, layout.MetadataFile(r.Role, r.Version)), bytes.NewReader(r.Data)); err != nil {
+			return err
+		}
+	}
 	for _, s := range stamps {
 		if err := p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(s.shard, layout.MetadataFile(layout.RoleTimestamp, 0)), bytes.NewReader(s.data)); err != nil {
 			return err
@@ -135,6 +145,28 @@ func (p *Publisher) signEncode(shard string, snap *tufmeta.Snapshot) ([]byte, er
 // current snapshot file is rewritten if it is missing.
 func (p *Publisher) Repair(ctx context.Context) (repaired int, err error) {
 	for _, shard := range layout.ShardIDs(p.cfg.Shards) {
+		last, err := p.cfg.State.LastWritten(ctx, shard)
+		if err != nil {
+			return repaired, err
+		}
+		for _, ref := range last {
+			rf, err := p.cfg.State.RoleVersion(ctx, ref.Shard, ref.Role, ref.Version)
+			if err != nil {
+				return repaired, fmt.Errorf("shard %s %s v%d: %w", ref.Shard, ref.Role, ref.Version, err)
+			}
+			path := layout.MetadataBlobPath(ref.Shard, layout.MetadataFile(ref.Role, ref.Version))
+			same, err := p.blobEquals(ctx, path, rf.Data)
+			if err != nil {
+				return repaired, err
+			}
+			if !same {
+				if err := p.cfg.Blobs.Put(ctx, path, bytes.NewReader(rf.Data)); err != nil {
+					return repaired, err
+				}
+				p.cfg.Log.Info("repaired published file", "path", path)
+				repaired++
+			}
+		}
 		for _, role := range []string{layout.RoleSnapshot, layout.RoleTimestamp} {
 			rf, err := p.cfg.State.Role(ctx, shard, role)
 			if err != nil {

@@ -56,6 +56,7 @@ type Publisher struct {
 	ctx    context.Context
 	wg     sync.WaitGroup
 	stats  Stats
+	cache  roleCache
 }
 
 // Stats are counters for /metrics.

@@ -98,10 +98,21 @@ type PendingChange struct {
 // never served.
 func PendingBlobPath(id, sha256 string) string { return "pending/" + id + "/" + sha256 }
 
+// RoleRef names one version of one role of a shard.
+type RoleRef struct {
+	Shard   string `json:"shard"`
+	Role    string `json:"role"`
+	Version int64  `json:"version"`
+}
+
 // Publication is everything one publish of one shard changes.
 type Publication struct {
-	Shard    string
-	Roles    []RoleFile
+	Shard string
+	Roles []RoleFile
+	// Written lists the versioned metadata files this publication makes
+	// current; they are written after the commit, and LastWritten returns
+	// each shard's list so a restart can finish writing them.
+	Written  []RoleRef
 	Projects []Project
 	Files    []FileRecord
 	Audit    []AuditEntry
@@ -140,6 +151,8 @@ type State interface {
 	RoleExpiries(ctx context.Context, shard string, roles []string) ([]RoleFile, error)
 	// Commit applies a publication atomically.
 	Commit(ctx context.Context, p Publication) error
+	// LastWritten returns the Written list of a shard's last publication.
+	LastWritten(ctx context.Context, shard string) ([]RoleRef, error)
 	// PutPending stores (or replaces) a pending change.
 	PutPending(ctx context.Context, p PendingChange) error
 	// Pending returns one pending change.

@@ -253,6 +253,20 @@ func (d *DB) Commit(ctx context.Context, p store.Publication) (err error) {
 			return fmt.Errorf("%w: file %s was published with other content", store.ErrConflict, f.Path)
 		}
 	}
+	byShard := map[string][]store.RoleRef{}
+	for _, r := range p.Written {
+		byShard[r.Shard] = append(byShard[r.Shard], r)
+	}
+	for shard, refs := range byShard {
+		w, err := json.Marshal(refs)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, "written/"+shard, string(w)); err != nil {
+			return fmt.Errorf("failed to record the files to write: %w", err)
+		}
+	}
 	for _, a := range p.Audit {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO audit (time, project, action, detail, keyids) VALUES (?, ?, ?, ?, ?)`,
 			fmtTime(a.Time), a.Project, a.Action, a.Detail, strings.Join(a.KeyIDs, ",")); err != nil {
@@ -441,4 +455,20 @@ func (d *DB) CountProjects(ctx context.Context) (map[string]int, error) {
 		out[s] = n
 	}
 	return out, rows.Err()
+}
+
+// LastWritten implements store.State.
+func (d *DB) LastWritten(ctx context.Context, shard string) ([]store.RoleRef, error) {
+	v, err := d.Setting(ctx, "written/"+shard)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []store.RoleRef
+	if err := json.Unmarshal([]byte(v), &out); err != nil {
+		return nil, fmt.Errorf("corrupt list of written files of shard %s: %w", shard, err)
+	}
+	return out, nil
 }
