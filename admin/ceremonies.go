@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -356,4 +357,56 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Settings returns the repository settings the admins signed, as verified
+// in the first shard.
+func (t *Tool) Settings(ctx context.Context) (layout.Settings, error) {
+	st, err := t.Client.Shard(ctx, layout.ShardIDs(t.Client.Trust().Shards)[0])
+	if err != nil {
+		return layout.Settings{}, err
+	}
+	return tufmeta.SettingsOf(st.Targets)
+}
+
+// Config changes repository settings ("key=value", as layout.Settings.Set
+// takes them) in every shard's top-level targets, signed with the targets
+// keys.
+func (t *Tool) Config(ctx context.Context, sets []string, keys []*signing.Key) (*ceremony.Bundle, *Report, error) {
+	base, err := t.Base(ctx, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := sortedKeys(base)
+	cur, err := tufmeta.SettingsOf(base[ids[0]].Targets)
+	if err != nil {
+		return nil, nil, err
+	}
+	next := cur
+	next.Reserved = slices.Clone(cur.Reserved)
+	for _, kv := range sets {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, nil, fmt.Errorf("setting %q must be KEY=VALUE", kv)
+		}
+		if err := next.Set(k, v); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := next.Check(); err != nil {
+		return nil, nil, err
+	}
+	b := t.newBundle(ceremony.KindConfig)
+	for _, s := range ids {
+		r := &ceremony.Roles{Shard: s, Targets: t.nextTargets(base[s].Targets, layout.RoleTargets)}
+		tufmeta.SetSettings(r.Targets, next)
+		var c ceremony.ShardChange
+		c.Shard = s
+		if err := c.Encode(r); err != nil {
+			return nil, nil, err
+		}
+		b.Changes = append(b.Changes, c)
+	}
+	rep, err := t.finish(ctx, b, base, keys)
+	return b, rep, err
 }

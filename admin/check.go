@@ -217,6 +217,9 @@ func targetsLines(cur, next *tufmeta.Targets, shard string) []string {
 	a, _, _ := tufmeta.TargetsDelegation(cur, layout.ClaimedRole(shard))
 	b, _, _ := tufmeta.TargetsDelegation(next, layout.ClaimedRole(shard))
 	out := diffKeys("claim", a, b)
+	sa, _ := tufmeta.SettingsOf(cur)
+	sb, _ := tufmeta.SettingsOf(next)
+	out = append(out, settingsDiff(sa, sb)...)
 	if len(out) == 0 {
 		out = append(out, "renew targets, valid until "+next.Signed.Expires.Format("2006-01-02"))
 	}
@@ -373,4 +376,32 @@ func delegationsOf(bin *tufmeta.Targets) map[string]tufmeta.Delegation {
 func isBlocked(bin *tufmeta.Targets, project string) (bool, string) {
 	b, reason, _ := tufmeta.Blocked(bin, project)
 	return b, reason
+}
+
+// settingsDiff explains a change of repository settings.
+func settingsDiff(a, b layout.Settings) []string {
+	var out []string
+	for _, k := range layout.SettingsRoles {
+		ea, eb := a.Expiry.ForKind(k), b.Expiry.ForKind(k)
+		if ea != eb {
+			out = append(out, fmt.Sprintf("%s metadata: valid %s → %s, signing period %s → %s", k, ea.Valid, eb.Valid, ea.Signing, eb.Signing))
+		}
+	}
+	if a.MaxFileSize != b.MaxFileSize || a.MaxReleaseSize != b.MaxReleaseSize {
+		out = append(out, fmt.Sprintf("upload limits: %d → %d bytes per file, %d → %d per release", a.MaxFileSize, b.MaxFileSize, a.MaxReleaseSize, b.MaxReleaseSize))
+	}
+	if a.Registration != b.Registration {
+		out = append(out, fmt.Sprintf("registration: %s → %s", a.Registration, b.Registration))
+	}
+	for _, r := range b.Reserved {
+		if !slices.Contains(a.Reserved, r) {
+			out = append(out, "reserve the name "+r)
+		}
+	}
+	for _, r := range a.Reserved {
+		if !slices.Contains(b.Reserved, r) {
+			out = append(out, "release the reserved name "+r)
+		}
+	}
+	return out
 }

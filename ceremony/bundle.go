@@ -25,6 +25,7 @@ const (
 	KindUnblock = "unblock"
 	KindRotate  = "rotate"
 	KindRenew   = "renew"
+	KindConfig  = "config"
 )
 
 // Bundle is a ceremony in progress, as a file admins pass around.

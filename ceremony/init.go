@@ -161,6 +161,9 @@ func buildShard(p Params, id string) (Shard, error) {
 	AddBinDelegation(targets.Signed.Delegations, layout.ClaimedRole(id), claim)
 	AddBinDelegation(targets.Signed.Delegations, layout.NewRole(id), online)
 	trust.SetIdentity(&targets.Signed.UnrecognizedFields, ident)
+	settings := layout.DefaultSettings()
+	settings.Expiry = p.Policy
+	tufmeta.SetSettings(targets, settings)
 
 	claimed := metadata.Targets(p.Policy.ExpiresAt(layout.ClaimedRole(id), p.Now))
 	trust.SetIdentity(&claimed.Signed.UnrecognizedFields, ident)

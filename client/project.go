@@ -34,6 +34,9 @@ type Project struct {
 	Index *layout.Index
 	// IndexBytes is the index as published.
 	IndexBytes []byte
+	// Settings are the repository settings the admins signed into the
+	// shard's targets.
+	Settings layout.Settings
 
 	up *shardUpdater
 }
@@ -65,6 +68,9 @@ func (c *Client) Project(ctx context.Context, name string) (*Project, error) {
 	}
 	p := &Project{Name: project, Shard: shard, up: up}
 	tm := up.up.GetTrustedMetadataSet()
+	if p.Settings, err = tufmeta.SettingsOf(tm.Targets[layout.RoleTargets]); err != nil {
+		return nil, &VerificationError{Shard: shard, Err: err}
+	}
 	p.OwnersRole = tm.Targets[layout.OwnersRole(project)]
 	p.ReleasesRole = tm.Targets[layout.ReleasesRole(project)]
 	if p.OwnersRole == nil || p.ReleasesRole == nil {

@@ -36,7 +36,7 @@ type upFile struct {
 type Progress func(done, total int64)
 
 // postChange sends a write request: the change, then the files, streamed.
-func postChange(ctx context.Context, hc *http.Client, url string, change api.ChangeRequest, files []upFile, progress Progress) (*Outcome, error) {
+func postChange(ctx context.Context, hc *http.Client, url string, change api.ChangeRequest, files []upFile, progress Progress, token ...string) (*Outcome, error) {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	var total int64
@@ -51,6 +51,9 @@ func postChange(ctx context.Context, hc *http.Client, url string, change api.Cha
 		return nil, err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if len(token) > 0 && token[0] != "" {
+		req.Header.Set("Hallmark-Registration-Token", token[0])
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("failed to reach the repository: %w", err)

@@ -32,6 +32,9 @@ type Tool struct {
 	HTTP   *http.Client
 	Policy layout.Policy
 	Now    func() time.Time
+	// RegistrationToken is sent when creating a project, for repositories
+	// whose settings require one.
+	RegistrationToken string
 }
 
 func (t *Tool) now() time.Time {
@@ -73,6 +76,18 @@ func (t *Tool) CreateProject(ctx context.Context, name string, key *signing.Key)
 	owners := tufmeta.NewDelegation([]signing.PublicKey{pub}, 1)
 	now := t.now()
 	pol := t.policy()
+	if t.Policy == (layout.Policy{}) {
+		// The admins' signed settings fix how long project roles may last.
+		st, err := t.Client.Shard(ctx, layout.ShardOf(project, t.Client.Trust().Shards))
+		if err != nil {
+			return nil, err
+		}
+		set, err := tufmeta.SettingsOf(st.Targets)
+		if err != nil {
+			return nil, err
+		}
+		pol = set.Expiry
+	}
 
 	ownersRole := metadata.Targets(pol.ExpiresAt(layout.OwnersRole(project), now))
 	ownersRole.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}}
@@ -126,7 +141,7 @@ func (t *Tool) CreateProject(ctx context.Context, name string, key *signing.Key)
 		ReleasesRole: releasesJSON,
 	}
 	files := []upFile{{target: layout.IndexPath(project), open: bytesOpener(indexBytes), length: int64(len(indexBytes))}}
-	out, err := postChange(ctx, t.httpClient(), t.Client.Repo()+"/api/v1/projects", change, files, nil)
+	out, err := postChange(ctx, t.httpClient(), t.Client.Repo()+"/api/v1/projects", change, files, nil, t.RegistrationToken)
 	if err != nil {
 		return nil, err
 	}

@@ -152,13 +152,15 @@ func (t *Tool) verifyPending(ctx context.Context, raw api.PendingChange) (*Pendi
 		return nil, fmt.Errorf("it no longer applies: it changes releases version %d, but version %d is published", plan.releases.Signed.Version-1, base.ReleasesRole.Signed.Version)
 	}
 	// Every signature must be genuine, by a key entitled to sign; at least
-	// one must exist, so the server cannot propose changes of its own.
+	// one must be by a key the verified current state trusts (a current
+	// owner or maintainer), so the server cannot propose changes of its own
+	// — not even by declaring a key it made a new owner and signing with it.
 	signers, err := checkPendingSignatures(plan)
 	if err != nil {
 		return nil, err
 	}
-	if len(signers) == 0 {
-		return nil, errors.New("it carries no signature by an owner or maintainer of the project")
+	if !signedByMember(plan) {
+		return nil, errors.New("it carries no signature by a current owner or maintainer of the project")
 	}
 	if plan.releases != nil {
 		if err := t.pendingIndex(ctx, raw, plan); err != nil {
@@ -223,6 +225,26 @@ func checkPendingSignatures(plan *Plan) ([]string, error) {
 		}
 	}
 	return signers, nil
+}
+
+// signedByMember reports whether a current owner signed the proposed owners
+// role or a current maintainer the proposed releases role, checked against
+// the verified base state's keys.
+func signedByMember(plan *Plan) bool {
+	p := plan.base
+	if plan.owners != nil {
+		if c, err := tufmeta.Count(plan.owners, p.Owners); err == nil && len(c.Valid) > 0 {
+			return true
+		}
+	}
+	if plan.releases != nil {
+		if d, _, err := tufmeta.TargetsDelegation(p.OwnersRole, layout.ReleasesRole(p.Name)); err == nil {
+			if c, err := tufmeta.Count(plan.releases, d); err == nil && len(c.Valid) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // pendingIndex fetches the proposed project index and checks it against

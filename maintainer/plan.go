@@ -59,14 +59,14 @@ func explainState(p *client.Project) explain.State {
 func (t *Tool) nextReleases(p *client.Project) *tufmeta.Targets {
 	next := cloneTargets(p.ReleasesRole)
 	next.Signed.Version = p.ReleasesRole.Signed.Version + 1
-	next.Signed.Expires = t.policy().ExpiresAt(layout.ReleasesRole(p.Name), t.now())
+	next.Signed.Expires = t.policyOf(p).ExpiresAt(layout.ReleasesRole(p.Name), t.now())
 	return next
 }
 
 func (t *Tool) nextOwners(p *client.Project) *tufmeta.Targets {
 	next := cloneTargets(p.OwnersRole)
 	next.Signed.Version = p.OwnersRole.Signed.Version + 1
-	next.Signed.Expires = t.policy().ExpiresAt(layout.OwnersRole(p.Name), t.now())
+	next.Signed.Expires = t.policyOf(p).ExpiresAt(layout.OwnersRole(p.Name), t.now())
 	if _, ok, _ := tufmeta.DeclaredOwners(next); !ok {
 		tufmeta.SetDeclaredOwners(next, p.Owners)
 	}
@@ -245,9 +245,6 @@ func (t *Tool) PlanOwners(ctx context.Context, project string, add []signing.Pub
 	if err != nil {
 		return nil, err
 	}
-	if p.Claimed {
-		return nil, fmt.Errorf("%s is claimed: its owners change through the repository's admins, whose ceremony is not available yet", p.Name)
-	}
 	owners := t.nextOwners(p)
 	declared, _, err := tufmeta.DeclaredOwners(owners)
 	if err != nil {
@@ -302,9 +299,6 @@ func (t *Tool) PlanThresholds(ctx context.Context, project string, releases, own
 		role.Threshold = releases
 	}
 	if owners != 0 {
-		if p.Claimed {
-			return nil, fmt.Errorf("%s is claimed: its owners threshold changes through the repository's admins, whose ceremony is not available yet", p.Name)
-		}
 		set, _, err := tufmeta.DeclaredOwners(next)
 		if err != nil {
 			return nil, err
@@ -377,7 +371,10 @@ func (t *Tool) Submit(ctx context.Context, plan *Plan, key *signing.Key, progres
 		}
 		return nil, fmt.Errorf("key %s (%s) is not %s of %s; ask one to do this, or to add your key", key.Public().ShortID(), key.Label(), who, plan.Project)
 	}
-	if plan.owners != nil && !signOwners {
+	// An owners change starts with a current owner's signature: co-signers'
+	// tools refuse changes no current owner or maintainer signed (a key that
+	// only the change itself declares an owner could be the server's).
+	if _, owner := plan.base.Owners.Keys[key.ID()]; plan.owners != nil && !owner {
 		return nil, fmt.Errorf("this change needs an owner's signature first; key %s (%s) is not an owner of %s", key.Public().ShortID(), key.Label(), plan.Project)
 	}
 	if signOwners {
@@ -419,7 +416,7 @@ func (t *Tool) Submit(ctx context.Context, plan *Plan, key *signing.Key, progres
 func (t *Tool) validate(plan *Plan) error {
 	p := plan.base
 	st := &validation.Project{Name: p.Name, Owners: p.Owners, OwnersRole: p.OwnersRole, ReleasesRole: p.ReleasesRole, Tombstones: map[string]string{}}
-	env := validation.Env{Policy: t.policy(), Now: t.now()}
+	env := validation.Env{Policy: t.policyOf(p), Now: t.now()}
 	if plan.owners != nil {
 		if d := validation.CheckOwners(st, plan.owners, env); d.Outcome == validation.Reject {
 			return fmt.Errorf("the change does not validate: %v", d.Reason)
@@ -456,4 +453,21 @@ func (plan *Plan) explain(ix *layout.Index) {
 		}
 	}
 	plan.Lines = explain.Change(explainState(p), newState)
+	if len(plan.Lines) > 0 && newState.Owners != nil && p.Claimed && !tufmeta.SameKeys(*newState.Owners, p.Owners) {
+		// A claimed project's owners role only requests the change; the
+		// admins' claim ceremony applies it (DESIGN.md section 2).
+		plan.Lines = append(plan.Lines, fmt.Sprintf("%s is claimed: the owner change takes effect once the repository's admins apply it ('hallmark admin claim'); until then the current owners stay in charge", p.Name))
+	}
+}
+
+// policyOf is the expiry policy the admins signed for the project's
+// repository, or the tool's own when set.
+func (t *Tool) policyOf(p *client.Project) layout.Policy {
+	if t.Policy != (layout.Policy{}) {
+		return t.Policy
+	}
+	if p != nil && p.Settings.Expiry != (layout.Policy{}) {
+		return p.Settings.Expiry
+	}
+	return layout.DefaultPolicy()
 }

@@ -47,7 +47,7 @@ type batch struct {
 func (p *Publisher) newBatch(ctx context.Context, shard string) (*batch, error) {
 	b := &batch{
 		p: p, shard: shard,
-		env:      validation.Env{Policy: p.cfg.Policy, Now: p.cfg.Now()},
+		env:      validation.Env{Policy: p.Policy(), Now: p.cfg.Now()},
 		roles:    map[string]*tufmeta.Targets{},
 		projects: map[string]store.Project{},
 		targets:  map[string]Staged{},
@@ -438,7 +438,7 @@ func signers(md *tufmeta.Targets) []string {
 // nothing was published).
 func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 	now := b.env.Now
-	pol := b.p.cfg.Policy
+	pol := b.env.Policy
 	if renew && pol.NeedsRenewal(layout.NewRole(b.shard), b.newBin.Signed.Expires, now) {
 		b.newDirty = true
 	}
@@ -621,7 +621,7 @@ func (b *batch) publishTimestamp(ctx context.Context) (int64, error) {
 	b.renewed = true
 	ts := b.timestamp
 	ts.Signed.Version++
-	ts.Signed.Expires = b.p.cfg.Policy.ExpiresAt(layout.RoleTimestamp, b.env.Now)
+	ts.Signed.Expires = b.env.Policy.ExpiresAt(layout.RoleTimestamp, b.env.Now)
 	data, err := b.signOnline(ts, layout.RoleTimestamp)
 	if err != nil {
 		return 0, err

@@ -33,7 +33,7 @@ func (p *Publisher) Initialized(ctx context.Context) (bool, error) {
 // the online keys. Everything commits in one transaction.
 func (p *Publisher) Bootstrap(ctx context.Context, shards []ceremony.Shard, tf *trust.File) error {
 	now := p.cfg.Now()
-	pol := p.cfg.Policy
+	pol := p.Policy()
 	var pub store.Publication
 	type tsWrite struct {
 		shard string

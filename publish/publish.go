@@ -56,6 +56,8 @@ type Publisher struct {
 	ctx    context.Context
 	wg     sync.WaitGroup
 	stats  Stats
+	polMu  sync.RWMutex
+	pol    layout.Policy
 	cache  roleCache
 }
 
@@ -283,4 +285,21 @@ func (p *Publisher) fail(batch []*request, err error) {
 		r.err = err
 		r.done <- Result{Outcome: validation.Reject, Reason: err}
 	}
+}
+
+// Policy returns the expiry policy in force.
+func (p *Publisher) Policy() layout.Policy {
+	p.polMu.RLock()
+	defer p.polMu.RUnlock()
+	if p.pol == (layout.Policy{}) {
+		return p.cfg.Policy
+	}
+	return p.pol
+}
+
+// SetPolicy changes the expiry policy, as the admins' signed settings say.
+func (p *Publisher) SetPolicy(pol layout.Policy) {
+	p.polMu.Lock()
+	p.pol = pol
+	p.polMu.Unlock()
 }

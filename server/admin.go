@@ -84,6 +84,7 @@ func (s *Server) handleCeremony(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.refreshBlocked(r.Context())
+	s.loadSettings(r.Context())
 	status := http.StatusOK
 	if !all {
 		status = http.StatusUnprocessableEntity
@@ -121,7 +122,7 @@ func (s *Server) handleAdminStatus(w http.ResponseWriter, r *http.Request) {
 			if e.Earliest.IsZero() || rf.Expires.Before(e.Earliest) {
 				e.Earliest, e.Shard = rf.Expires, shard
 			}
-			if s.cfg.Policy.NeedsRenewal(role, rf.Expires, now) {
+			if s.policy().NeedsRenewal(role, rf.Expires, now) {
 				e.InSigningPeriod++
 			}
 		}
@@ -174,7 +175,7 @@ func (s *Server) onlineHealth(ctx context.Context) (bool, string) {
 			// Renewal runs every few minutes inside a signing period of
 			// hours or days; still being in it after half of it has passed
 			// means renewal is failing.
-			if now.After(rf.Expires.Add(-s.cfg.Policy.For(role).Signing / 2)) {
+			if now.After(rf.Expires.Add(-s.policy().For(role).Signing / 2)) {
 				return false, fmt.Sprintf("%s of shard %s expires %s and was not renewed: online renewal is behind", role, shard, rf.Expires.Format(time.RFC3339))
 			}
 		}

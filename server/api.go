@@ -40,6 +40,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
+	if !s.checkRegistration(w, r) {
+		return
+	}
 	s.handleWrite(w, r, "")
 }
 
@@ -146,6 +149,7 @@ func (s *Server) readUpload(r *http.Request) (*upload, int, string, error) {
 	mr := multipart.NewReader(r.Body, params["boundary"])
 	u := &upload{files: map[string]publish.Staged{}}
 	first := true
+	var total int64
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
@@ -176,12 +180,15 @@ func (s *Server) readUpload(r *http.Request) (*upload, int, string, error) {
 		if _, dup := u.files[name]; dup {
 			return u, http.StatusBadRequest, "bad_request", fmt.Errorf("file %s is uploaded twice", name)
 		}
-		st, path, err := s.stage(part)
+		set := s.settings()
+		st, path, err := s.stage(io.LimitReader(part, set.MaxFileSize+1))
 		if path != "" {
 			u.paths = append(u.paths, path)
 		}
 		var tooBig *http.MaxBytesError
 		switch {
+		case err == nil && st.Length > set.MaxFileSize:
+			return u, http.StatusRequestEntityTooLarge, "too_large", fmt.Errorf("file %s is larger than the repository's limit of %d bytes per file", name, set.MaxFileSize)
 		case errors.As(err, &tooBig):
 			return u, http.StatusRequestEntityTooLarge, "too_large", err
 		case errors.Is(err, errStaging):
@@ -191,6 +198,10 @@ func (s *Server) readUpload(r *http.Request) (*upload, int, string, error) {
 			return u, http.StatusBadRequest, "bad_request", err
 		}
 		u.files[name] = st
+		total += st.Length
+		if total > s.settings().MaxReleaseSize {
+			return u, http.StatusRequestEntityTooLarge, "too_large", fmt.Errorf("the upload is larger than the repository's limit of %d bytes per release", s.settings().MaxReleaseSize)
+		}
 	}
 	if first {
 		return u, http.StatusBadRequest, "bad_request", errors.New("the request has no \"change\" part")
@@ -231,6 +242,9 @@ func (s *Server) buildChange(u *upload, pathProject string) (*publish.Change, in
 	project, err := layout.ParseProjectName(name)
 	if err != nil {
 		return nil, http.StatusBadRequest, "bad_name", err
+	}
+	if create && s.settings().IsReserved(project) {
+		return nil, http.StatusBadRequest, "bad_name", fmt.Errorf("project name %q is reserved by the repository's admins; choose another name", name)
 	}
 	if !create && req.Project != "" && layout.Normalize(req.Project) != project {
 		return nil, http.StatusBadRequest, "bad_request", fmt.Errorf("the change names project %q but was sent to %q", req.Project, pathProject)

@@ -38,6 +38,14 @@ type Config struct {
 	Dev bool
 	// PendingTTL is how long a pending change waits for signatures.
 	PendingTTL time.Duration
+	// Web, when set, registers the web UI's routes, its start page included.
+	Web interface{ Register(*http.ServeMux) }
+	// RegistrationTokens are accepted when the settings require a token
+	// to create a project.
+	RegistrationTokens []string
+	// CreateRate bounds project creations per client address per minute
+	// (0: no limit).
+	CreateRate int
 }
 
 // Server serves one repository.
@@ -46,6 +54,11 @@ type Server struct {
 	handler http.Handler
 	started time.Time
 	blocked blockedSet
+	creates limiter
+	set     struct {
+		mu sync.RWMutex
+		v  layout.Settings
+	}
 	health  struct {
 		mu  sync.Mutex
 		at  time.Time
@@ -79,6 +92,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, started: cfg.Now()}
 	s.refreshBlocked(context.Background())
+	s.loadSettings(context.Background())
 	s.handler = s.routes()
 	return s, nil
 }
@@ -87,7 +101,11 @@ func New(cfg Config) (*Server, error) {
 // visible at a glance.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", s.handleHome)
+	if s.cfg.Web != nil {
+		s.cfg.Web.Register(mux)
+	} else {
+		mux.HandleFunc("GET /{$}", s.handleHome)
+	}
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /metrics", s.handleMetrics)
 	mux.HandleFunc("GET /metadata/", s.handleStatic)

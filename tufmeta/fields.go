@@ -8,6 +8,8 @@ import (
 	"slices"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"hallmark.dev/hallmark/layout"
 )
 
 // Signed custom fields of a project's owners role.
@@ -150,4 +152,33 @@ func Blocked(bin *Targets, project string) (blocked bool, reason string, owners 
 		return true, rec.Reason, Delegation{Keys: rec.Owners.Keys, KeyIDs: rec.Owners.KeyIDs, Threshold: rec.Owners.Threshold}
 	}
 	return false, "", Delegation{}
+}
+
+// SettingsField is the signed field of every shard's top-level targets that
+// holds the repository's settings (layout.Settings).
+const SettingsField = "x-hallmark-settings"
+
+// SetSettings writes the repository settings into a top-level targets role.
+func SetSettings(md *Targets, s layout.Settings) {
+	b, _ := json.Marshal(s)
+	var generic any
+	json.Unmarshal(b, &generic)
+	if md.Signed.UnrecognizedFields == nil {
+		md.Signed.UnrecognizedFields = map[string]any{}
+	}
+	md.Signed.UnrecognizedFields[SettingsField] = generic
+}
+
+// SettingsOf reads the repository settings from a top-level targets role;
+// a role without them has the default settings.
+func SettingsOf(md *Targets) (layout.Settings, error) {
+	raw, ok := md.Signed.UnrecognizedFields[SettingsField]
+	if !ok {
+		return layout.DefaultSettings(), nil
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return layout.Settings{}, err
+	}
+	return layout.ParseSettings(b)
 }

@@ -126,6 +126,9 @@ func CheckTopTargets(shard string, shards int, root *tufmeta.Root, cur, proposed
 	if len(proposed.Signed.Targets) != 0 {
 		return reject("%s lists files; only project roles list files", role)
 	}
+	if _, err := tufmeta.SettingsOf(proposed); err != nil {
+		return reject("%s: %v", role, err)
+	}
 	ds := proposed.Signed.Delegations
 	if ds == nil || len(ds.Roles) != 2 || ds.SuccinctRoles != nil ||
 		ds.Roles[0].Name != layout.ClaimedRole(shard) || ds.Roles[1].Name != layout.NewRole(shard) {

@@ -15,6 +15,7 @@ import (
 	"hallmark.dev/hallmark/admin"
 	"hallmark.dev/hallmark/api"
 	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/server"
 	"hallmark.dev/hallmark/signing"
 )
@@ -45,7 +46,7 @@ admins, the first saves the ceremony to a file and the others run 'hallmark admi
 	}
 	c.AddCommand(newAdminPrepareCmd(e), newAdminInitCmd(e), newAdminSignCmd(e), newAdminSubmitCmd(e),
 		newAdminStatusCmd(e), newAdminClaimCmd(e), newAdminBlockCmd(e, true), newAdminBlockCmd(e, false),
-		newAdminRotateCmd(e), newAdminRenewCmd(e))
+		newAdminRotateCmd(e), newAdminRenewCmd(e), newAdminConfigCmd(e))
 	return c
 }
 
@@ -563,5 +564,56 @@ func newAdminStatusCmd(e *env) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func newAdminConfigCmd(e *env) *cobra.Command {
+	o := &adminOptions{}
+	var sets []string
+	c := &cobra.Command{
+		Use:   "config [--set KEY=VALUE]... --keys DIR",
+		Short: "Show or change the repository's signed settings (expiry, upload limits, registration, reserved names)",
+		Long: `Without --set, shows the settings the admins signed (verified). With --set, changes them
+in every shard's targets metadata, signed with the targets key. Keys:
+  expiry.ROLE.valid, expiry.ROLE.signing   ROLE: root, targets, claimed, new, snapshot, timestamp, project (durations, like 720h)
+  max-file-size, max-release-size          bytes, or with KiB, MiB, GiB
+  registration                             open, or token (creating a project needs a token from the operator)
+  reserved+ NAME, reserved- NAME           reserve a project name, or release it`,
+		Args: exactArgs(0, "admin config [--set KEY=VALUE]... --keys DIR"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			t, err := adminTool(e)
+			if err != nil {
+				return err
+			}
+			if len(sets) == 0 {
+				s, err := t.Settings(c.Context())
+				if err != nil {
+					return err
+				}
+				if o.asJSON {
+					return printJSON(e, s)
+				}
+				w := e.stdout
+				for _, k := range layout.SettingsRoles {
+					x := s.Expiry.ForKind(k)
+					fmt.Fprintf(w, "expiry.%-10s valid %-10s signing period %s\n", k, x.Valid, x.Signing)
+				}
+				fmt.Fprintf(w, "max-file-size       %d\nmax-release-size    %d\nregistration        %s\nreserved            %s\n",
+					s.MaxFileSize, s.MaxReleaseSize, s.Registration, strings.Join(s.Reserved, ", "))
+				return nil
+			}
+			keys, err := loadAdminKeys(e, o.keys)
+			if err != nil {
+				return err
+			}
+			b, rep, err := t.Config(c.Context(), sets, keys)
+			if err != nil {
+				return err
+			}
+			return finishCeremony(c.Context(), e, t, b, rep, o)
+		},
+	}
+	c.Flags().StringArrayVar(&sets, "set", nil, "KEY=VALUE to change (repeatable)")
+	o.register(c)
 	return c
 }

@@ -87,6 +87,8 @@ with TUF. Start a development repository with 'hallmark serve --dev', trust it w
 		newFileCmd(e),
 		newPendingCmd(e),
 		newApproveCmd(e),
+		newInspectCmd(e),
+		newAdminCmd(e),
 	)
 	return root
 }

@@ -10,7 +10,7 @@ import (
 
 func newProjectCmd(e *env) *cobra.Command {
 	c := &cobra.Command{Use: "project", Short: "Create and manage projects"}
-	var keyName string
+	var keyName, token string
 	create := &cobra.Command{
 		Use:   "create PROJECT",
 		Short: "Register a project, owned and maintained by your key",
@@ -28,7 +28,10 @@ as safe as the server's online key.`,
 				return err
 			}
 			fmt.Fprintf(e.stderr, "create project %s, owned and maintained by key %s (%s)\n", args[0], key.Public().ShortID(), key.Label())
-			t := &maintainer.Tool{Client: cl}
+			if token == "" {
+				token = e.getenv("HALLMARK_REGISTRATION_TOKEN")
+			}
+			t := &maintainer.Tool{Client: cl, RegistrationToken: token}
 			res, err := t.CreateProject(c.Context(), args[0], key)
 			if err != nil {
 				return explainWrite(err)
@@ -38,6 +41,7 @@ as safe as the server's online key.`,
 		},
 	}
 	create.Flags().StringVar(&keyName, "key", "", "the key that will own the project (optional if you have one key)")
+	create.Flags().StringVar(&token, "registration-token", "", "a registration token, for repositories that require one (default $HALLMARK_REGISTRATION_TOKEN)")
 	c.AddCommand(create, newShowCmd(e), newThresholdCmd(e), newRenewCmd(e))
 	return c
 }

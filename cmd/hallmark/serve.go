@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/server"
+	"hallmark.dev/hallmark/web"
 )
 
 type serveOptions struct {
@@ -26,6 +28,8 @@ type serveOptions struct {
 	renew     time.Duration
 	pending   time.Duration
 	bundle    string
+	tokens    string
+	rate      int
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -49,6 +53,8 @@ the online secret and the signed initial metadata of every shard. Later starts r
 	c.Flags().IntVar(&o.shards, "shards", layout.DefaultShards, "shard count of a new repository: 1, 16, 256 or 4096")
 	c.Flags().Int64Var(&o.maxUpload, "max-upload", server.DefaultMaxUpload, "largest write request accepted, in bytes")
 	c.Flags().StringVar(&o.bundle, "init-bundle", "", "the admins' init ceremony, to initialize a data directory made by 'hallmark admin prepare'")
+	c.Flags().StringVar(&o.tokens, "registration-tokens", "", "file of registration tokens, one a line, accepted when the settings require one to create a project")
+	c.Flags().IntVar(&o.rate, "create-rate", 30, "project creations allowed per client address per minute (0: no limit)")
 	c.Flags().DurationVar(&o.pending, "pending-ttl", server.DefaultPendingTTL, "how long a change waits for co-signatures before it is dropped")
 	c.Flags().DurationVar(&o.renew, "renew-every", 10*time.Minute, "how often to check whether online metadata needs renewal")
 	return c
@@ -76,6 +82,18 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 			return err
 		}
 	}
+	var tokens []string
+	if o.tokens != "" {
+		data, err := os.ReadFile(o.tokens)
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				tokens = append(tokens, l)
+			}
+		}
+	}
 	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle})
 	if err != nil {
 		return withHint(err, "check --data, or start a development repository with 'hallmark serve --dev'")
@@ -84,7 +102,8 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	srv, err := server.New(server.Config{
 		State: repo.State, Blobs: repo.Blobs, Publisher: repo.Publisher, Shards: repo.Info.Shards,
 		StagingDir: repo.StagingDir(), MaxUpload: o.maxUpload, Log: log, Dev: repo.Info.Dev,
-		Policy: layout.DefaultPolicy(), PendingTTL: o.pending,
+		Policy: layout.DefaultPolicy(), PendingTTL: o.pending, RegistrationTokens: tokens, CreateRate: o.rate,
+		Web: web.New(web.Config{State: repo.State, Blobs: repo.Blobs, Shards: repo.Info.Shards, Renewal: web.RenewalFrom(repo.Publisher), Log: log, Dev: repo.Info.Dev}),
 	})
 	if err != nil {
 		return err
