@@ -59,7 +59,7 @@ type Server struct {
 		mu sync.RWMutex
 		v  layout.Settings
 	}
-	health  struct {
+	health struct {
 		mu  sync.Mutex
 		at  time.Time
 		ok  bool
