@@ -45,7 +45,7 @@ func DeclaredOwners(md *Targets) (Delegation, bool, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return Delegation{}, true, fmt.Errorf("malformed %s field: %w", OwnersField, err)
 	}
-	return Delegation{Keys: s.Keys, KeyIDs: s.KeyIDs, Threshold: s.Threshold}, true, nil
+	return Delegation(s), true, nil
 }
 
 // SetDeclaredOwners writes the owner set into a role.
@@ -55,7 +55,7 @@ func SetDeclaredOwners(md *Targets, d Delegation) {
 	}
 	// Store the generic JSON form so the role encodes the same way after a
 	// decode round trip (signatures cover the canonical encoding).
-	b, _ := json.Marshal(ownerSet{Keys: d.Keys, KeyIDs: d.KeyIDs, Threshold: d.Threshold})
+	b, _ := json.Marshal(ownerSet(d))
 	var generic any
 	json.Unmarshal(b, &generic)
 	md.Signed.UnrecognizedFields[OwnersField] = generic
@@ -121,7 +121,7 @@ func SetBlockedDelegation(bin *Targets, project, reason string, owners Delegatio
 		return err
 	}
 	SetProjectDelegation(bin, project, Delegation{Keys: map[string]*metadata.Key{id: key}, KeyIDs: []string{id}, Threshold: 1})
-	b, _ := json.Marshal(map[string]any{"reason": reason, "owners": ownerSet{Keys: owners.Keys, KeyIDs: owners.KeyIDs, Threshold: owners.Threshold}})
+	b, _ := json.Marshal(map[string]any{"reason": reason, "owners": ownerSet(owners)})
 	var generic any
 	json.Unmarshal(b, &generic)
 	r := &bin.Signed.Delegations.Roles[len(bin.Signed.Delegations.Roles)-1]
