@@ -280,6 +280,12 @@ func (b *batch) checkReleases(ctx context.Context, st *validation.Project, c *Ch
 	}
 	c.Index = index
 	d := validation.CheckReleases(st, prop, index, b.env)
+	if d.Outcome == validation.Reject && d.Unsigned && c.OwnersRole != nil {
+		// An owners change that re-signs the releases (new maintainers or
+		// threshold) may come from an owner who is not a maintainer: the
+		// releases then wait for the maintainers' signatures.
+		d.Outcome, d.Reason = validation.Pending, nil
+	}
 	if d.Outcome == validation.Reject {
 		return Result{Outcome: d.Outcome, Reason: d.Reason, Sigs: d.Sigs}, nil
 	}

@@ -200,6 +200,16 @@ func (b *batch) claimEffects(ctx context.Context, o *Offline, cur, next *tufmeta
 			if err != nil || !tufmeta.SameKeys(curDel, read) {
 				return nil, &validation.Rejected{Msg: fmt.Sprintf("the delegation of %s in %s changed after the admins' tool read it; claim it again", name, layout.NewRole(b.shard))}
 			}
+			// The claims record is not signed: the signed claimed bin must
+			// delegate the project (or keep, when blocking it) the owners
+			// that record names, or anyone could re-point an old claim.
+			signed := tufmeta.Delegation{KeyIDs: r.KeyIDs, Threshold: r.Threshold}
+			if blocked {
+				_, _, signed = tufmeta.Blocked(next, name)
+			}
+			if !tufmeta.SameKeys(signed, read) {
+				return nil, &validation.Rejected{Msg: fmt.Sprintf("the claimed bin gives %s other owners than its delegation in %s; claim it again", name, layout.NewRole(b.shard))}
+			}
 		}
 		if !wasClaimed {
 			// It leaves the online bin: from now on only the offline keys

@@ -260,8 +260,8 @@ func (s *Server) handlePendingFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.cfg.State.Pending(r.Context(), r.PathValue("id"))
-	if err != nil || p.Project != project {
-		writeError(w, http.StatusNotFound, "not_found", "no such pending change", "")
+	if err != nil || p.Project != project || !p.Expires.After(s.cfg.Now()) {
+		writeError(w, http.StatusNotFound, "not_found", "no such pending change (it may have been published, expired or dropped)", "")
 		return
 	}
 	sum := r.PathValue("sha256")

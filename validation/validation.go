@@ -45,6 +45,9 @@ type Decision struct {
 	// OwnerChange is set when an owners role changes the project's owners:
 	// the declared new owner set, for the project's bin delegation.
 	OwnerChange *tufmeta.Delegation
+	// Unsigned is set when the only reason for a rejection is that the
+	// role carries no signature at all (every other check passed).
+	Unsigned bool
 }
 
 // Project is the verified current state of one project: what its delegating
@@ -132,7 +135,7 @@ func signatures(role string, md *tufmeta.Targets, d tufmeta.Delegation, who stri
 	}
 	switch {
 	case len(md.Signatures) == 0:
-		return Decision{Outcome: Reject, Reason: &Rejected{Msg: fmt.Sprintf("%s is not signed; sign it with a key of one of the project's %s", role, who)}, Sigs: c}
+		return Decision{Outcome: Reject, Reason: &Rejected{Msg: fmt.Sprintf("%s is not signed; sign it with a key of one of the project's %s", role, who)}, Sigs: c, Unsigned: true}
 	case len(c.Unknown) > 0:
 		return Decision{Outcome: Reject, Reason: &Rejected{Msg: fmt.Sprintf("%s is signed by key %s, which is not one of the project's %s", role, short(c.Unknown[0]), who)}, Sigs: c}
 	case len(c.Bad) > 0:
