@@ -103,10 +103,13 @@ func checkShard(shards int, cur *client.ShardState, r *ceremony.Roles, env valid
 		curRoot, curTargets, curClaimed = cur.Root, cur.Targets, cur.Claimed
 	}
 	outcome := func(what string, d validation.Decision) error {
-		switch d.Outcome {
-		case validation.Reject:
+		switch {
+		case d.Outcome == validation.Reject && d.Unsigned:
+			// Not signed at all yet: another admin's keys may sign it.
+			missing = append(missing, fmt.Sprintf("%s: no signature yet", what))
+		case d.Outcome == validation.Reject:
 			return d.Reason
-		case validation.Pending:
+		case d.Outcome == validation.Pending:
 			missing = append(missing, fmt.Sprintf("%s: %d of %d signatures", what, len(d.Sigs.Valid), d.Sigs.Threshold))
 		}
 		return nil

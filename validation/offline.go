@@ -146,7 +146,7 @@ func CheckTopTargets(shard string, shards int, root *tufmeta.Root, cur, proposed
 	if err != nil {
 		return reject("%s: %v", role, err)
 	}
-	return signatures(role, proposed, del, "targets keys (as root names them)")
+	return signatures(role, proposed, del, "repository's targets keys (as root names them)")
 }
 
 func pickKeys(all map[string]*metadata.Key, ids []string) map[string]*metadata.Key {
@@ -180,7 +180,7 @@ func CheckClaimedBin(shard string, shards int, targets *tufmeta.Targets, cur, pr
 	if err != nil {
 		return reject("%s: %v", role, err)
 	}
-	return signatures(role, proposed, del, "claim keys")
+	return signatures(role, proposed, del, "repository's claim keys")
 }
 
 // CheckBinDelegations checks every delegation of a bin: a normalized project

@@ -36,7 +36,7 @@ func CheckReleases(p *Project, proposed *tufmeta.Targets, index []byte, env Env)
 	if err != nil {
 		return reject("%s: %v", role, err)
 	}
-	return signatures(role, proposed, del, "maintainers")
+	return signatures(role, proposed, del, "project's maintainers")
 }
 
 // CheckTargets checks every target of a proposed releases role: inside the

@@ -135,9 +135,9 @@ func signatures(role string, md *tufmeta.Targets, d tufmeta.Delegation, who stri
 	}
 	switch {
 	case len(md.Signatures) == 0:
-		return Decision{Outcome: Reject, Reason: &Rejected{Msg: fmt.Sprintf("%s is not signed; sign it with a key of one of the project's %s", role, who)}, Sigs: c, Unsigned: true}
+		return Decision{Outcome: Reject, Reason: &Rejected{Msg: fmt.Sprintf("%s is not signed; sign it with a key of one of the %s", role, who)}, Sigs: c, Unsigned: true}
 	case len(c.Unknown) > 0:
-		return Decision{Outcome: Reject, Reason: &Rejected{Msg: fmt.Sprintf("%s is signed by key %s, which is not one of the project's %s", role, short(c.Unknown[0]), who)}, Sigs: c}
+		return Decision{Outcome: Reject, Reason: &Rejected{Msg: fmt.Sprintf("%s is signed by key %s, which is not one of the %s", role, short(c.Unknown[0]), who)}, Sigs: c}
 	case len(c.Bad) > 0:
 		return Decision{Outcome: Reject, Reason: &Rejected{Msg: fmt.Sprintf("%s carries a signature by key %s that does not verify; the metadata was changed after signing", role, short(c.Bad[0]))}, Sigs: c}
 	case c.Met():
@@ -181,7 +181,7 @@ func CheckOwners(p *Project, proposed *tufmeta.Targets, env Env) Decision {
 	if ok && !tufmeta.SameKeys(declared, p.Owners) {
 		return checkOwnerChange(role, proposed, p.Owners, declared)
 	}
-	return signatures(role, proposed, p.Owners, "owners")
+	return signatures(role, proposed, p.Owners, "project's owners")
 }
 
 // CheckProjectDelegation checks a delegation block that must delegate exactly
