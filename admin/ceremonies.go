@@ -259,18 +259,43 @@ func (t *Tool) Rotate(ctx context.Context, kc KeyChange, keys []*signing.Key) (*
 		default:
 			return nil, nil, fmt.Errorf("cannot rotate %q: choose root, targets or claim (online keys: not supported yet)", kc.Role)
 		}
+		if r.Root != nil {
+			pruneRootKeys(r.Root)
+		}
 		var c ceremony.ShardChange
 		c.Shard = s
 		if err := c.Encode(r); err != nil {
 			return nil, nil, err
 		}
 		b.Changes = append(b.Changes, c)
-		if kc.Role == "root" && b.Trust == nil {
-			b.Trust = trustOf(r.Root, b.Shards)
+		if kc.Role == "root" {
+			if b.Trust == nil {
+				b.Trust = trustOf(r.Root, b.Shards)
+			} else if r.Root.Signed.Version != b.Trust.RootVersion {
+				if b.Trust.RootVersions == nil {
+					b.Trust.RootVersions = map[string]int64{}
+				}
+				b.Trust.RootVersions[s] = r.Root.Signed.Version
+			}
 		}
 	}
 	rep, err := t.finish(ctx, b, base, keys)
 	return b, rep, err
+}
+
+// pruneRootKeys drops keys no top-level role names any more.
+func pruneRootKeys(root *tufmeta.Root) {
+	used := map[string]bool{}
+	for _, r := range root.Signed.Roles {
+		for _, id := range r.KeyIDs {
+			used[id] = true
+		}
+	}
+	for id := range root.Signed.Keys {
+		if !used[id] {
+			delete(root.Signed.Keys, id)
+		}
+	}
 }
 
 func trustOf(root *tufmeta.Root, shards int) *trust.File {

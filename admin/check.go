@@ -27,6 +27,8 @@ type Report struct {
 	Lines []string
 	// Missing lists roles still short of their threshold.
 	Missing []string
+	// Added counts the signatures the last signing added.
+	Added int
 }
 
 // Complete reports whether every role has its threshold.

@@ -57,6 +57,23 @@ func (t *Tool) policy() layout.Policy {
 	return t.Policy
 }
 
+// usePolicyOf adopts the expiry policy the admins signed into the verified
+// targets of base, unless the tool was given one.
+func (t *Tool) usePolicyOf(base Base) {
+	if t.Policy != (layout.Policy{}) {
+		return
+	}
+	for _, st := range base {
+		if st == nil || st.Targets == nil {
+			continue
+		}
+		if s, err := tufmeta.SettingsOf(st.Targets); err == nil {
+			t.Policy = s.Expiry
+		}
+		return
+	}
+}
+
 func (t *Tool) env() validation.Env { return validation.Env{Policy: t.policy(), Now: t.now()} }
 
 // Env is the validation context a tool checks ceremonies in.
@@ -107,6 +124,9 @@ func (t *Tool) Base(ctx context.Context, shards []string) (Base, error) {
 	}
 	close(work)
 	wg.Wait()
+	if firstErr == nil {
+		t.usePolicyOf(base)
+	}
 	return base, firstErr
 }
 
@@ -273,13 +293,15 @@ func (t *Tool) finish(ctx context.Context, b *ceremony.Bundle, base Base, keys [
 	if len(b.Changes) == 0 {
 		return nil, errors.New("nothing to do")
 	}
-	if _, err := Sign(b, base, keys); err != nil {
+	n, err := Sign(b, base, keys)
+	if err != nil {
 		return nil, err
 	}
 	rep, err := Check(b, base, t.env(), t.ownerCheck(ctx))
 	if err != nil {
 		return nil, err
 	}
+	rep.Added = n
 	b.Summary = rep.Lines
 	return rep, nil
 }

@@ -74,6 +74,9 @@ type ProjectResponse struct {
 	Status  string        `json:"status"`
 	Created time.Time     `json:"created"`
 	Roles   []RoleVersion `json:"roles"`
+	// Blocked projects are not served; BlockReason says why.
+	Blocked     bool   `json:"blocked,omitempty"`
+	BlockReason string `json:"block_reason,omitempty"`
 }
 
 // RoleVersion is a role's published version and expiry.

@@ -45,7 +45,7 @@ func (c *Client) trustedRoot(ctx context.Context, shard string) ([]byte, error) 
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	u := MetadataURL(c.repo, shard) + strconv.FormatInt(c.trust.RootVersion, 10) + ".root.json"
+	u := MetadataURL(c.repo, shard) + strconv.FormatInt(c.trust.ShardRootVersion(shard), 10) + ".root.json"
 	data, err := get(ctx, c.http, u, 512<<10)
 	if err != nil {
 		return nil, fmt.Errorf("failed to fetch the root of shard %s: %w", shard, err)

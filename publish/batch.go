@@ -123,6 +123,9 @@ func (b *batch) check(ctx context.Context, c *Change) (Result, error) {
 	case err != nil:
 		return Result{}, err
 	}
+	if pr.Blocked {
+		return rejected("project %s is blocked by the repository's admins (%s); nothing can be published for it", pr.Name, pr.BlockReason), nil
+	}
 	st, err := b.state(ctx, pr)
 	if err != nil {
 		return Result{}, err
@@ -164,6 +167,11 @@ func (b *batch) check(ctx context.Context, c *Change) (Result, error) {
 		return rejected("the change proposes no role"), nil
 	}
 	if pending {
+		// The server keeps a pending change only if a current owner or
+		// maintainer signed it: nobody else may queue changes for a project.
+		if !signedByMember(pr.Name, st.Owners, published, c) {
+			return rejected("the change carries no valid signature by a current owner or maintainer of %s", pr.Name), nil
+		}
 		res.Outcome = validation.Pending
 		return res, nil
 	}
@@ -650,4 +658,23 @@ func written(roles []store.RoleFile) []store.RoleRef {
 		out[i] = store.RoleRef{Shard: r.Shard, Role: r.Role, Version: r.Version}
 	}
 	return out
+}
+
+// signedByMember reports whether a current owner signed the proposed owners
+// role, or a current maintainer (as the published owners role names them)
+// the proposed releases role.
+func signedByMember(project string, owners tufmeta.Delegation, published *tufmeta.Targets, c *Change) bool {
+	if c.OwnersRole != nil {
+		if n, err := tufmeta.Count(c.OwnersRole, owners); err == nil && len(n.Valid) > 0 {
+			return true
+		}
+	}
+	if c.ReleasesRole != nil && published != nil {
+		if d, _, err := tufmeta.TargetsDelegation(published, layout.ReleasesRole(project)); err == nil {
+			if n, err := tufmeta.Count(c.ReleasesRole, d); err == nil && len(n.Valid) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -299,7 +299,8 @@ func (s *Server) handleProject(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", "failed to read the project", "")
 		return
 	}
-	out := api.ProjectResponse{Note: api.UnverifiedNote, Name: pr.Name, Display: pr.Display, Shard: pr.Shard, Status: pr.Status, Created: pr.Created}
+	out := api.ProjectResponse{Note: api.UnverifiedNote, Name: pr.Name, Display: pr.Display, Shard: pr.Shard, Status: pr.Status, Created: pr.Created,
+		Blocked: pr.Blocked, BlockReason: pr.BlockReason}
 	for _, role := range []string{layout.OwnersRole(project), layout.ReleasesRole(project)} {
 		if rf, err := s.cfg.State.Role(r.Context(), pr.Shard, role); err == nil {
 			out.Roles = append(out.Roles, api.RoleVersion{Role: role, Version: rf.Version, Expires: rf.Expires})

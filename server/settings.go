@@ -120,3 +120,6 @@ func (l *limiter) allow(key string, now time.Time, perMinute int) bool {
 	b.tokens--
 	return true
 }
+
+// Policy returns the expiry policy the admins signed.
+func (s *Server) Policy() layout.Policy { return s.policy() }

@@ -81,6 +81,17 @@ type File struct {
 	// RootVersion is the root version every shard had when the file was
 	// written; clients start from it and follow root rotations with TUF.
 	RootVersion int64 `json:"root_version"`
+	// RootVersions, when present, gives the root version of shards whose
+	// root version differs from RootVersion.
+	RootVersions map[string]int64 `json:"root_versions,omitempty"`
+}
+
+// ShardRootVersion is the root version a client starts a shard from.
+func (f *File) ShardRootVersion(shard string) int64 {
+	if v, ok := f.RootVersions[shard]; ok {
+		return v
+	}
+	return f.RootVersion
 }
 
 // Parse decodes and checks a trust file.
@@ -142,8 +153,8 @@ func (f *File) CheckShardRoot(shard string, b []byte) (*tufmeta.Root, error) {
 	if err := tufmeta.Verify(root, f.Delegation(), "root of shard "+shard); err != nil {
 		return nil, fmt.Errorf("%w: it is not signed by the pinned root keys", err)
 	}
-	if root.Signed.Version < f.RootVersion {
-		return nil, fmt.Errorf("root of shard %s is version %d, older than the pinned version %d", shard, root.Signed.Version, f.RootVersion)
+	if root.Signed.Version < f.ShardRootVersion(shard) {
+		return nil, fmt.Errorf("root of shard %s is version %d, older than the pinned version %d", shard, root.Signed.Version, f.ShardRootVersion(shard))
 	}
 	if err := CheckIdentity("root", root.Signed.UnrecognizedFields, shard, f.Shards); err != nil {
 		return nil, err

@@ -357,12 +357,20 @@ func (v *RoleView) fillTargets(f *File, o Options) {
 	if t.Delegations == nil {
 		return
 	}
-	v.DelegationKeys = keyViews(t.Delegations.Keys, o.Labels)
 	dels := f.Delegations(nil)
+	keys := t.Delegations.Keys
 	if len(dels) > o.MaxRows {
 		v.DelegationsHidden = len(dels) - o.MaxRows
 		dels = dels[:o.MaxRows]
+		// Only the keys of the delegations shown.
+		keys = map[string]*metadata.Key{}
+		for _, d := range dels {
+			for _, id := range d.KeyIDs {
+				keys[id] = t.Delegations.Keys[id]
+			}
+		}
 	}
+	v.DelegationKeys = keyViews(keys, o.Labels)
 	v.Delegations = delegationViews(dels, o)
 	if s := t.Delegations.SuccinctRoles; s != nil {
 		v.Fields = append(v.Fields, FieldView{Name: "delegations.succinct_roles", JSON: pretty(s)})

@@ -114,3 +114,11 @@ func BenchmarkMetadataRole(b *testing.B) {
 	f := benchFixture(b, 16)
 	benchGet(b, f, "/m/"+shardOf("pkg-5000", 16)+"/pkg-5000.releases", "verified")
 }
+
+// BenchmarkMetadataBin is the metadata browser's worst page: the new bin of
+// a one-shard repository, which delegates all ten thousand projects. It is
+// decoded with go-tuf, its signature checked over its canonical JSON, and
+// its first 1000 delegations rendered.
+func BenchmarkMetadataBin(b *testing.B) {
+	benchGet(b, benchFixture(b, 1), "/m/0/new.0", "more delegations, not shown")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/store"
@@ -72,7 +73,7 @@ func (h *Handler) meta(r *http.Request) (view, error) {
 			o.Labels = tufmeta.Labels(owners)
 		}
 	}
-	p.Role = tufview.NewRoleView(f, []tufview.Verdict{tufview.Verify(f, parent)}, path, nil, o)
+	p.Role = tufview.NewRoleView(f, []tufview.Verdict{h.verdicts.verify(shard, f, parent)}, path, nil, o)
 	return view{template: "meta", data: p}, nil
 }
 
@@ -114,4 +115,34 @@ func (h *Handler) rolePath(ctx context.Context, shard, role string) ([]string, e
 		path = append(path, layout.OwnersRole(name))
 	}
 	return path, nil
+}
+
+// verdictCache keeps signature checks: a role's version never changes, so
+// the check of one version against one version of its delegating role holds
+// for good. Checking a large bin means encoding megabytes of canonical
+// JSON; the cache makes it once per version.
+type verdictCache struct {
+	mu sync.Mutex
+	m  map[string]tufview.Verdict
+}
+
+// maxVerdicts bounds the cache; beyond it the cache starts afresh.
+const maxVerdicts = 4096
+
+func (c *verdictCache) verify(shard string, f, parent *tufview.File) tufview.Verdict {
+	key := fmt.Sprintf("%s|%s|%d|%s|%d", shard, f.Role, f.Version(), parent.Role, parent.Version())
+	c.mu.Lock()
+	v, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return v
+	}
+	v = tufview.Verify(f, parent)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxVerdicts {
+		c.m = map[string]tufview.Verdict{}
+	}
+	c.m[key] = v
+	c.mu.Unlock()
+	return v
 }

@@ -72,7 +72,7 @@ func (h *Handler) shard(r *http.Request) (view, error) {
 		}
 		n.Type, n.Version, n.Expires = f.Type, f.Version(), tufview.NewExpiry(f.Expires(), now, warn(role))
 		n.Status, n.Class = "signature check failed", "bad"
-		if tufview.Verify(f, p).Verified() {
+		if h.verdicts.verify(shard, f, p).Verified() {
 			n.Status, n.Class = "verified", "ok"
 		}
 		return n, nil

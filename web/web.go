@@ -71,10 +71,11 @@ type Config struct {
 
 // Handler serves the pages.
 type Handler struct {
-	cfg    Config
-	t      *template.Template
-	health healthCache
-	bins   binCache
+	cfg      Config
+	t        *template.Template
+	health   healthCache
+	bins     binCache
+	verdicts verdictCache
 }
 
 // New returns the UI handler. It panics if a template does not parse: the

@@ -87,6 +87,9 @@ func finishCeremony(ctx context.Context, e *env, t *admin.Tool, b *ceremony.Bund
 	for _, l := range rep.Lines {
 		fmt.Fprintf(e.stderr, "  - %s\n", l)
 	}
+	if rep.Added == 0 && !rep.Complete() && o.out == "" && b.Kind != ceremony.KindInit {
+		return withHint(errors.New("none of your keys can sign this ceremony"), "check --keys DIR; to prepare the ceremony for admins who hold the keys, pass -o FILE")
+	}
 	if !rep.Complete() || b.Kind == ceremony.KindInit {
 		out := o.out
 		if out == "" {

@@ -128,7 +128,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 
 	go repo.Publisher.RunRenewal(ctx, o.renew)
 	if repo.Info.Dev {
-		go runDevOfflineRenewal(ctx, repo, log, o.renew)
+		go runDevOfflineRenewal(ctx, repo, srv.Policy, log, o.renew)
 	}
 	go srv.RunCleanUp(ctx, time.Hour)
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
@@ -152,11 +152,11 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 
 // runDevOfflineRenewal keeps a development repository's offline metadata
 // fresh with its development keys.
-func runDevOfflineRenewal(ctx context.Context, repo *server.Repo, log *slog.Logger, every time.Duration) {
+func runDevOfflineRenewal(ctx context.Context, repo *server.Repo, policy func() layout.Policy, log *slog.Logger, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if n, err := repo.RenewDevOffline(ctx, layout.DefaultPolicy(), time.Now()); err != nil && ctx.Err() == nil {
+		if n, err := repo.RenewDevOffline(ctx, policy(), time.Now()); err != nil && ctx.Err() == nil {
 			log.Error("renewing development offline metadata failed", "err", err)
 		} else if n > 0 {
 			log.Info("renewed development offline metadata", "shards", n)
