@@ -162,6 +162,8 @@ func (u *User) Run(args ...string) Result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(os.Environ(), u.Env...)
+	// Run in the user's own directory, so nothing lands in the source tree.
+	cmd.Dir = u.Home
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
