@@ -217,12 +217,15 @@ func (t *Tool) Block(ctx context.Context, project, reason string, block bool, ke
 	return b, rep, err
 }
 
-// KeyChange describes a rotation of one offline role's keys.
+// KeyChange describes a rotation of one role's keys.
 type KeyChange struct {
-	Role      string // "root", "targets" or "claim"
+	Role      string // "root", "targets", "claim" or "online"
 	Add       []signing.PublicKey
 	Remove    []string // key ids or 8+ digit prefixes
 	Threshold int      // 0 keeps it
+	// Online are the server's next online keys, for Role "online" (from
+	// 'hallmark admin prepare --rotate-online').
+	Online *ceremony.OnlineKeys
 }
 
 // Rotate changes the keys of an offline role in every shard in one pass.
@@ -247,6 +250,29 @@ func (t *Tool) Rotate(ctx context.Context, kc KeyChange, keys []*signing.Key) (*
 			}
 			if kc.Role == "targets" {
 				r.Targets = t.nextTargets(st.Targets, layout.RoleTargets)
+			}
+		case "online":
+			if kc.Online == nil || kc.Online.Shards != b.Shards {
+				return nil, nil, fmt.Errorf("rotating online keys needs the server's next online keys for %d shards (from 'hallmark admin prepare --rotate-online')", b.Shards)
+			}
+			r.Root = t.nextRoot(st.Root)
+			for _, role := range []string{layout.RoleTimestamp, layout.RoleSnapshot} {
+				k := kc.Online.Key(s, role)
+				r.Root.Signed.Keys[k.ID()] = k.TUF()
+				r.Root.Signed.Roles[role].KeyIDs = []string{k.ID()}
+				r.Root.Signed.Roles[role].Threshold = 1
+			}
+			r.Targets = t.nextTargets(st.Targets, layout.RoleTargets)
+			ds := r.Targets.Signed.Delegations
+			nk := kc.Online.Key(s, ceremony.OnlineNew)
+			for i := range ds.Roles {
+				if ds.Roles[i].Name == layout.NewRole(s) {
+					for _, id := range ds.Roles[i].KeyIDs {
+						delete(ds.Keys, id)
+					}
+					ds.Keys[nk.ID()] = nk.TUF()
+					ds.Roles[i].KeyIDs, ds.Roles[i].Threshold = []string{nk.ID()}, 1
+				}
 			}
 		case "claim":
 			r.Targets = t.nextTargets(st.Targets, layout.RoleTargets)

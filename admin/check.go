@@ -203,10 +203,18 @@ func rootLines(cur, next *tufmeta.Root) []string {
 		return append(out, "create the repository's metadata, version 1")
 	}
 	var out []string
-	for _, r := range []string{layout.RoleRoot, layout.RoleTargets, layout.RoleSnapshot, layout.RoleTimestamp} {
+	for _, r := range []string{layout.RoleRoot, layout.RoleTargets} {
 		a, _ := tufmeta.RootDelegation(cur, r)
 		b, _ := tufmeta.RootDelegation(next, r)
 		out = append(out, diffKeys(r, a, b)...)
+	}
+	// Online keys differ per shard: say what changes, not which key.
+	for _, r := range []string{layout.RoleSnapshot, layout.RoleTimestamp} {
+		a, _ := tufmeta.RootDelegation(cur, r)
+		b, _ := tufmeta.RootDelegation(next, r)
+		if !tufmeta.SameKeys(a, b) {
+			out = append(out, fmt.Sprintf("replace the online %s key with the server's next one", r))
+		}
 	}
 	if len(out) == 0 {
 		out = append(out, "renew root, valid until "+next.Signed.Expires.Format("2006-01-02"))
@@ -222,6 +230,11 @@ func targetsLines(cur, next *tufmeta.Targets, shard string) []string {
 	a, _, _ := tufmeta.TargetsDelegation(cur, layout.ClaimedRole(shard))
 	b, _, _ := tufmeta.TargetsDelegation(next, layout.ClaimedRole(shard))
 	out := diffKeys("claim", a, b)
+	na, _, _ := tufmeta.TargetsDelegation(cur, layout.NewRole(shard))
+	nb, _, _ := tufmeta.TargetsDelegation(next, layout.NewRole(shard))
+	if !tufmeta.SameKeys(na, nb) {
+		out = append(out, "replace the online key of the new-projects bin with the server's next one")
+	}
 	sa, _ := tufmeta.SettingsOf(cur)
 	sb, _ := tufmeta.SettingsOf(next)
 	out = append(out, settingsDiff(sa, sb)...)

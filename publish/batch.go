@@ -16,6 +16,7 @@ import (
 	"hallmark.dev/hallmark/ceremony"
 	"hallmark.dev/hallmark/explain"
 	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/signing"
 	"hallmark.dev/hallmark/store"
 	"hallmark.dev/hallmark/tufmeta"
 	"hallmark.dev/hallmark/validation"
@@ -499,7 +500,7 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 		bin := b.newBin
 		bin.Signed.Version++
 		bin.Signed.Expires = pol.ExpiresAt(layout.NewRole(b.shard), now)
-		key, err := b.p.cfg.Keys(b.shard, ceremony.OnlineNew)
+		key, err := b.onlineKey(ctx, ceremony.OnlineNew)
 		if err != nil {
 			return 0, err
 		}
@@ -519,7 +520,7 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 	snap.Signed.Meta = snapMeta
 	snap.Signed.Version++
 	snap.Signed.Expires = pol.ExpiresAt(layout.RoleSnapshot, now)
-	snapData, err := b.signOnline(snap, layout.RoleSnapshot)
+	snapData, err := b.signOnline(ctx, snap, layout.RoleSnapshot)
 	if err != nil {
 		return 0, err
 	}
@@ -533,7 +534,7 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 	}}
 	ts.Signed.Version++
 	ts.Signed.Expires = pol.ExpiresAt(layout.RoleTimestamp, now)
-	tsData, err := b.signOnline(ts, layout.RoleTimestamp)
+	tsData, err := b.signOnline(ctx, ts, layout.RoleTimestamp)
 	if err != nil {
 		return 0, err
 	}
@@ -607,8 +608,8 @@ func (b *batch) putTarget(ctx context.Context, path string, f Staged) error {
 	return nil
 }
 
-func (b *batch) signOnline(md any, role string) ([]byte, error) {
-	key, err := b.p.cfg.Keys(b.shard, role)
+func (b *batch) signOnline(ctx context.Context, md any, role string) ([]byte, error) {
+	key, err := b.onlineKey(ctx, role)
 	if err != nil {
 		return nil, err
 	}
@@ -636,7 +637,7 @@ func (b *batch) publishTimestamp(ctx context.Context) (int64, error) {
 	ts := b.timestamp
 	ts.Signed.Version++
 	ts.Signed.Expires = b.env.Policy.ExpiresAt(layout.RoleTimestamp, b.env.Now)
-	data, err := b.signOnline(ts, layout.RoleTimestamp)
+	data, err := b.signOnline(ctx, ts, layout.RoleTimestamp)
 	if err != nil {
 		return 0, err
 	}
@@ -677,4 +678,38 @@ func signedByMember(project string, owners tufmeta.Delegation, published *tufmet
 		}
 	}
 	return false
+}
+
+// onlineKey returns the online key of a role of the batch's shard: during
+// an online key rotation, the current or the next key, whichever the root
+// (timestamp, snapshot) or top-level targets (new bin) in force names.
+func (b *batch) onlineKey(ctx context.Context, role string) (*signing.Key, error) {
+	cur, err := b.p.cfg.Keys(b.shard, role)
+	if err != nil || b.p.cfg.NextKeys == nil {
+		return cur, err
+	}
+	next, err := b.p.cfg.NextKeys(b.shard, role)
+	if err != nil {
+		return cur, nil
+	}
+	var named []string
+	if role == ceremony.OnlineNew {
+		targets, err := b.role(ctx, layout.RoleTargets)
+		if err != nil || targets == nil {
+			return cur, err
+		}
+		d, _, _ := tufmeta.TargetsDelegation(targets, layout.NewRole(b.shard))
+		named = d.KeyIDs
+	} else {
+		root, err := b.rootRole(ctx)
+		if err != nil {
+			return cur, err
+		}
+		d, _ := tufmeta.RootDelegation(root, role)
+		named = d.KeyIDs
+	}
+	if slices.Contains(named, next.ID()) {
+		return next, nil
+	}
+	return cur, nil
 }

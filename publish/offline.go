@@ -81,12 +81,12 @@ func (b *batch) checkOffline(ctx context.Context, o *Offline) (Result, error) {
 			return fail(d)
 		}
 		root = o.Root
-		// The online keys stay: rotating them is a separate ceremony.
+		// Online keys change only to this server's next online keys.
 		for _, r := range []string{layout.RoleTimestamp, layout.RoleSnapshot} {
 			a, _ := tufmeta.RootDelegation(curRoot, r)
 			n, _ := tufmeta.RootDelegation(root, r)
-			if !tufmeta.SameKeys(a, n) {
-				return rejected("the new root changes the %s key; rotating online keys is not supported by this ceremony", r), nil
+			if !tufmeta.SameKeys(a, n) && !b.isNextKey(r, n) {
+				return rejected("the new root changes the %s key to one that is not this server's next online key; prepare a rotation with 'hallmark admin prepare --rotate-online'", r), nil
 			}
 		}
 	}
@@ -102,11 +102,13 @@ func (b *batch) checkOffline(ctx context.Context, o *Offline) (Result, error) {
 			return rejected("the new root changes the targets keys: re-sign targets in the same ceremony"), nil
 		}
 	}
-	// The new bin keeps its online key.
+	// The new bin keeps its online key, or moves to the server's next one
+	// (and is then re-signed with it).
 	oldNew, _, _ := tufmeta.TargetsDelegation(curTargets, layout.NewRole(b.shard))
 	newNew, _, err := tufmeta.TargetsDelegation(targets, layout.NewRole(b.shard))
-	if err != nil || !tufmeta.SameKeys(oldNew, newNew) {
-		return rejected("the new targets change the key of %s; rotating online keys is not supported by this ceremony", layout.NewRole(b.shard)), nil
+	newKeyChanged := err == nil && !tufmeta.SameKeys(oldNew, newNew)
+	if err != nil || (newKeyChanged && !b.isNextKey(OnlineNewRole, newNew)) {
+		return rejected("the new targets change the key of %s to one that is not this server's next online key", layout.NewRole(b.shard)), nil
 	}
 	claimed := curClaimed
 	if o.Claimed != nil {
@@ -132,6 +134,9 @@ func (b *batch) checkOffline(ctx context.Context, o *Offline) (Result, error) {
 	// Accepted: overlay the roles and the project effects.
 	if o.Root != nil {
 		b.root = o.Root
+	}
+	if newKeyChanged {
+		b.newDirty = true
 	}
 	for _, r := range []struct {
 		name string
@@ -255,4 +260,17 @@ func sameDelegation(a, b metadata.DelegatedRole) bool {
 	slices.Sort(x)
 	slices.Sort(y)
 	return a.Threshold == b.Threshold && slices.Equal(x, y)
+}
+
+// OnlineNewRole is the name online key derivation gives the new bin's key.
+const OnlineNewRole = "new"
+
+// isNextKey reports whether d names exactly this server's next online key
+// of role (during an online key rotation).
+func (b *batch) isNextKey(role string, d tufmeta.Delegation) bool {
+	if b.p.cfg.NextKeys == nil {
+		return false
+	}
+	k, err := b.p.cfg.NextKeys(b.shard, role)
+	return err == nil && len(d.KeyIDs) == 1 && d.KeyIDs[0] == k.ID() && d.Threshold == 1
 }

@@ -39,6 +39,10 @@ type Config struct {
 	State  store.State
 	Blobs  store.Blobs
 	Keys   OnlineKeys
+	// NextKeys, during an online key rotation, derives the next online
+	// keys: the publisher signs with whichever key the root (or targets)
+	// in force names.
+	NextKeys OnlineKeys
 	Policy layout.Policy
 	Shards int
 	// Now is the clock; time.Now when nil.

@@ -83,6 +83,9 @@ func (s *Server) handleCeremony(w http.ResponseWriter, r *http.Request) {
 			s.cfg.Log.Error("failed to write the new trust summary", "err", err)
 		}
 	}
+	if all && s.cfg.AfterCeremony != nil {
+		s.cfg.AfterCeremony(r.Context())
+	}
 	s.refreshBlocked(r.Context())
 	s.loadSettings(r.Context())
 	status := http.StatusOK

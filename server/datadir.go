@@ -60,6 +60,8 @@ type Repo struct {
 	Fingerprint string
 	// Created is true when this call created the repository.
 	Created bool
+
+	sec *secrets
 }
 
 // OpenOptions configure OpenRepo.
@@ -127,8 +129,10 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 		return nil, err
 	}
 	r.State, r.Blobs = st, blobs
-	keys := func(shard, role string) (*signing.Key, error) { return signing.DeriveOnline(secret, shard, role) }
-	r.Publisher = publish.New(ctx, publish.Config{State: st, Blobs: blobs, Keys: keys, Policy: o.Policy, Shards: r.Info.Shards, Now: o.Now, Log: o.Log})
+	r.sec = &secrets{dir: dir, cur: secret}
+	keys := r.sec.current
+	r.Publisher = publish.New(ctx, publish.Config{State: st, Blobs: blobs, Keys: keys, NextKeys: r.sec.nextKey,
+		Policy: o.Policy, Shards: r.Info.Shards, Now: o.Now, Log: o.Log})
 
 	ok, err := r.Publisher.Initialized(ctx)
 	if err != nil {

@@ -2,12 +2,15 @@ package server
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -196,4 +199,97 @@ func (r *Repo) RenewDevOffline(ctx context.Context, pol layout.Policy, now time.
 		n++
 	}
 	return n, nil
+}
+
+// nextSecretFile holds the next online secret during an online key rotation.
+const nextSecretFile = "online.secret.next"
+
+// secrets are the online secret in force and, during an online key
+// rotation, the next one.
+type secrets struct {
+	dir  string
+	mu   sync.RWMutex
+	cur  []byte
+	next []byte
+}
+
+func (s *secrets) current(shard, role string) (*signing.Key, error) {
+	s.mu.RLock()
+	cur := s.cur
+	s.mu.RUnlock()
+	return signing.DeriveOnline(cur, shard, role)
+}
+
+// nextKey derives a next online key, reading the next secret from disk the
+// first time (an operator may prepare a rotation while the server runs).
+func (s *secrets) nextKey(shard, role string) (*signing.Key, error) {
+	s.mu.RLock()
+	next := s.next
+	s.mu.RUnlock()
+	if next == nil {
+		data, err := os.ReadFile(filepath.Join(s.dir, nextSecretFile))
+		if err != nil {
+			return nil, errors.New("no online key rotation is prepared")
+		}
+		n, err := hex.DecodeString(strings.TrimSpace(string(data)))
+		if err != nil || len(n) != signing.OnlineSecretSize {
+			return nil, fmt.Errorf("%s is corrupt", nextSecretFile)
+		}
+		s.mu.Lock()
+		s.next, next = n, n
+		s.mu.Unlock()
+	}
+	return signing.DeriveOnline(next, shard, role)
+}
+
+// PrepareOnlineRotation creates the next online secret of a data directory
+// (or reuses one prepared before) and returns its public keys for the
+// admins' 'hallmark admin rotate online' ceremony.
+func PrepareOnlineRotation(dir string) (*ceremony.OnlineKeys, error) {
+	data, err := os.ReadFile(filepath.Join(dir, repoFile))
+	if err != nil {
+		return nil, fmt.Errorf("%s holds no repository: %w", dir, err)
+	}
+	var info RepoInfo
+	if err := json.Unmarshal(data, &info); err != nil {
+		return nil, err
+	}
+	next, err := loadOrCreateSecret(filepath.Join(dir, nextSecretFile), true)
+	if err != nil {
+		return nil, err
+	}
+	return ceremony.ExportOnline(info.Shards, func(shard, role string) (*signing.Key, error) {
+		return signing.DeriveOnline(next, shard, role)
+	})
+}
+
+// PromoteOnlineSecret finishes an online key rotation once every shard's
+// root names the next keys: the next secret becomes the secret in force and
+// the old one is deleted. It reports whether it promoted.
+func (r *Repo) PromoteOnlineSecret(ctx context.Context) (bool, error) {
+	for _, shard := range layout.ShardIDs(r.Info.Shards) {
+		k, err := r.sec.nextKey(shard, layout.RoleTimestamp)
+		if err != nil {
+			return false, nil // no rotation in progress
+		}
+		rf, err := r.State.Role(ctx, shard, layout.RoleRoot)
+		if err != nil {
+			return false, err
+		}
+		root, err := tufmeta.Decode[metadata.RootType](rf.Data)
+		if err != nil {
+			return false, err
+		}
+		d, _ := tufmeta.RootDelegation(root, layout.RoleTimestamp)
+		if len(d.KeyIDs) != 1 || d.KeyIDs[0] != k.ID() {
+			return false, nil // some shard still uses the current keys
+		}
+	}
+	r.sec.mu.Lock()
+	defer r.sec.mu.Unlock()
+	if err := os.Rename(filepath.Join(r.Dir, nextSecretFile), filepath.Join(r.Dir, secretFile)); err != nil {
+		return false, err
+	}
+	r.sec.cur, r.sec.next = r.sec.next, nil
+	return true, nil
 }

@@ -46,6 +46,9 @@ type Config struct {
 	// CreateRate bounds project creations per client address per minute
 	// (0: no limit).
 	CreateRate int
+	// AfterCeremony runs after a ceremony published in every shard (the
+	// server finishes an online key rotation there).
+	AfterCeremony func(context.Context)
 }
 
 // Server serves one repository.

@@ -148,6 +148,7 @@ func submitCeremony(ctx context.Context, e *env, t *admin.Tool, b *ceremony.Bund
 func newAdminPrepareCmd(e *env) *cobra.Command {
 	var data, out string
 	var shards int
+	var rotate bool
 	c := &cobra.Command{
 		Use:   "prepare --data DIR --shards N",
 		Short: "On the server: create a production data directory and export its online public keys",
@@ -156,6 +157,18 @@ func newAdminPrepareCmd(e *env) *cobra.Command {
 output file, for the admins' 'hallmark admin init' ceremony.`,
 		Args: exactArgs(0, "admin prepare --data DIR --shards N [-o online-keys.json]"),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if rotate {
+				keys, err := server.PrepareOnlineRotation(data)
+				if err != nil {
+					return err
+				}
+				b, _ := json.MarshalIndent(keys, "", " ")
+				if err := os.WriteFile(out, b, 0o644); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "prepared the next online secret in %s; give %s to the admins for 'hallmark admin rotate online --online-keys %s'\n", data, out, out)
+				return nil
+			}
 			keys, err := server.PrepareRepo(data, shards)
 			if err != nil {
 				return err
@@ -171,6 +184,7 @@ output file, for the admins' 'hallmark admin init' ceremony.`,
 	c.Flags().StringVar(&data, "data", "./hallmark-data", "data directory")
 	c.Flags().IntVar(&shards, "shards", 16, "shard count: 1, 16, 256 or 4096")
 	c.Flags().StringVarP(&out, "output", "o", "online-keys.json", "where to write the online public keys")
+	c.Flags().BoolVar(&rotate, "rotate-online", false, "prepare an online key rotation: create the next online secret and export its public keys")
 	return c
 }
 
@@ -438,12 +452,30 @@ func newAdminRotateCmd(e *env) *cobra.Command {
 	o := &adminOptions{}
 	var add, remove []string
 	var threshold int
+	var onlineFile string
 	c := &cobra.Command{
-		Use:   "rotate root|targets|claim --keys DIR [--add PUBKEY]... [--remove KEYID]... [--threshold N]",
-		Short: "Change the keys of an offline role in every shard in one pass",
+		Use:   "rotate root|targets|claim|online --keys DIR [--add PUBKEY]... [--remove KEYID]... [--threshold N] [--online-keys FILE]",
+		Short: "Change the keys of a role in every shard in one pass",
+		Long: `Change the keys of a role in every shard in one pass: root (the old and the new root
+thresholds sign), targets, claim, or online (the server's timestamp, snapshot and
+new-projects keys: prepare the next ones on the server with
+'hallmark admin prepare --data DIR --rotate-online', then pass --online-keys FILE).`,
 		Args:  exactArgs(1, "admin rotate root|targets|claim --keys DIR [--add PUBKEY] [--remove KEYID] [--threshold N]"),
 		RunE: func(c *cobra.Command, args []string) error {
 			kc := admin.KeyChange{Role: args[0], Remove: remove, Threshold: threshold}
+			if args[0] == "online" {
+				if onlineFile == "" {
+					return &usageError{msg: "rotating online keys needs --online-keys FILE", hint: "create it on the server with 'hallmark admin prepare --data DIR --rotate-online'"}
+				}
+				data, err := os.ReadFile(onlineFile)
+				if err != nil {
+					return err
+				}
+				if kc.Online, err = ceremony.ParseOnline(data); err != nil {
+					return err
+				}
+				threshold = 1 // only the online keys change
+			}
 			for _, a := range add {
 				pk, err := readPublicKey(a)
 				if err != nil {
@@ -472,6 +504,7 @@ func newAdminRotateCmd(e *env) *cobra.Command {
 	c.Flags().StringArrayVar(&add, "add", nil, "a public key to add (one-line form or file; repeatable)")
 	c.Flags().StringArrayVar(&remove, "remove", nil, "a key id (or 8+ leading hex digits) to remove (repeatable)")
 	c.Flags().IntVar(&threshold, "threshold", 0, "the new threshold (default: unchanged)")
+	c.Flags().StringVar(&onlineFile, "online-keys", "", "the server's next online public keys (rotate online)")
 	o.register(c)
 	return c
 }

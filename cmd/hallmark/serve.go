@@ -103,6 +103,13 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 		State: repo.State, Blobs: repo.Blobs, Publisher: repo.Publisher, Shards: repo.Info.Shards,
 		StagingDir: repo.StagingDir(), MaxUpload: o.maxUpload, Log: log, Dev: repo.Info.Dev,
 		Policy: layout.DefaultPolicy(), PendingTTL: o.pending, RegistrationTokens: tokens, CreateRate: o.rate,
+		AfterCeremony: func(ctx context.Context) {
+			if ok, err := repo.PromoteOnlineSecret(ctx); err != nil {
+				log.Error("failed to finish the online key rotation", "err", err)
+			} else if ok {
+				log.Info("online key rotation finished: the next online secret is now in force")
+			}
+		},
 		Web: web.New(web.Config{State: repo.State, Blobs: repo.Blobs, Shards: repo.Info.Shards, Renewal: web.RenewalFrom(repo.Publisher), Log: log, Dev: repo.Info.Dev}),
 	})
 	if err != nil {
