@@ -36,15 +36,15 @@ type OnlineKeys func(shard, role string) (*signing.Key, error)
 
 // Config configures a Publisher.
 type Config struct {
-	State  store.State
-	Blobs  store.Blobs
-	Keys   OnlineKeys
+	State store.State
+	Blobs store.Blobs
+	Keys  OnlineKeys
 	// NextKeys, during an online key rotation, derives the next online
 	// keys: the publisher signs with whichever key the root (or targets)
 	// in force names.
 	NextKeys OnlineKeys
-	Policy layout.Policy
-	Shards int
+	Policy   layout.Policy
+	Shards   int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	Log *slog.Logger

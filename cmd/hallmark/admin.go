@@ -460,7 +460,7 @@ func newAdminRotateCmd(e *env) *cobra.Command {
 thresholds sign), targets, claim, or online (the server's timestamp, snapshot and
 new-projects keys: prepare the next ones on the server with
 'hallmark admin prepare --data DIR --rotate-online', then pass --online-keys FILE).`,
-		Args:  exactArgs(1, "admin rotate root|targets|claim --keys DIR [--add PUBKEY] [--remove KEYID] [--threshold N]"),
+		Args: exactArgs(1, "admin rotate root|targets|claim --keys DIR [--add PUBKEY] [--remove KEYID] [--threshold N]"),
 		RunE: func(c *cobra.Command, args []string) error {
 			kc := admin.KeyChange{Role: args[0], Remove: remove, Threshold: threshold}
 			if args[0] == "online" {
