@@ -45,6 +45,9 @@ type OwnerCheck func(project string, current, proposed tufmeta.Delegation) error
 // threshold is reported missing; any other problem is an error.
 func Check(b *ceremony.Bundle, base Base, env validation.Env, owners OwnerCheck) (*Report, error) {
 	rep := &Report{}
+	if err := ceremony.CheckTrust(b); err != nil {
+		return nil, err
+	}
 	lines := map[string][]string{} // line → shards
 	missing := map[string][]string{}
 	for _, ch := range b.Changes {
@@ -62,6 +65,9 @@ func Check(b *ceremony.Bundle, base Base, env validation.Env, owners OwnerCheck)
 		if b.Kind == ceremony.KindInit && (r.Root == nil || r.Targets == nil || r.Claimed == nil) {
 			return nil, fmt.Errorf("shard %s: a new repository needs root, targets and claimed bin", ch.Shard)
 		}
+		if b.Kind == ceremony.KindInit && r.Claimed.Signed.Delegations != nil && len(r.Claimed.Signed.Delegations.Roles) > 0 {
+			return nil, fmt.Errorf("shard %s: a new repository's claimed bin must be empty; projects are claimed after they are created", ch.Shard)
+		}
 		ls, miss, err := checkShard(b.Shards, cur, r, env, owners)
 		if err != nil {
 			return nil, fmt.Errorf("shard %s: %w", ch.Shard, err)
@@ -74,6 +80,9 @@ func Check(b *ceremony.Bundle, base Base, env validation.Env, owners OwnerCheck)
 		}
 	}
 	rep.Lines = merge(lines, b.Shards)
+	if b.Trust != nil {
+		rep.Lines = append(rep.Lines, "users will pin the trust fingerprint "+b.Trust.Fingerprint()+" (compare it with the one the proposer announced)")
+	}
 	rep.Missing = merge(missing, b.Shards)
 	return rep, nil
 }
@@ -253,6 +262,11 @@ func claimedLines(cur *client.ShardState, r *ceremony.Roles, owners OwnerCheck) 
 	before := delegationsOf(cur.Claimed)
 	after := delegationsOf(r.Claimed)
 	var out []string
+	for name := range before {
+		if _, ok := after[name]; !ok {
+			return nil, fmt.Errorf("the ceremony drops the claimed project %s: its files would fall to the online key", name)
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(after)) {
 		d := after[name]
 		old, wasClaimed := before[name]
@@ -272,6 +286,9 @@ func claimedLines(cur *client.ShardState, r *ceremony.Roles, owners OwnerCheck) 
 				return nil, fmt.Errorf("the ceremony claims %s with other owner keys than it has in %s", name, layout.NewRole(r.Shard))
 			}
 			if blocked {
+				if !tufmeta.SameKeys(blockedOwners(r.Claimed, name), inNew) {
+					return nil, fmt.Errorf("the block of %s records other owners than it has", name)
+				}
 				out = append(out, fmt.Sprintf("block %s: %s", name, reason))
 			} else {
 				if !tufmeta.SameKeys(inNew, d) {
@@ -280,8 +297,18 @@ func claimedLines(cur *client.ShardState, r *ceremony.Roles, owners OwnerCheck) 
 				out = append(out, "claim "+name)
 			}
 		case blocked && !wasBlocked:
+			if !tufmeta.SameKeys(blockedOwners(r.Claimed, name), old) {
+				return nil, fmt.Errorf("the block of %s records other owners than it has", name)
+			}
 			out = append(out, fmt.Sprintf("block %s: %s", name, reason))
+		case blocked && wasBlocked:
+			if !tufmeta.SameKeys(blockedOwners(r.Claimed, name), blockedOwners(cur.Claimed, name)) {
+				return nil, fmt.Errorf("the ceremony changes the owners recorded in the block of %s", name)
+			}
 		case !blocked && wasBlocked:
+			if !tufmeta.SameKeys(blockedOwners(cur.Claimed, name), d) {
+				return nil, fmt.Errorf("the ceremony unblocks %s to other owners than the block recorded", name)
+			}
 			out = append(out, fmt.Sprintf("unblock %s (owners %s, threshold %d)", name, keyNames(d.KeyIDs), d.Threshold))
 		case !blocked && !tufmeta.SameKeys(old, d):
 			if owners == nil {
@@ -422,4 +449,10 @@ func settingsDiff(a, b layout.Settings) []string {
 		}
 	}
 	return out
+}
+
+// blockedOwners returns the owner set a block of project records.
+func blockedOwners(bin *tufmeta.Targets, project string) tufmeta.Delegation {
+	_, _, owners := tufmeta.Blocked(bin, project)
+	return owners
 }

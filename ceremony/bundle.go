@@ -151,3 +151,52 @@ func (b *Bundle) Save(path string) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// CheckTrust checks that a bundle's trust summary — what every new user
+// will pin — says exactly what its roots say: the shard count, the root
+// keys and threshold, and each shard's root version. A bundle without a
+// trust summary passes.
+func CheckTrust(b *Bundle) error {
+	if b.Trust == nil {
+		return nil
+	}
+	if b.Trust.Shards != b.Shards {
+		return fmt.Errorf("the trust summary names %d shards; the ceremony is for %d", b.Trust.Shards, b.Shards)
+	}
+	seen := map[string]bool{}
+	for _, c := range b.Changes {
+		if seen[c.Shard] {
+			return fmt.Errorf("the ceremony changes shard %s twice", c.Shard)
+		}
+		seen[c.Shard] = true
+		r, err := c.Decode()
+		if err != nil {
+			return err
+		}
+		if r.Root == nil {
+			return fmt.Errorf("the ceremony has a trust summary but no new root for shard %s", c.Shard)
+		}
+		d, err := tufmeta.RootDelegation(r.Root, "root")
+		if err != nil {
+			return err
+		}
+		if d.Threshold != b.Trust.RootThreshold || len(d.KeyIDs) != len(b.Trust.RootKeys) {
+			return fmt.Errorf("the trust summary's root keys differ from shard %s's root", c.Shard)
+		}
+		for _, id := range d.KeyIDs {
+			k, ok := b.Trust.RootKeys[id]
+			if !ok || k.Value.PublicKey != d.Keys[id].Value.PublicKey {
+				return fmt.Errorf("the trust summary's root keys differ from shard %s's root", c.Shard)
+			}
+		}
+		if v := b.Trust.ShardRootVersion(c.Shard); v != r.Root.Signed.Version {
+			return fmt.Errorf("the trust summary says shard %s starts at root version %d; its root is version %d", c.Shard, v, r.Root.Signed.Version)
+		}
+	}
+	if len(seen) != b.Shards {
+		// The trust summary speaks for every shard: a ceremony that changes
+		// it must change every shard's root.
+		return fmt.Errorf("a ceremony with a trust summary must cover every one of the %d shards", b.Shards)
+	}
+	return nil
+}

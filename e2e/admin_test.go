@@ -680,7 +680,7 @@ func TestAdminOwnerChange(t *testing.T) {
 	// Alice hands the project over to bob: she adds bob as an owner, then
 	// removes herself, which the new owner (bob) must approve too.
 	r := alice.MustRun("owner", "add", "handover", bobLine, "--yes")
-	admSays(t, "owner add", r.Stderr, "add owner bob")
+	admSays(t, "owner add", r.Stderr, "add owner key", "bob")
 	t.Logf("%s", r.Stderr)
 	r = alice.MustRun("owner", "remove", "handover", aliceID[:12], "--yes")
 	admSays(t, "owner remove", r.Stderr, "remove owner alice", "waits for more signatures")
@@ -713,7 +713,7 @@ func TestAdminOwnerChange(t *testing.T) {
 	// The new owner alone changes the maintainers, at once; the old one cannot.
 	alice.MustFail("is not an owner of handover", "maintainer", "add", "handover", carolLine, "--yes")
 	r = bob.MustRun("maintainer", "add", "handover", carolLine, "--yes")
-	admSays(t, "maintainer add by the new owner", r.Stderr, "add maintainer carol")
+	admSays(t, "maintainer add by the new owner", r.Stderr, "add maintainer key", "carol")
 	if strings.Contains(r.Stderr, "waits for more signatures") || !strings.Contains(r.Stderr, "published") {
 		t.Fatalf("the new owner's change was not published at once:\n%s", r.Stderr)
 	}

@@ -402,7 +402,7 @@ func govTwoMaintainers(t testing.TB, alice, bob *User, project string, f1 string
 	alice.MustRun("release", "upload", project, "1.0.0", f1)
 	line, bobKey := govPublic(t, bob, "bob")
 	r := alice.MustRun("maintainer", "add", project, line, "--yes")
-	govMustSay(t, "maintainer add", r.Stderr, "add maintainer bob <bob@example.org> ("+bobKey.ShortID()+")")
+	govMustSay(t, "maintainer add", r.Stderr, "add maintainer key "+bobKey.ShortID()+" (labelled \"bob <bob@example.org>\" by this change)")
 	govMustPublish(t, r)
 
 	// Raising the threshold re-signs the releases under the new rule, so
@@ -529,7 +529,7 @@ func TestGovernanceMaintainerAddRemove(t *testing.T) {
 	// The owner adds bob (the public key may also come from a file).
 	keyFile := WriteFile(t, dir, "bob.pub", []byte(bobLine+"\n"))
 	r := alice.MustRun("maintainer", "add", "tools", keyFile, "--yes")
-	govMustSay(t, "maintainer add", r.Stderr, "tools: this change will", "  - add maintainer bob <bob@example.org> ("+bobKey.ShortID()+")")
+	govMustSay(t, "maintainer add", r.Stderr, "tools: this change will", "  - add maintainer key "+bobKey.ShortID()+" (labelled \"bob <bob@example.org>\" by this change)")
 	govMustPublish(t, r)
 	alice.MustFail("is already a maintainer of tools", "maintainer", "add", "tools", bobLine, "--yes")
 
@@ -818,7 +818,7 @@ func TestGovernanceOwnersThresholdRenewShow(t *testing.T) {
 	// the new ones, so it applies at once.
 	bob.MustFail("is not an owner of owned", "maintainer", "add", "owned", carolLine, "--yes")
 	r := alice.MustRun("owner", "add", "owned", bobLine, "--yes")
-	govMustSay(t, "owner add", r.Stderr, "  - add owner bob <bob@example.org> ("+bobKey.ShortID()+")")
+	govMustSay(t, "owner add", r.Stderr, "  - add owner key "+bobKey.ShortID()+" (labelled \"bob <bob@example.org>\" by this change)")
 	govMustPublish(t, r)
 	alice.MustFail("is already an owner of owned", "owner", "add", "owned", bobLine, "--yes")
 	// Nobody makes themselves an owner: an owner change starts with a

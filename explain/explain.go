@@ -29,16 +29,24 @@ type State struct {
 // Change returns one line per effect of going from old to new, in a stable
 // order: owners, maintainers, thresholds, releases, files, yanks, renewals.
 func Change(old, new State) []string {
-	labels := map[string]string{}
-	for _, md := range []*tufmeta.Targets{old.OwnersRole, new.OwnersRole} {
-		if md != nil {
-			for k, v := range tufmeta.Labels(md) {
-				labels[k] = v
-			}
-		}
+	// Labels the published state records are shown as names; a label only
+	// the change itself gives is shown as a claim, since whoever made the
+	// change chose it.
+	known, claimed := map[string]string{}, map[string]string{}
+	if old.OwnersRole != nil {
+		known = tufmeta.Labels(old.OwnersRole)
+	}
+	if new.OwnersRole != nil {
+		claimed = tufmeta.Labels(new.OwnersRole)
 	}
 	name := func(id string) string {
-		if l := labels[id]; l != "" {
+		if l := known[id]; l != "" {
+			return fmt.Sprintf("%s (%s)", l, short(id))
+		}
+		if l := claimed[id]; l != "" && old.OwnersRole != nil {
+			return fmt.Sprintf("key %s (labelled %q by this change)", short(id), l)
+		}
+		if l := claimed[id]; l != "" {
 			return fmt.Sprintf("%s (%s)", l, short(id))
 		}
 		return "key " + short(id)

@@ -19,6 +19,7 @@ import (
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/signing"
 	"hallmark.dev/hallmark/tufmeta"
+	"hallmark.dev/hallmark/validation"
 )
 
 // Pending is a pending change, verified against the project's state as
@@ -159,8 +160,8 @@ func (t *Tool) verifyPending(ctx context.Context, raw api.PendingChange) (*Pendi
 	if err != nil {
 		return nil, err
 	}
-	if !signedByMember(plan) {
-		return nil, errors.New("it carries no signature by a current owner or maintainer of the project")
+	if err := validation.CheckProposers(base.Name, base.Owners, base.OwnersRole, base.ReleasesRole, plan.owners, plan.releases); err != nil {
+		return nil, err
 	}
 	if plan.releases != nil {
 		if err := t.pendingIndex(ctx, raw, plan); err != nil {
@@ -225,26 +226,6 @@ func checkPendingSignatures(plan *Plan) ([]string, error) {
 		}
 	}
 	return signers, nil
-}
-
-// signedByMember reports whether a current owner signed the proposed owners
-// role or a current maintainer the proposed releases role, checked against
-// the verified base state's keys.
-func signedByMember(plan *Plan) bool {
-	p := plan.base
-	if plan.owners != nil {
-		if c, err := tufmeta.Count(plan.owners, p.Owners); err == nil && len(c.Valid) > 0 {
-			return true
-		}
-	}
-	if plan.releases != nil {
-		if d, _, err := tufmeta.TargetsDelegation(p.OwnersRole, layout.ReleasesRole(p.Name)); err == nil {
-			if c, err := tufmeta.Count(plan.releases, d); err == nil && len(c.Valid) > 0 {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // pendingIndex fetches the proposed project index and checks it against

@@ -170,8 +170,8 @@ func (b *batch) check(ctx context.Context, c *Change) (Result, error) {
 	if pending {
 		// The server keeps a pending change only if a current owner or
 		// maintainer signed it: nobody else may queue changes for a project.
-		if !signedByMember(pr.Name, st.Owners, published, c) {
-			return rejected("the change carries no valid signature by a current owner or maintainer of %s", pr.Name), nil
+		if err := validation.CheckProposers(pr.Name, st.Owners, published, st.ReleasesRole, c.OwnersRole, c.ReleasesRole); err != nil {
+			return rejected("%v; nothing was kept", err), nil
 		}
 		res.Outcome = validation.Pending
 		return res, nil
@@ -393,6 +393,11 @@ func (b *batch) accept(project string, st *validation.Project, roles map[string]
 		if f, up := c.Files[path]; up {
 			b.targets["targets/"+layout.TargetBlobPath(path, sum)] = f
 		}
+		// A file an earlier change of this batch removed may be back (same
+		// content): its blob must stay.
+		if blob := "targets/" + layout.TargetBlobPath(path, sum); slices.Contains(b.removed, blob) {
+			b.removed = slices.DeleteFunc(b.removed, func(p string) bool { return p == blob })
+		}
 		if path == layout.IndexPath(project) {
 			continue
 		}
@@ -562,13 +567,16 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 	if err := b.p.cfg.State.Commit(ctx, pub); err != nil {
 		return 0, err
 	}
+	b.remember(pub)
 	if err := writeConcurrently(len(versioned), func(i int) error {
 		r := versioned[i]
 		return b.p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(b.shard, layout.MetadataFile(r.Role, r.Version)), bytes.NewReader(r.Data))
 	}); err != nil {
-		// The commit stands; Repair writes the files (next tick or restart).
+		// The commit stands; the files are written before the shard's next
+		// publication (or by Repair at the next tick or restart).
 		b.p.cfg.Log.Error("published but failed to write metadata files; they will be repaired", "shard", b.shard, "err", err)
 		b.p.noteError(err)
+		b.p.setDirty(b.shard, true)
 		return snap.Signed.Version, nil
 	}
 	if err := b.p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(b.shard, layout.MetadataFile(layout.RoleTimestamp, 0)), bytes.NewReader(tsData)); err != nil {
@@ -577,6 +585,7 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 		// restart). Reporting a failure would invite a retry that conflicts.
 		b.p.cfg.Log.Error("published but failed to write the timestamp; it will be repaired", "shard", b.shard, "err", err)
 		b.p.noteError(err)
+		b.p.setDirty(b.shard, true)
 	}
 	for _, path := range b.removed {
 		if err := b.p.cfg.Blobs.Delete(ctx, path); err != nil {
@@ -645,9 +654,11 @@ func (b *batch) publishTimestamp(ctx context.Context) (int64, error) {
 	if err := b.p.cfg.State.Commit(ctx, pub); err != nil {
 		return 0, err
 	}
+	b.remember(pub)
 	if err := b.p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(b.shard, layout.MetadataFile(layout.RoleTimestamp, 0)), bytes.NewReader(data)); err != nil {
 		b.p.cfg.Log.Error("renewed but failed to write the timestamp; it will be repaired", "shard", b.shard, "err", err)
 		b.p.noteError(err)
+		b.p.setDirty(b.shard, true)
 	}
 	return b.snapshot.Signed.Version, nil
 }
@@ -659,25 +670,6 @@ func written(roles []store.RoleFile) []store.RoleRef {
 		out[i] = store.RoleRef{Shard: r.Shard, Role: r.Role, Version: r.Version}
 	}
 	return out
-}
-
-// signedByMember reports whether a current owner signed the proposed owners
-// role, or a current maintainer (as the published owners role names them)
-// the proposed releases role.
-func signedByMember(project string, owners tufmeta.Delegation, published *tufmeta.Targets, c *Change) bool {
-	if c.OwnersRole != nil {
-		if n, err := tufmeta.Count(c.OwnersRole, owners); err == nil && len(n.Valid) > 0 {
-			return true
-		}
-	}
-	if c.ReleasesRole != nil && published != nil {
-		if d, _, err := tufmeta.TargetsDelegation(published, layout.ReleasesRole(project)); err == nil {
-			if n, err := tufmeta.Count(c.ReleasesRole, d); err == nil && len(n.Valid) > 0 {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // onlineKey returns the online key of a role of the batch's shard: during

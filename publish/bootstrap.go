@@ -145,47 +145,51 @@ func (p *Publisher) signEncode(shard string, snap *tufmeta.Snapshot) ([]byte, er
 // current snapshot file is rewritten if it is missing.
 func (p *Publisher) Repair(ctx context.Context) (repaired int, err error) {
 	for _, shard := range layout.ShardIDs(p.cfg.Shards) {
-		last, err := p.cfg.State.LastWritten(ctx, shard)
+		n, err := p.repairShard(ctx, shard)
+		repaired += n
 		if err != nil {
 			return repaired, err
 		}
-		for _, ref := range last {
-			rf, err := p.cfg.State.RoleVersion(ctx, ref.Shard, ref.Role, ref.Version)
-			if err != nil {
-				return repaired, fmt.Errorf("shard %s %s v%d: %w", ref.Shard, ref.Role, ref.Version, err)
-			}
-			path := layout.MetadataBlobPath(ref.Shard, layout.MetadataFile(ref.Role, ref.Version))
-			same, err := p.blobEquals(ctx, path, rf.Data)
-			if err != nil {
-				return repaired, err
-			}
-			if !same {
-				if err := p.cfg.Blobs.Put(ctx, path, bytes.NewReader(rf.Data)); err != nil {
-					return repaired, err
-				}
-				p.cfg.Log.Info("repaired published file", "path", path)
-				repaired++
-			}
+	}
+	return repaired, nil
+}
+
+// repairShard writes, from the store, the files of the shard's last
+// publication that are missing or differ, and its timestamp.json.
+func (p *Publisher) repairShard(ctx context.Context, shard string) (repaired int, err error) {
+	last, err := p.cfg.State.LastWritten(ctx, shard)
+	if err != nil {
+		return 0, err
+	}
+	var files []store.RoleFile
+	for _, ref := range last {
+		rf, err := p.cfg.State.RoleVersion(ctx, ref.Shard, ref.Role, ref.Version)
+		if err != nil {
+			return repaired, fmt.Errorf("shard %s %s v%d: %w", ref.Shard, ref.Role, ref.Version, err)
 		}
-		for _, role := range []string{layout.RoleSnapshot, layout.RoleTimestamp} {
-			rf, err := p.cfg.State.Role(ctx, shard, role)
-			if err != nil {
-				return repaired, fmt.Errorf("shard %s %s: %w", shard, role, err)
-			}
-			path := layout.MetadataBlobPath(shard, layout.MetadataFile(role, rf.Version))
-			same, err := p.blobEquals(ctx, path, rf.Data)
-			if err != nil {
-				return repaired, err
-			}
-			if same {
-				continue
-			}
-			if err := p.cfg.Blobs.Put(ctx, path, bytes.NewReader(rf.Data)); err != nil {
-				return repaired, err
-			}
-			p.cfg.Log.Info("repaired published file", "path", path)
-			repaired++
+		files = append(files, rf)
+	}
+	for _, role := range []string{layout.RoleSnapshot, layout.RoleTimestamp} {
+		rf, err := p.cfg.State.Role(ctx, shard, role)
+		if err != nil {
+			return repaired, fmt.Errorf("shard %s %s: %w", shard, role, err)
 		}
+		files = append(files, rf)
+	}
+	for _, rf := range files {
+		path := layout.MetadataBlobPath(rf.Shard, layout.MetadataFile(rf.Role, rf.Version))
+		same, err := p.blobEquals(ctx, path, rf.Data)
+		if err != nil {
+			return repaired, err
+		}
+		if same {
+			continue
+		}
+		if err := p.cfg.Blobs.Put(ctx, path, bytes.NewReader(rf.Data)); err != nil {
+			return repaired, err
+		}
+		p.cfg.Log.Info("repaired published file", "path", path)
+		repaired++
 	}
 	return repaired, nil
 }

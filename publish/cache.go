@@ -10,6 +10,8 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/store"
 	"hallmark.dev/hallmark/tufmeta"
 )
 
@@ -35,8 +37,13 @@ type cachedRole struct {
 	used uint64
 }
 
-// roleCacheBudget bounds the encoded size of the cached roles.
-const roleCacheBudget = 32 << 20
+// roleCacheBudget bounds the encoded size of the cached roles, and
+// roleCacheEntries their number (decoded, a role takes several times its
+// encoded size; with 4,096 shards the count is what binds).
+const (
+	roleCacheBudget  = 16 << 20
+	roleCacheEntries = 1024
+)
 
 // loadCached returns a role of a shard as the store has it, decoded, for the
 // caller to change freely.
@@ -65,7 +72,7 @@ func loadCached[T metadata.Roles](ctx context.Context, p *Publisher, shard, role
 }
 
 func (c *roleCache) put(key string, data []byte, md any) {
-	if len(data) > roleCacheBudget/4 {
+	if len(data) > roleCacheBudget/2 {
 		return
 	}
 	c.mu.Lock()
@@ -79,7 +86,7 @@ func (c *roleCache) put(key string, data []byte, md any) {
 	c.clock++
 	c.m[key] = &cachedRole{data: data, md: md, used: c.clock}
 	c.bytes += len(data)
-	for c.bytes > roleCacheBudget {
+	for c.bytes > roleCacheBudget || len(c.m) > roleCacheEntries {
 		var oldest string
 		var at uint64
 		for k, e := range c.m {
@@ -167,4 +174,23 @@ func writeConcurrently(n int, put func(i int) error) error {
 		}
 	}
 	return nil
+}
+
+// remember caches, after a commit, the online roles the batch signed, as
+// the objects they were encoded from: the next batch of the shard reads the
+// same bytes from the store and skips decoding them. (The snapshot and the
+// timestamp change with every batch, so without this every batch decoded
+// them, and the snapshot grows with the shard.)
+func (b *batch) remember(pub store.Publication) {
+	for _, r := range pub.Roles {
+		key := b.shard + "\x00" + r.Role
+		switch {
+		case r.Role == layout.RoleSnapshot && r.Version == b.snapshot.Signed.Version:
+			b.p.cache.put(key, r.Data, cloneRole(b.snapshot))
+		case r.Role == layout.RoleTimestamp && r.Version == b.timestamp.Signed.Version:
+			b.p.cache.put(key, r.Data, cloneRole(b.timestamp))
+		case r.Role == layout.NewRole(b.shard) && b.newDirty && r.Version == b.newBin.Signed.Version:
+			b.p.cache.put(key, r.Data, cloneRole(b.newBin))
+		}
+	}
 }

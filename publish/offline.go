@@ -122,13 +122,19 @@ func (b *batch) checkOffline(ctx context.Context, o *Offline) (Result, error) {
 			return rejected("the new targets change the claim keys: re-sign %s in the same ceremony", layout.ClaimedRole(b.shard)), nil
 		}
 	}
-	projects, err := b.claimEffects(ctx, o, curClaimed, claimed)
+	projects, leaving, err := b.claimEffects(ctx, o, curClaimed, claimed)
 	if err != nil {
 		var rej *validation.Rejected
 		if errors.As(err, &rej) {
 			return Result{Outcome: validation.Reject, Reason: rej}, nil
 		}
 		return Result{}, err
+	}
+	// Only now that every check passed: claimed projects leave the online
+	// bin, so from now on only the offline keys decide who signs for them.
+	for _, name := range leaving {
+		tufmeta.RemoveDelegation(b.newBin, layout.OwnersRole(name))
+		b.newDirty = true
 	}
 
 	// Accepted: overlay the roles and the project effects.
@@ -167,43 +173,43 @@ func describeStatus(pr store.Project) string {
 // the project records it changes: claims (the new bin's delegation must be
 // unchanged since the admin read it, and the project leaves new.<shard>),
 // blocks and unblocks, owner changes.
-func (b *batch) claimEffects(ctx context.Context, o *Offline, cur, next *tufmeta.Targets) ([]store.Project, error) {
+func (b *batch) claimEffects(ctx context.Context, o *Offline, cur, next *tufmeta.Targets) (projects []store.Project, leaving []string, err error) {
 	if o.Claimed == nil {
 		if len(o.Claims) > 0 {
-			return nil, &validation.Rejected{Msg: "claims without a new claimed bin"}
+			return nil, nil, &validation.Rejected{Msg: "claims without a new claimed bin"}
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	before := delegations(cur)
 	after := delegations(next)
 	var out []store.Project
 	for _, name := range slices.Sorted(maps.Keys(before)) {
 		if _, ok := after[name]; !ok {
-			return nil, &validation.Rejected{Msg: fmt.Sprintf("the claimed bin drops project %s; claimed projects are never dropped (block them instead)", name)}
+			return nil, nil, &validation.Rejected{Msg: fmt.Sprintf("the claimed bin drops project %s; claimed projects are never dropped (block them instead)", name)}
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(after)) {
 		r := after[name]
 		pr, err := b.project(ctx, name)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, &validation.Rejected{Msg: fmt.Sprintf("the claimed bin delegates %s, which does not exist", name)}
+			return nil, nil, &validation.Rejected{Msg: fmt.Sprintf("the claimed bin delegates %s, which does not exist", name)}
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		_, blocked := r.UnrecognizedFields[tufmeta.BlockedField]
 		_, wasClaimed := before[name]
 		read, claiming := o.Claims[name]
 		switch {
 		case !wasClaimed && !claiming && !blocked:
-			return nil, &validation.Rejected{Msg: fmt.Sprintf("the claimed bin adds %s without claiming it", name)}
+			return nil, nil, &validation.Rejected{Msg: fmt.Sprintf("the claimed bin adds %s without claiming it", name)}
 		case claiming:
 			if wasClaimed {
-				return nil, &validation.Rejected{Msg: fmt.Sprintf("%s is claimed already", name)}
+				return nil, nil, &validation.Rejected{Msg: fmt.Sprintf("%s is claimed already", name)}
 			}
 			curDel, _, err := tufmeta.TargetsDelegation(b.newBin, layout.OwnersRole(name))
 			if err != nil || !tufmeta.SameKeys(curDel, read) {
-				return nil, &validation.Rejected{Msg: fmt.Sprintf("the delegation of %s in %s changed after the admins' tool read it; claim it again", name, layout.NewRole(b.shard))}
+				return nil, nil, &validation.Rejected{Msg: fmt.Sprintf("the delegation of %s in %s changed after the admins' tool read it; claim it again", name, layout.NewRole(b.shard))}
 			}
 			// The claims record is not signed: the signed claimed bin must
 			// delegate the project (or keep, when blocking it) the owners
@@ -213,14 +219,11 @@ func (b *batch) claimEffects(ctx context.Context, o *Offline, cur, next *tufmeta
 				_, _, signed = tufmeta.Blocked(next, name)
 			}
 			if !tufmeta.SameKeys(signed, read) {
-				return nil, &validation.Rejected{Msg: fmt.Sprintf("the claimed bin gives %s other owners than its delegation in %s; claim it again", name, layout.NewRole(b.shard))}
+				return nil, nil, &validation.Rejected{Msg: fmt.Sprintf("the claimed bin gives %s other owners than its delegation in %s; claim it again", name, layout.NewRole(b.shard))}
 			}
 		}
 		if !wasClaimed {
-			// It leaves the online bin: from now on only the offline keys
-			// decide who signs for it.
-			tufmeta.RemoveDelegation(b.newBin, layout.OwnersRole(name))
-			b.newDirty = true
+			leaving = append(leaving, name)
 		}
 		reason := ""
 		if blocked {
@@ -235,7 +238,7 @@ func (b *batch) claimEffects(ctx context.Context, o *Offline, cur, next *tufmeta
 			out = append(out, pr)
 		}
 	}
-	return out, nil
+	return out, leaving, nil
 }
 
 func delegations(bin *tufmeta.Targets) map[string]metadata.DelegatedRole {

@@ -54,15 +54,17 @@ type Config struct {
 
 // Publisher validates and publishes changes, one loop per shard.
 type Publisher struct {
-	cfg    Config
-	mu     sync.Mutex
-	queues map[string]chan *request
-	ctx    context.Context
-	wg     sync.WaitGroup
-	stats  Stats
-	polMu  sync.RWMutex
-	pol    layout.Policy
-	cache  roleCache
+	cfg     Config
+	mu      sync.Mutex
+	queues  map[string]chan *request
+	ctx     context.Context
+	wg      sync.WaitGroup
+	stats   Stats
+	dirtyMu sync.Mutex
+	dirty   map[string]bool
+	polMu   sync.RWMutex
+	pol     layout.Policy
+	cache   roleCache
 }
 
 // Stats are counters for /metrics.
@@ -233,6 +235,17 @@ func (p *Publisher) loop(shard string, q chan *request) {
 func (p *Publisher) publishBatch(shard string, batch []*request) {
 	// The batch runs to completion even if one caller gives up: others wait.
 	ctx := context.WithoutCancel(p.ctx)
+	// A publication whose files could not all be written is finished
+	// before anything else is published in the shard: the store remembers
+	// only the last publication's files.
+	if p.isDirty(shard) {
+		if _, err := p.repairShard(ctx, shard); err != nil {
+			p.noteError(err)
+			p.fail(batch, fmt.Errorf("shard %s: the last publication's files could not be written yet: %w", shard, err))
+			return
+		}
+		p.setDirty(shard, false)
+	}
 	b, err := p.newBatch(ctx, shard)
 	if err != nil {
 		p.fail(batch, fmt.Errorf("failed to load shard %s: %w", shard, err))
@@ -306,4 +319,20 @@ func (p *Publisher) SetPolicy(pol layout.Policy) {
 	p.polMu.Lock()
 	p.pol = pol
 	p.polMu.Unlock()
+}
+
+// isDirty reports whether a shard's last publication left files unwritten.
+func (p *Publisher) isDirty(shard string) bool {
+	p.dirtyMu.Lock()
+	defer p.dirtyMu.Unlock()
+	return p.dirty[shard]
+}
+
+func (p *Publisher) setDirty(shard string, v bool) {
+	p.dirtyMu.Lock()
+	defer p.dirtyMu.Unlock()
+	if p.dirty == nil {
+		p.dirty = map[string]bool{}
+	}
+	p.dirty[shard] = v
 }

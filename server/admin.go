@@ -36,6 +36,10 @@ func (s *Server) handleCeremony(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "exists", "this repository is initialized already", "an init ceremony is given to 'hallmark serve --init-bundle' on a new data directory")
 		return
 	}
+	if err := ceremony.CheckTrust(b); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error(), "")
+		return
+	}
 	if b.Shards != s.cfg.Shards {
 		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("the ceremony is for %d shards; this repository has %d", b.Shards, s.cfg.Shards), "")
 		return

@@ -78,6 +78,9 @@ func initFromBundle(ctx context.Context, r *Repo, online publish.OnlineKeys, dat
 	if b.Shards != r.Info.Shards || len(b.Changes) != r.Info.Shards {
 		return fmt.Errorf("the ceremony is for %d shards; this data directory was prepared for %d", b.Shards, r.Info.Shards)
 	}
+	if err := ceremony.CheckTrust(b); err != nil {
+		return err
+	}
 	env := validation.Env{Policy: o.Policy, Now: o.Now()}
 	var shards []ceremony.Shard
 	for _, ch := range b.Changes {
@@ -87,6 +90,9 @@ func initFromBundle(ctx context.Context, r *Repo, online publish.OnlineKeys, dat
 		}
 		if roles.Root == nil || roles.Targets == nil || roles.Claimed == nil {
 			return fmt.Errorf("shard %s: the ceremony lacks a role", ch.Shard)
+		}
+		if roles.Claimed.Signed.Delegations != nil && len(roles.Claimed.Signed.Delegations.Roles) > 0 {
+			return fmt.Errorf("shard %s: a new repository's claimed bin must be empty", ch.Shard)
 		}
 		for _, d := range []validation.Decision{
 			validation.CheckRoot(ch.Shard, r.Info.Shards, nil, roles.Root, env),

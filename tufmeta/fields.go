@@ -2,7 +2,7 @@ package tufmeta
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -106,16 +106,18 @@ func SetLabels(md *Targets, labels map[string]string) {
 // (a delegation no key can satisfy).
 const BlockedField = "x-hallmark-blocked"
 
+// BlockedKey is the key a blocked project is delegated to: its public half
+// is a hash of the project name, so nobody holds (or could have made) its
+// private half, and every tool can check that a block uses it.
+func BlockedKey(project string) *metadata.Key {
+	sum := sha256.Sum256([]byte("hallmark: nobody holds the private half of this key; it blocks project " + project))
+	k, _ := metadata.KeyFromPublicKey(ed25519.PublicKey(sum[:]))
+	return k
+}
+
 // SetBlockedDelegation replaces a project's delegation in bin by a block.
 func SetBlockedDelegation(bin *Targets, project, reason string, owners Delegation) error {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return err
-	}
-	key, err := metadata.KeyFromPublicKey(priv.Public())
-	if err != nil {
-		return err
-	}
+	key := BlockedKey(project)
 	id, err := key.ID()
 	if err != nil {
 		return err
@@ -141,6 +143,11 @@ func Blocked(bin *Targets, project string) (blocked bool, reason string, owners 
 		}
 		v, ok := r.UnrecognizedFields[BlockedField]
 		if !ok {
+			return false, "", Delegation{}
+		}
+		if id, _ := BlockedKey(project).ID(); len(r.KeyIDs) != 1 || r.KeyIDs[0] != id || r.Threshold != 1 {
+			// Marked blocked but delegated to some other key: not a block
+			// (validation refuses such a delegation).
 			return false, "", Delegation{}
 		}
 		var rec struct {
@@ -181,4 +188,10 @@ func SettingsOf(md *Targets) (layout.Settings, error) {
 		return layout.Settings{}, err
 	}
 	return layout.ParseSettings(b)
+}
+
+// BlockedKeyID is the key id of BlockedKey(project).
+func BlockedKeyID(project string) string {
+	id, _ := BlockedKey(project).ID()
+	return id
 }

@@ -161,6 +161,7 @@ func Count[T metadata.Roles](md *metadata.Metadata[T], d Delegation) (SigCount, 
 	}
 	c := SigCount{Threshold: d.Threshold}
 	seen := map[string]bool{}
+	voted := map[string]bool{} // public keys that already counted
 	for _, s := range md.Signatures {
 		if seen[s.KeyID] {
 			continue
@@ -173,6 +174,10 @@ func Count[T metadata.Roles](md *metadata.Metadata[T], d Delegation) (SigCount, 
 		}
 		pub, err := signing.PublicFromTUF(k)
 		if err == nil && pub.Verify(msg, s.Signature) {
+			if voted[string(pub.Key)] {
+				continue // the same key under another id counts once
+			}
+			voted[string(pub.Key)] = true
 			c.Valid = append(c.Valid, s.KeyID)
 		} else {
 			c.Bad = append(c.Bad, s.KeyID)

@@ -173,6 +173,9 @@ func CheckClaimedBin(shard string, shards int, targets *tufmeta.Targets, cur, pr
 	if len(proposed.Signed.Targets) != 0 {
 		return reject("%s lists files; only project roles list files", role)
 	}
+	if cur == nil && proposed.Signed.Delegations != nil && len(proposed.Signed.Delegations.Roles) > 0 {
+		return reject("%s: a new repository's claimed bin must be empty; projects are claimed after they are created", role)
+	}
 	if err := CheckBinDelegations(shard, shards, proposed); err != nil {
 		return reject("%s: %v", role, err)
 	}
@@ -207,6 +210,11 @@ func CheckBinDelegations(shard string, shards int, bin *tufmeta.Targets) error {
 		seen[r.Name] = true
 		if !r.Terminating || !slices.Equal(r.Paths, layout.DelegationPaths(r.Name)) || len(r.PathHashPrefixes) > 0 {
 			return fmt.Errorf("the delegation to %s must be terminating with paths %v", r.Name, layout.DelegationPaths(r.Name))
+		}
+		if _, marked := r.UnrecognizedFields[tufmeta.BlockedField]; marked {
+			if blocked, _, _ := tufmeta.Blocked(bin, r.Name); !blocked {
+				return fmt.Errorf("the block of %s must delegate to the key nobody holds (%s)", r.Name, tufmeta.BlockedKeyID(r.Name))
+			}
 		}
 		if err := CheckKeys(pickKeys(ds.Keys, r.KeyIDs), r.KeyIDs, r.Threshold); err != nil {
 			return fmt.Errorf("delegation to %s: %w", r.Name, err)

@@ -62,3 +62,49 @@ func CheckReleasesStillValid(project string, owners, releases *tufmeta.Targets) 
 	}
 	return nil
 }
+
+// CheckProposers checks who proposed a change that is not complete yet (a
+// pending change): an owners role must carry a signature of a current
+// owner; a releases role must carry a signature of a current maintainer
+// (as the published owners role names them) — unless it only re-signs the
+// published releases (same files, same index) as part of an owner-signed
+// owners change. So nobody but the project's own members can queue a
+// change for others to co-sign, and nothing can ride along on a member's
+// signature of another role.
+func CheckProposers(project string, owners tufmeta.Delegation, published, releases, proposedOwners, proposedReleases *tufmeta.Targets) error {
+	ownerSigned := false
+	if proposedOwners != nil {
+		c, err := tufmeta.Count(proposedOwners, owners)
+		if err != nil || len(c.Valid) == 0 {
+			return fmt.Errorf("the owners change carries no signature of a current owner of %s", project)
+		}
+		ownerSigned = true
+	}
+	if proposedReleases == nil {
+		return nil
+	}
+	if published != nil {
+		if d, _, err := tufmeta.TargetsDelegation(published, layout.ReleasesRole(project)); err == nil {
+			if c, err := tufmeta.Count(proposedReleases, d); err == nil && len(c.Valid) > 0 {
+				return nil
+			}
+		}
+	}
+	if ownerSigned && releases != nil && sameTargets(releases, proposedReleases) {
+		return nil // a re-signature of the published releases
+	}
+	return fmt.Errorf("the releases change carries no signature of a current maintainer of %s", project)
+}
+
+func sameTargets(a, b *tufmeta.Targets) bool {
+	if len(a.Signed.Targets) != len(b.Signed.Targets) {
+		return false
+	}
+	for p, t := range a.Signed.Targets {
+		u, ok := b.Signed.Targets[p]
+		if !ok || !t.Equal(*u) {
+			return false
+		}
+	}
+	return true
+}

@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -221,16 +222,23 @@ func CheckKeys(keys map[string]*metadata.Key, keyIDs []string, threshold int) er
 		return fmt.Errorf("lists %d keys but names %d", len(keys), len(keyIDs))
 	}
 	seen := map[string]bool{}
+	pubs := map[string]bool{}
 	for _, id := range keyIDs {
 		k, ok := keys[id]
 		if !ok || seen[id] {
 			return fmt.Errorf("key %s is missing or named twice", short(id))
 		}
 		seen[id] = true
+		// One public key has one spelling: lower-case hex. Otherwise the
+		// same key could stand under two ids and count twice.
+		if pubs[strings.ToLower(k.Value.PublicKey)] {
+			return fmt.Errorf("key %s names a public key that another key id names too", short(id))
+		}
+		pubs[strings.ToLower(k.Value.PublicKey)] = true
 		if k.Type != metadata.KeyTypeEd25519 || k.Scheme != metadata.KeySchemeEd25519 {
 			return fmt.Errorf("key %s is %s/%s; only ed25519 keys are accepted", short(id), k.Type, k.Scheme)
 		}
-		if raw, err := hex.DecodeString(k.Value.PublicKey); err != nil || len(raw) != 32 || len(k.UnrecognizedFields) != 0 || len(k.Value.UnrecognizedFields) != 0 {
+		if raw, err := hex.DecodeString(k.Value.PublicKey); err != nil || len(raw) != 32 || hex.EncodeToString(raw) != k.Value.PublicKey || len(k.UnrecognizedFields) != 0 || len(k.Value.UnrecognizedFields) != 0 {
 			return fmt.Errorf("key %s is malformed", short(id))
 		}
 		if got, err := k.ID(); err != nil || got != id {

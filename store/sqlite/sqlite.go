@@ -70,6 +70,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to open database %s: %w", path, err)
 	}
+	// database/sql keeps 2 idle connections by default: under concurrent
+	// uploads it closed and reopened connections (and re-ran the pragmas)
+	// on most queries.
+	db.SetMaxIdleConns(16)
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("failed to initialize database %s: %w", path, err)

@@ -1,0 +1,81 @@
+package admin_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"hallmark.dev/hallmark/admin"
+	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/signing"
+	"hallmark.dev/hallmark/trust"
+	"hallmark.dev/hallmark/tufmeta"
+	"hallmark.dev/hallmark/validation"
+)
+
+func reviewKey(b byte, label string) *signing.Key {
+	return signing.FromSeed(bytes.Repeat([]byte{b}, 32), label)
+}
+
+// reviewInit is an init ceremony of a 1-shard repository signed by admin 1
+// (root-1, targets, claim) and waiting for admin 2 (root-2), root 2 of 2.
+func reviewInit(t *testing.T) (*ceremony.Bundle, []*signing.Key, validation.Env) {
+	t.Helper()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	secret := bytes.Repeat([]byte{9}, signing.OnlineSecretSize)
+	online, err := ceremony.ExportOnline(1, func(shard, role string) (*signing.Key, error) { return signing.DeriveOnline(secret, shard, role) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, r2, tk, ck := reviewKey(1, "root-1"), reviewKey(2, "root-2"), reviewKey(3, "targets"), reviewKey(4, "claim")
+	b, _, err := admin.Init(admin.InitParams{
+		Online: online, Root: []signing.PublicKey{r1.Public(), r2.Public()}, RootThreshold: 2,
+		Targets: []signing.PublicKey{tk.Public()}, TargetsThreshold: 1,
+		Claim: []signing.PublicKey{ck.Public()}, ClaimThreshold: 1, Now: now,
+	}, []*signing.Key{r1, tk, ck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, []*signing.Key{r1, tk, ck, r2}, validation.Env{Policy: layout.DefaultPolicy(), Now: now}
+}
+
+// TestReviewInitBundleNotExplained: admin 2's tool checks an init ceremony
+// (Check with no base) without looking at the claimed bins' delegations or
+// at the trust summary it carries. Admin 1 can pre-claim project names for
+// a key of their own (a terminating delegation that will shadow whoever
+// creates "requests" later), or hand out a trust.json with other root keys;
+// admin 2 is shown neither.
+func TestReviewInitBundleNotExplained(t *testing.T) {
+	mallory := reviewKey(66, "mallory")
+	t.Run("pre-claimed name", func(t *testing.T) {
+		b, keys, env := reviewInit(t)
+		r, err := b.Changes[0].Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tufmeta.SetProjectDelegation(r.Claimed, "requests", tufmeta.NewDelegation([]signing.PublicKey{mallory.Public()}, 1))
+		r.Claimed.Signatures = nil
+		if err := tufmeta.Sign(r.Claimed, keys[2]); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Changes[0].Encode(r); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := admin.Check(b, admin.Base{}, env, nil)
+		if err == nil && !strings.Contains(strings.Join(rep.Lines, "\n"), "requests") {
+			t.Fatalf("admin 2's tool accepts an init ceremony whose claimed bin delegates \"requests\" to mallory, explaining only:\n%s", strings.Join(rep.Lines, "\n"))
+		}
+	})
+	t.Run("trust summary", func(t *testing.T) {
+		b, _, env := reviewInit(t)
+		b.Trust = &trust.File{Shards: 1, RootKeys: map[string]*metadata.Key{mallory.ID(): mallory.Public().TUF()}, RootThreshold: 1, RootVersion: 1}
+		rep, err := admin.Check(b, admin.Base{}, env, nil)
+		if err == nil {
+			t.Fatalf("admin 2's tool accepts an init ceremony whose trust summary (what every user will pin, fingerprint %s) names only mallory's key, explaining:\n%s", b.Trust.Fingerprint(), strings.Join(rep.Lines, "\n"))
+		}
+	})
+}
