@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,9 +23,27 @@ import (
 // several shards. Nothing in it is trusted: every shard's change is
 // validated against the published state before it is published.
 func (s *Server) handleCeremony(w http.ResponseWriter, r *http.Request) {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload))
+	// One ceremony at a time, bounded by what S shards' offline roles can
+	// weigh: anyone may post, so memory must stay bounded.
+	select {
+	case s.ceremonies <- struct{}{}:
+		defer func() { <-s.ceremonies }()
+	default:
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusTooManyRequests, "busy", "another ceremony is being published", "try again in a few seconds")
+		return
+	}
+	// A shard's root, targets and claimed bin weigh a few KB to a few
+	// hundred KB (a claimed bin of ~500 projects).
+	limit := min(int64(s.cfg.Shards)*256<<10+1<<20, s.cfg.MaxUpload)
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the ceremony is larger than the server's limit", "raise --max-upload")
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the ceremony is larger than %d bytes", limit), "")
+			return
+		}
+		writeError(w, http.StatusBadRequest, "bad_request", "failed to read the ceremony: "+err.Error(), "")
 		return
 	}
 	b, err := ceremony.ParseBundle(data)

@@ -95,6 +95,10 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, pathProject
 			return
 		}
 		out, err := s.keepPending(r.Context(), u, change, res)
+		if errors.Is(err, errTooManyPending) {
+			writeError(w, http.StatusTooManyRequests, "too_many_pending", fmt.Sprintf("%s has %d pending changes already; approve or let some expire first", change.Project, MaxPendingPerProject), "list them with 'hallmark pending "+change.Project+" --all'")
+			return
+		}
 		if err != nil {
 			s.cfg.Log.Error("failed to keep a pending change", "project", change.Project, "err", err)
 			writeError(w, http.StatusInternalServerError, "internal", "failed to keep the pending change; nothing was published", "try again later")

@@ -27,7 +27,18 @@ import (
 const DefaultPendingTTL = 7 * 24 * time.Hour
 
 // keepPending stores a change that lacks signatures, with its staged files.
+// MaxPendingPerProject bounds the pending changes a project may have.
+const MaxPendingPerProject = 20
+
+// errTooManyPending refuses a pending change over MaxPendingPerProject.
+var errTooManyPending = errors.New("too many pending changes")
+
 func (s *Server) keepPending(ctx context.Context, u *upload, c *publish.Change, res publish.Result) (api.PendingResponse, error) {
+	if list, err := s.cfg.State.ListPending(ctx, c.Project); err != nil {
+		return api.PendingResponse{}, err
+	} else if len(list) >= MaxPendingPerProject {
+		return api.PendingResponse{}, errTooManyPending
+	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	id := hex.EncodeToString(rnd[:])

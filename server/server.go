@@ -53,12 +53,13 @@ type Config struct {
 
 // Server serves one repository.
 type Server struct {
-	cfg     Config
-	handler http.Handler
-	started time.Time
-	blocked blockedSet
-	creates limiter
-	set     struct {
+	cfg        Config
+	handler    http.Handler
+	started    time.Time
+	blocked    blockedSet
+	creates    limiter
+	ceremonies chan struct{}
+	set        struct {
 		mu sync.RWMutex
 		v  layout.Settings
 	}
@@ -93,7 +94,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Policy == (layout.Policy{}) {
 		cfg.Policy = layout.DefaultPolicy()
 	}
-	s := &Server{cfg: cfg, started: cfg.Now()}
+	s := &Server{cfg: cfg, started: cfg.Now(), ceremonies: make(chan struct{}, 1)}
 	s.refreshBlocked(context.Background())
 	s.loadSettings(context.Background())
 	s.handler = s.routes()
