@@ -8,10 +8,12 @@
 // one batch are ordered and the second must build on the first.
 //
 // Order of writes, so a crash at any point leaves the published repository
-// valid: target files, then versioned metadata files (new names, not yet
-// referenced), then the state store commit, then timestamp.json, the only
-// file that is overwritten. On start, Repair rewrites each timestamp.json
-// from the store, finishing any publish that was cut short.
+// valid: target files (content-addressed), then the state store commit,
+// which records the versioned files it makes current, then those versioned
+// metadata files, then timestamp.json, the only file that is overwritten.
+// Until timestamp.json changes, clients see the previous state. Repair (at
+// start, at every renewal tick, and before a shard's next publication when
+// a write failed) writes from the store whatever a publish did not finish.
 package publish
 
 import (
