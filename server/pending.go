@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -34,9 +35,21 @@ const MaxPendingPerProject = 20
 var errTooManyPending = errors.New("too many pending changes")
 
 func (s *Server) keepPending(ctx context.Context, u *upload, c *publish.Change, res publish.Result) (api.PendingResponse, error) {
-	if list, err := s.cfg.State.ListPending(ctx, c.Project); err != nil {
+	list, err := s.cfg.State.ListPending(ctx, c.Project)
+	if err != nil {
 		return api.PendingResponse{}, err
-	} else if len(list) >= MaxPendingPerProject {
+	}
+	// The same change posted again (anyone can copy a pending change) is
+	// the pending change already kept, not a new one.
+	key := changeKey(c)
+	for _, p := range list {
+		var req api.ChangeRequest
+		if json.Unmarshal(p.Change, &req) == nil && pendingKey(req) == key && p.Expires.After(s.cfg.Now()) {
+			return api.PendingResponse{Status: api.StatusPending, Project: c.Project, ID: p.ID, Expires: p.Expires,
+				SignaturesValid: len(res.Sigs.Valid), Threshold: res.Sigs.Threshold}, nil
+		}
+	}
+	if len(list) >= MaxPendingPerProject {
 		return api.PendingResponse{}, errTooManyPending
 	}
 	var rnd [8]byte
@@ -58,7 +71,6 @@ func (s *Server) keepPending(ctx context.Context, u *upload, c *publish.Change, 
 	}
 	req := u.req
 	req.Project = c.Project
-	var err error
 	if p.Change, err = json.Marshal(req); err != nil {
 		return api.PendingResponse{}, err
 	}
@@ -320,4 +332,37 @@ func (s *Server) dropStale(ctx context.Context, project, shard string) {
 			}
 		}
 	}
+}
+
+// changeKey identifies a change by the signed parts of its roles, whatever
+// signatures they carry.
+func changeKey(c *publish.Change) string {
+	h := sha256.New()
+	for _, md := range []*tufmeta.Targets{c.OwnersRole, c.ReleasesRole} {
+		if md == nil {
+			h.Write([]byte("-"))
+			continue
+		}
+		b, _ := tufmeta.Canonical(md)
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func pendingKey(req api.ChangeRequest) string {
+	c := &publish.Change{}
+	for _, r := range []struct {
+		raw json.RawMessage
+		dst **tufmeta.Targets
+	}{{req.OwnersRole, &c.OwnersRole}, {req.ReleasesRole, &c.ReleasesRole}} {
+		if len(r.raw) > 0 {
+			md, err := tufmeta.Decode[metadata.TargetsType](r.raw)
+			if err != nil {
+				return ""
+			}
+			*r.dst = md
+		}
+	}
+	return changeKey(c)
 }
