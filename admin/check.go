@@ -83,6 +83,11 @@ func Check(b *ceremony.Bundle, base Base, env validation.Env, owners OwnerCheck)
 	if b.Trust != nil {
 		rep.Lines = append(rep.Lines, "users will pin the trust fingerprint "+b.Trust.Fingerprint()+" (compare it with the one the proposer announced)")
 	}
+	if b.Kind == ceremony.KindRotate && slices.ContainsFunc(rep.Lines, func(l string) bool { return strings.Contains(l, "the server's next one") }) {
+		if o, ok := ceremony.OnlineOf(b); ok {
+			rep.Lines = append(rep.Lines, "the server's next online keys have fingerprint "+o.Fingerprint()+" (compare it with what 'hallmark admin prepare --rotate-online' printed on the server)")
+		}
+	}
 	rep.Missing = merge(missing, b.Shards)
 	return rep, nil
 }

@@ -1,11 +1,14 @@
 package ceremony
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/signing"
+	"hallmark.dev/hallmark/tufmeta"
 )
 
 // OnlineKeys are the public online keys of every shard, as the server
@@ -60,4 +63,58 @@ func ParseOnline(data []byte) (*OnlineKeys, error) {
 func (o *OnlineKeys) Key(shard, role string) signing.PublicKey {
 	k, _ := signing.ParsePublicKey(o.Keys[shard][role])
 	return k
+}
+
+// Fingerprint identifies a set of online public keys, so the admins can
+// check that a rotation names the keys the operator prepared.
+func (o *OnlineKeys) Fingerprint() string {
+	ids := map[string]map[string]string{} // labels are not part of a key
+	for shard, roles := range o.Keys {
+		ids[shard] = map[string]string{}
+		for role, s := range roles {
+			pk, _ := signing.ParsePublicKey(s)
+			ids[shard][role] = pk.ID()
+		}
+	}
+	b, _ := json.Marshal(struct {
+		Shards int                          `json:"shards"`
+		Keys   map[string]map[string]string `json:"keys"`
+	}{o.Shards, ids}) // maps encode with sorted keys
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// OnlineOf reads the online public keys that every shard's roots name, from
+// the changes of a bundle that sets them all (an online key rotation); ok
+// is false when the bundle does not name them for every shard.
+func OnlineOf(b *Bundle) (*OnlineKeys, bool) {
+	o := &OnlineKeys{Shards: b.Shards, Keys: map[string]map[string]string{}}
+	for _, c := range b.Changes {
+		r, err := c.Decode()
+		if err != nil || r.Root == nil || r.Targets == nil {
+			return nil, false
+		}
+		o.Keys[c.Shard] = map[string]string{}
+		for _, role := range []string{OnlineTimestamp, OnlineSnapshot} {
+			d, err := tufmeta.RootDelegation(r.Root, role)
+			if err != nil || len(d.KeyIDs) != 1 {
+				return nil, false
+			}
+			pk, err := signing.PublicFromTUF(d.Keys[d.KeyIDs[0]])
+			if err != nil {
+				return nil, false
+			}
+			o.Keys[c.Shard][role] = pk.String()
+		}
+		d, _, err := tufmeta.TargetsDelegation(r.Targets, layout.NewRole(c.Shard))
+		if err != nil || len(d.KeyIDs) != 1 {
+			return nil, false
+		}
+		pk, err := signing.PublicFromTUF(d.Keys[d.KeyIDs[0]])
+		if err != nil {
+			return nil, false
+		}
+		o.Keys[c.Shard][OnlineNew] = pk.String()
+	}
+	return o, len(o.Keys) == b.Shards
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 )
 
@@ -34,10 +35,12 @@ func TestAdminRotateOnline(t *testing.T) {
 	admSays(t, "rotation to foreign keys", r.Stderr, "not this server's next online key")
 
 	next := filepath.Join(rp.admin.Home, "next-online-keys.json")
-	rp.admin.MustRun("admin", "prepare", "--data", srv.Data, "--rotate-online", "-o", next)
+	prep := rp.admin.MustRun("admin", "prepare", "--data", srv.Data, "--rotate-online", "-o", next)
+	fp := admMatch(t, regexp.MustCompile(`its fingerprint, for the admins to compare: ([0-9a-f]{64})`), prep.Stderr)
 	r = rp.admin.MustRun("admin", "rotate", "online", "--online-keys", next, "--keys", rp.keys, "--yes")
 	admSays(t, "rotate online", r.Stderr, "replace the online timestamp key with the server's next one (every shard)",
-		"replace the online key of the new-projects bin with the server's next one (every shard)", "published in 16 shard(s)")
+		"replace the online key of the new-projects bin with the server's next one (every shard)",
+		"the server's next online keys have fingerprint "+fp, "published in 16 shard(s)")
 
 	newSecret, err := os.ReadFile(filepath.Join(srv.Data, "online.secret"))
 	if err != nil || string(newSecret) == string(oldSecret) {

@@ -166,7 +166,7 @@ output file, for the admins' 'hallmark admin init' ceremony.`,
 				if err := os.WriteFile(out, b, 0o644); err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stderr, "prepared the next online secret in %s; give %s to the admins for 'hallmark admin rotate online --online-keys %s'\n", data, out, out)
+				fmt.Fprintf(e.stderr, "prepared the next online secret in %s; give %s to the admins for 'hallmark admin rotate online --online-keys %s'\nits fingerprint, for the admins to compare: %s\n", data, out, out, keys.Fingerprint())
 				return nil
 			}
 			keys, err := server.PrepareRepo(data, shards)
