@@ -55,7 +55,8 @@ func loadCached[T metadata.Roles](ctx context.Context, p *Publisher, shard, role
 	key := shard + "\x00" + role
 	c := &p.cache
 	c.mu.Lock()
-	if e, ok := c.m[key]; ok && bytes.Equal(e.data, rf.Data) {
+	// A role over the size limit is refused (by Decode) whether cached or not.
+	if e, ok := c.m[key]; ok && len(rf.Data) <= tufmeta.MaxRoleSize && bytes.Equal(e.data, rf.Data) {
 		c.clock++
 		e.used = c.clock
 		md := e.md.(*metadata.Metadata[T])
