@@ -34,7 +34,9 @@ type batch struct {
 	newBin    *tufmeta.Targets
 	newDirty  bool
 	root      *tufmeta.Root // a new root accepted in this batch
-	renewed   bool
+	// newBinBytes estimates the encoded size of newBin (0: not measured).
+	newBinBytes int
+	renewed     bool
 
 	roles    map[string]*tufmeta.Targets // overlay: accepted roles by name
 	changed  []string                    // roles changed in this batch, in order
@@ -265,6 +267,12 @@ func (b *batch) create(ctx context.Context, c *Change) (Result, error) {
 		return r, err
 	}
 	tufmeta.SetProjectDelegation(b.newBin, c.Project, c.Owners)
+	// The new-projects bin must stay readable by every client (and by the
+	// publisher itself): refuse a project that would push it past the limit.
+	if size := b.newBinSize(); size > newBinLimit {
+		tufmeta.RemoveDelegation(b.newBin, c.Project)
+		return rejected("shard %s holds too many projects that are not claimed yet (its new-projects metadata would be %d bytes); ask the repository's admins to claim projects, then try again", b.shard, size), nil
+	}
 	b.newDirty = true
 	pr := store.Project{Name: c.Project, Display: c.Display, Shard: b.shard, Status: store.StatusNew, Created: b.env.Now}
 	b.projects[c.Project] = pr
@@ -704,4 +712,25 @@ func (b *batch) onlineKey(ctx context.Context, role string) (*signing.Key, error
 		return next, nil
 	}
 	return cur, nil
+}
+
+// newBinLimit keeps a shard's new-projects bin well inside MaxRoleSize,
+// leaving room for its signature and the version and expiry it gets.
+const newBinLimit = tufmeta.MaxRoleSize - 64<<10
+
+// newBinSize is the encoded size of the new-projects bin as the batch has
+// it; it is computed once per batch and then grown by each creation.
+func (b *batch) newBinSize() int {
+	if b.newBinBytes == 0 {
+		data, err := tufmeta.Encode(b.newBin)
+		if err != nil {
+			return 0
+		}
+		b.newBinBytes = len(data)
+		return b.newBinBytes
+	}
+	// A project delegation (key, key id, name, paths) adds about 400 bytes;
+	// count generously so the estimate never falls short.
+	b.newBinBytes += 600 + 2*len(b.newBin.Signed.Delegations.Roles[len(b.newBin.Signed.Delegations.Roles)-1].Name)
+	return b.newBinBytes
 }
