@@ -128,10 +128,12 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 		st.Close()
 		return nil, err
 	}
-	r.State, r.Blobs = st, blobs
+	// Served files are cached in memory; every write goes through this
+	// wrapper so the cache never serves a stale copy.
+	r.State, r.Blobs = st, &notifyingBlobs{Blobs: blobs}
 	r.sec = &secrets{dir: dir, cur: secret}
 	keys := r.sec.current
-	r.Publisher = publish.New(ctx, publish.Config{State: st, Blobs: blobs, Keys: keys, NextKeys: r.sec.nextKey,
+	r.Publisher = publish.New(ctx, publish.Config{State: st, Blobs: r.Blobs, Keys: keys, NextKeys: r.sec.nextKey,
 		Policy: o.Policy, Shards: r.Info.Shards, Now: o.Now, Log: o.Log})
 
 	ok, err := r.Publisher.Initialized(ctx)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -59,6 +60,7 @@ type Server struct {
 	blocked    blockedSet
 	creates    limiter
 	ceremonies chan struct{}
+	files      fileCache
 	set        struct {
 		mu sync.RWMutex
 		v  layout.Settings
@@ -95,6 +97,9 @@ func New(cfg Config) (*Server, error) {
 		cfg.Policy = layout.DefaultPolicy()
 	}
 	s := &Server{cfg: cfg, started: cfg.Now(), ceremonies: make(chan struct{}, 1)}
+	if n, ok := cfg.Blobs.(interface{ OnChange(func(string)) }); ok {
+		n.OnChange(s.files.drop)
+	}
 	s.refreshBlocked(context.Background())
 	s.loadSettings(context.Background())
 	s.handler = s.routes()
@@ -163,6 +168,14 @@ func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("project %s is blocked by the repository's admins: %s", project, reason), http.StatusGone)
 		return
 	}
+	if c, ok := s.files.get(path); ok {
+		if s.fresh(r.Context(), path, c) {
+			s.serveCached(w, r, path, c)
+			return
+		}
+		s.files.drop(path)
+	}
+	gen := s.files.generation()
 	b, err := s.cfg.Blobs.Open(r.Context(), path)
 	if errors.Is(err, store.ErrNotFound) {
 		http.NotFound(w, r)
@@ -174,6 +187,27 @@ func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer b.Close()
+	if cacheable(path) && b.Size() <= maxCachedFile {
+		data, err := io.ReadAll(io.LimitReader(b, maxCachedFile+1))
+		if err == nil && int64(len(data)) == b.Size() {
+			c := newCachedFile(data, b.ModTime())
+			s.files.put(path, c, gen)
+			s.serveCached(w, r, path, c)
+			return
+		}
+		if _, err := b.Seek(0, io.SeekStart); err != nil {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+	}
+	setStaticHeaders(w, path)
+	http.ServeContent(w, r, "", b.ModTime(), b)
+}
+
+// setStaticHeaders sets the caching and type headers of a served file.
+// Versioned files never change, so caches may keep them forever;
+// timestamp.json and trust.json must be revalidated.
+func setStaticHeaders(w http.ResponseWriter, path string) {
 	h := w.Header()
 	switch {
 	case strings.HasSuffix(path, "/timestamp.json") || path == layout.TrustFile:
@@ -186,7 +220,6 @@ func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.Set("Content-Type", "application/octet-stream")
 	}
-	http.ServeContent(w, r, "", b.ModTime(), b)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

@@ -140,3 +140,19 @@ func (d *Dir) Delete(ctx context.Context, p string) error {
 	}
 	return nil
 }
+
+// Stat returns a blob's size and modification time, without opening it.
+func (d *Dir) Stat(ctx context.Context, p string) (int64, time.Time, error) {
+	name, err := d.file(p)
+	if err != nil {
+		return 0, time.Time{}, store.ErrNotFound
+	}
+	st, err := os.Stat(name)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && st.IsDir()) {
+		return 0, time.Time{}, store.ErrNotFound
+	}
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return st.Size(), st.ModTime(), nil
+}
