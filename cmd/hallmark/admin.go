@@ -121,6 +121,25 @@ func finishCeremony(ctx context.Context, e *env, t *admin.Tool, b *ceremony.Bund
 	return submitCeremony(ctx, e, t, b, o)
 }
 
+// runCeremony is the shape of the admin ceremonies: open the repository,
+// load the admin's keys, build and sign the ceremony, then submit it or
+// save it for the other admins.
+func runCeremony(ctx context.Context, e *env, o *adminOptions, build func(*admin.Tool, []*signing.Key) (*ceremony.Bundle, *admin.Report, error)) error {
+	t, err := adminTool(e)
+	if err != nil {
+		return err
+	}
+	keys, err := loadAdminKeys(e, o.keys)
+	if err != nil {
+		return err
+	}
+	b, rep, err := build(t, keys)
+	if err != nil {
+		return err
+	}
+	return finishCeremony(ctx, e, t, b, rep, o)
+}
+
 func submitCeremony(ctx context.Context, e *env, t *admin.Tool, b *ceremony.Bundle, o *adminOptions) error {
 	results, err := t.Submit(ctx, b)
 	if err != nil {
@@ -426,19 +445,9 @@ func newAdminBlockCmd(e *env, block bool) *cobra.Command {
 			if block && strings.TrimSpace(reason) == "" {
 				return &usageError{msg: "a block needs a reason, shown to users", hint: "pass --reason TEXT"}
 			}
-			t, err := adminTool(e)
-			if err != nil {
-				return err
-			}
-			keys, err := loadAdminKeys(e, o.keys)
-			if err != nil {
-				return err
-			}
-			b, rep, err := t.Block(c.Context(), args[0], reason, block, keys)
-			if err != nil {
-				return err
-			}
-			return finishCeremony(c.Context(), e, t, b, rep, o)
+			return runCeremony(c.Context(), e, o, func(t *admin.Tool, keys []*signing.Key) (*ceremony.Bundle, *admin.Report, error) {
+				return t.Block(c.Context(), args[0], reason, block, keys)
+			})
 		},
 	}
 	if block {
@@ -486,19 +495,9 @@ new-projects keys: prepare the next ones on the server with
 			if len(kc.Add)+len(kc.Remove) == 0 && threshold == 0 {
 				return &usageError{msg: "nothing to rotate", hint: "pass --add PUBKEY, --remove KEYID and/or --threshold N"}
 			}
-			t, err := adminTool(e)
-			if err != nil {
-				return err
-			}
-			keys, err := loadAdminKeys(e, o.keys)
-			if err != nil {
-				return err
-			}
-			b, rep, err := t.Rotate(c.Context(), kc, keys)
-			if err != nil {
-				return err
-			}
-			return finishCeremony(c.Context(), e, t, b, rep, o)
+			return runCeremony(c.Context(), e, o, func(t *admin.Tool, keys []*signing.Key) (*ceremony.Bundle, *admin.Report, error) {
+				return t.Rotate(c.Context(), kc, keys)
+			})
 		},
 	}
 	c.Flags().StringArrayVar(&add, "add", nil, "a public key to add (one-line form or file; repeatable)")
@@ -517,19 +516,9 @@ func newAdminRenewCmd(e *env) *cobra.Command {
 		Short: "Re-sign offline metadata inside its signing period, in every shard",
 		Args:  exactArgs(0, "admin renew --keys DIR [--force]"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			t, err := adminTool(e)
-			if err != nil {
-				return err
-			}
-			keys, err := loadAdminKeys(e, o.keys)
-			if err != nil {
-				return err
-			}
-			b, rep, err := t.Renew(c.Context(), force, keys)
-			if err != nil {
-				return err
-			}
-			return finishCeremony(c.Context(), e, t, b, rep, o)
+			return runCeremony(c.Context(), e, o, func(t *admin.Tool, keys []*signing.Key) (*ceremony.Bundle, *admin.Report, error) {
+				return t.Renew(c.Context(), force, keys)
+			})
 		},
 	}
 	c.Flags().BoolVar(&force, "force", false, "renew every offline role, due or not")
