@@ -61,12 +61,9 @@ func Init(p InitParams, keys []*signing.Key) (*ceremony.Bundle, *Report, error) 
 	}
 	b := &ceremony.Bundle{Format: ceremony.BundleFormat, Kind: ceremony.KindInit, Shards: p.Online.Shards, Created: p.Now.UTC().Truncate(time.Second), Trust: tf}
 	for _, sh := range shards {
-		var c ceremony.ShardChange
-		c.Shard = sh.ID
-		if err := c.Encode(&ceremony.Roles{Shard: sh.ID, Root: sh.Root, Targets: sh.Targets, Claimed: sh.Claimed}); err != nil {
+		if err := addChange(b, &ceremony.Roles{Shard: sh.ID, Root: sh.Root, Targets: sh.Targets, Claimed: sh.Claimed}); err != nil {
 			return nil, nil, err
 		}
-		b.Changes = append(b.Changes, c)
 	}
 	if _, err := Sign(b, Base{}, keys); err != nil {
 		return nil, nil, err
@@ -158,12 +155,9 @@ func (t *Tool) Claim(ctx context.Context, projects, ownerChanges []string, keys 
 			tufmeta.SetProjectDelegation(r.Claimed, name, d)
 			r.Claims[name] = d
 		}
-		var c ceremony.ShardChange
-		c.Shard = s
-		if err := c.Encode(r); err != nil {
+		if err := addChange(b, r); err != nil {
 			return nil, nil, err
 		}
-		b.Changes = append(b.Changes, c)
 	}
 	rep, err := t.finish(ctx, b, base, keys)
 	return b, rep, err
@@ -207,12 +201,9 @@ func (t *Tool) Block(ctx context.Context, project, reason string, block bool, ke
 		tufmeta.SetProjectDelegation(r.Claimed, name, owners)
 	}
 	b := t.newBundle(kind)
-	var c ceremony.ShardChange
-	c.Shard = s
-	if err := c.Encode(r); err != nil {
+	if err := addChange(b, r); err != nil {
 		return nil, nil, err
 	}
-	b.Changes = append(b.Changes, c)
 	rep, err := t.finish(ctx, b, base, keys)
 	return b, rep, err
 }
@@ -288,12 +279,9 @@ func (t *Tool) Rotate(ctx context.Context, kc KeyChange, keys []*signing.Key) (*
 		if r.Root != nil {
 			pruneRootKeys(r.Root)
 		}
-		var c ceremony.ShardChange
-		c.Shard = s
-		if err := c.Encode(r); err != nil {
+		if err := addChange(b, r); err != nil {
 			return nil, nil, err
 		}
-		b.Changes = append(b.Changes, c)
 		if kc.Role == "root" {
 			if b.Trust == nil {
 				b.Trust = trustOf(r.Root, b.Shards)
@@ -387,12 +375,9 @@ func (t *Tool) Renew(ctx context.Context, force bool, keys []*signing.Key) (*cer
 		if r.Root == nil && r.Targets == nil && r.Claimed == nil {
 			continue
 		}
-		var c ceremony.ShardChange
-		c.Shard = s
-		if err := c.Encode(r); err != nil {
+		if err := addChange(b, r); err != nil {
 			return nil, nil, err
 		}
-		b.Changes = append(b.Changes, c)
 	}
 	if len(b.Changes) == 0 {
 		return nil, nil, fmt.Errorf("no offline metadata is inside its signing period; nothing to renew (use --force to renew anyway)")
@@ -451,13 +436,20 @@ func (t *Tool) Config(ctx context.Context, sets []string, keys []*signing.Key) (
 	for _, s := range ids {
 		r := &ceremony.Roles{Shard: s, Targets: t.nextTargets(base[s].Targets, layout.RoleTargets)}
 		tufmeta.SetSettings(r.Targets, next)
-		var c ceremony.ShardChange
-		c.Shard = s
-		if err := c.Encode(r); err != nil {
+		if err := addChange(b, r); err != nil {
 			return nil, nil, err
 		}
-		b.Changes = append(b.Changes, c)
 	}
 	rep, err := t.finish(ctx, b, base, keys)
 	return b, rep, err
+}
+
+// addChange encodes a shard's proposed roles into the bundle.
+func addChange(b *ceremony.Bundle, r *ceremony.Roles) error {
+	c := ceremony.ShardChange{Shard: r.Shard}
+	if err := c.Encode(r); err != nil {
+		return err
+	}
+	b.Changes = append(b.Changes, c)
+	return nil
 }

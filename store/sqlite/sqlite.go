@@ -161,25 +161,12 @@ func (d *DB) ListProjects(ctx context.Context, after string, limit int) ([]store
 
 // ListProjectsWhere implements store.State.
 func (d *DB) ListProjectsWhere(ctx context.Context, f store.ProjectFilter, after string, limit int) ([]store.Project, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT name, display, shard, status, created, blocked, block_reason, owner_request FROM projects
-		WHERE name > ? AND (? = '' OR status = ?) AND (? = 0 OR blocked = 1) AND (? = 0 OR owner_request = 1)
+	return d.queryProjects(ctx, projectColumns+`WHERE name > ? AND (? = '' OR status = ?) AND (? = 0 OR blocked = 1) AND (? = 0 OR owner_request = 1)
 		ORDER BY name LIMIT ?`, after, f.Status, f.Status, f.Blocked, f.OwnerRequest, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Project
-	for rows.Next() {
-		var p store.Project
-		var created string
-		if err := rows.Scan(&p.Name, &p.Display, &p.Shard, &p.Status, &created, &p.Blocked, &p.BlockReason, &p.OwnerRequest); err != nil {
-			return nil, err
-		}
-		p.Created = parseTime(created)
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }
+
+// projectColumns selects what queryProjects scans.
+const projectColumns = `SELECT name, display, shard, status, created, blocked, block_reason, owner_request FROM projects `
 
 // Files implements store.State.
 func (d *DB) Files(ctx context.Context, project string) ([]store.FileRecord, error) {
@@ -403,12 +390,11 @@ func (d *DB) SearchProjects(ctx context.Context, query string, limit int) ([]sto
 	if query == "" || limit <= 0 {
 		return nil, nil
 	}
-	const cols = `SELECT name, display, shard, status, created, blocked, block_reason, owner_request FROM projects `
-	out, err := d.queryProjects(ctx, cols+`WHERE name >= ? AND name < ? ORDER BY name LIMIT ?`, query, query+"\x7f", limit)
+	out, err := d.queryProjects(ctx, projectColumns+`WHERE name >= ? AND name < ? ORDER BY name LIMIT ?`, query, query+"\x7f", limit)
 	if err != nil || len(out) >= limit {
 		return out, err
 	}
-	more, err := d.queryProjects(ctx, cols+`WHERE instr(name, ?) > 1 ORDER BY name LIMIT ?`, query, limit-len(out))
+	more, err := d.queryProjects(ctx, projectColumns+`WHERE instr(name, ?) > 1 ORDER BY name LIMIT ?`, query, limit-len(out))
 	return append(out, more...), err
 }
 
