@@ -115,7 +115,7 @@ func (h *Handler) buildHealth(ctx context.Context, now time.Time) (healthView, e
 		}
 	}
 	v.Status, v.Class = "healthy", "ok"
-	warn := tufview.HallmarkWarn(h.cfg.Policy)
+	warn := tufview.HallmarkWarn(h.policy(ctx))
 	for i, k := range healthKinds {
 		rh := roleHealth{Kind: k.kind, Missing: len(shards) - best[i].found}
 		if best[i].found > 0 {

@@ -66,7 +66,7 @@ func (h *Handler) meta(r *http.Request) (view, error) {
 	}
 	p := metaPage{Page: h.base(role+" · shard "+shard, r), Shard: shard, ShardHref: "/m/" + shard}
 	o := tufview.Options{Links: webLinks{shard}, Now: h.cfg.Now(), Describe: tufview.HallmarkDescribe,
-		Warn: tufview.HallmarkWarn(h.cfg.Policy), Labels: map[string]string{}}
+		Warn: tufview.HallmarkWarn(h.policy(r.Context())), Labels: map[string]string{}}
 	if kind == layout.KindOwners || kind == layout.KindReleases {
 		p.Project, p.ProjectHref = name, projectHref(name)
 		if _, owners, err := h.role(ctx, shard, layout.OwnersRole(name)); err == nil {

@@ -180,7 +180,7 @@ func (h *Handler) project(r *http.Request) (view, error) {
 	if p.Pending, err = h.pendingViews(ctx, s, now); err != nil {
 		return view{}, err
 	}
-	warn := tufview.HallmarkWarn(h.cfg.Policy)
+	warn := tufview.HallmarkWarn(h.policy(r.Context()))
 	for _, rf := range []store.RoleFile{s.OwnersRF, s.ReleasesRF} {
 		p.Roles = append(p.Roles, roleLine{Role: rf.Role, About: roleAbout(rf.Role), Href: metaHref(s.Shard, rf.Role),
 			Version: rf.Version, Expires: tufview.NewExpiry(rf.Expires, now, warn(rf.Role))})

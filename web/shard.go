@@ -58,7 +58,7 @@ func (h *Handler) shard(r *http.Request) (view, error) {
 		return view{}, notFound(fmt.Sprintf("This repository has no shard %q.", shard))
 	}
 	now := h.cfg.Now()
-	warn := tufview.HallmarkWarn(h.cfg.Policy)
+	warn := tufview.HallmarkWarn(h.policy(r.Context()))
 	node := func(role, parent string) (tufview.TreeNode, error) {
 		n := tufview.TreeNode{Role: tufview.Link{Name: role, Href: metaHref(shard, role)}}
 		f, err := h.roleFile(ctx, shard, role)

@@ -15,16 +15,21 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"hallmark.dev/hallmark/api"
+
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/store"
+	"hallmark.dev/hallmark/tufmeta"
 	"hallmark.dev/hallmark/tufview"
 )
 
@@ -76,6 +81,31 @@ type Handler struct {
 	health   healthCache
 	bins     binCache
 	verdicts verdictCache
+	pol      struct {
+		sync.Mutex
+		at time.Time
+		v  layout.Policy
+	}
+}
+
+// policy is the expiry policy the admins signed (read from the first
+// shard's targets at most every 30 s), or the configured one.
+func (h *Handler) policy(ctx context.Context) layout.Policy {
+	h.pol.Lock()
+	defer h.pol.Unlock()
+	now := h.cfg.Now()
+	if !h.pol.at.IsZero() && now.Sub(h.pol.at) < 30*time.Second && !now.Before(h.pol.at) {
+		return h.pol.v
+	}
+	h.pol.v, h.pol.at = h.cfg.Policy, now
+	if rf, err := h.cfg.State.Role(ctx, layout.ShardIDs(h.cfg.Shards)[0], layout.RoleTargets); err == nil {
+		if md, err := tufmeta.Decode[metadata.TargetsType](rf.Data); err == nil {
+			if s, err := tufmeta.SettingsOf(md); err == nil {
+				h.pol.v = s.Expiry
+			}
+		}
+	}
+	return h.pol.v
 }
 
 // New returns the UI handler. It panics if a template does not parse: the

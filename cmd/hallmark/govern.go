@@ -389,8 +389,7 @@ func newApproveCmd(e *env) *cobra.Command {
 }
 
 // expiryWarnings says which verified roles are inside their renewal period.
-func expiryWarnings(e *env, project string, roles map[string]time.Time) {
-	pol := layout.DefaultPolicy()
+func expiryWarnings(e *env, project string, pol layout.Policy, roles map[string]time.Time) {
 	now := time.Now()
 	for role, exp := range roles {
 		if pol.NeedsRenewal(role, exp, now) {

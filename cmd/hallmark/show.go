@@ -100,7 +100,7 @@ func newShowCmd(e *env) *cobra.Command {
 			for _, r := range refused {
 				fmt.Fprintf(e.stderr, "warning: pending change %s does not verify and is not shown: %v\n", r.ID, r.Reason)
 			}
-			expiryWarnings(e, p.Name, map[string]time.Time{
+			expiryWarnings(e, p.Name, p.Settings.Expiry, map[string]time.Time{
 				layout.OwnersRole(p.Name): v.OwnersExpires, layout.ReleasesRole(p.Name): v.ReleasesExpires,
 			})
 			if asJSON {
