@@ -269,7 +269,7 @@ func (b *batch) create(ctx context.Context, c *Change) (Result, error) {
 	tufmeta.SetProjectDelegation(b.newBin, c.Project, c.Owners)
 	// The new-projects bin must stay readable by every client (and by the
 	// publisher itself): refuse a project that would push it past the limit.
-	if size := b.newBinSize(); size > newBinLimit {
+	if size := b.newBinSize(); size > b.p.cfg.MaxNewBin {
 		tufmeta.RemoveDelegation(b.newBin, c.Project)
 		return rejected("shard %s holds too many projects that are not claimed yet (its new-projects metadata would be %d bytes); ask the repository's admins to claim projects, then try again", b.shard, size), nil
 	}

@@ -52,6 +52,10 @@ type Config struct {
 	Log *slog.Logger
 	// MaxBatch bounds the changes published together (default 256).
 	MaxBatch int
+	// MaxNewBin bounds the encoded size of a shard's new-projects bin; a
+	// creation that would pass it is refused (default: a margin under
+	// tufmeta.MaxRoleSize, which every client reads).
+	MaxNewBin int
 }
 
 // Publisher validates and publishes changes, one loop per shard.
@@ -89,6 +93,9 @@ func New(ctx context.Context, cfg Config) *Publisher {
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 256
+	}
+	if cfg.MaxNewBin <= 0 || cfg.MaxNewBin > newBinLimit {
+		cfg.MaxNewBin = newBinLimit
 	}
 	return &Publisher{cfg: cfg, queues: map[string]chan *request{}, ctx: ctx}
 }

@@ -2,7 +2,9 @@ package publish_test
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -499,4 +501,38 @@ func TestTimestampRenewalKeepsTheSnapshot(t *testing.T) {
 			t.Errorf("shard %s: renewing the timestamp alone published snapshot v%d; want v1 still", id, snap)
 		}
 	}
+}
+
+// TestFullNewBinRefusesCreation: a shard whose new-projects bin would grow
+// past what clients read refuses further projects with a message that says
+// what to do, and keeps publishing everything else.
+func TestFullNewBinRefusesCreation(t *testing.T) {
+	r := newRepo(t)
+	pctx, cancel := context.WithCancel(ctx)
+	small := publish.New(pctx, publish.Config{
+		State: r.state, Blobs: r.blobs, Keys: onlineKey, Policy: layout.DefaultPolicy(), Shards: shards,
+		Now: r.clock.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxNewBin: 1500,
+	})
+	defer func() { cancel(); small.Wait() }()
+	full := r.pub
+	r.pub = small
+	defer func() { r.pub = full }()
+	names := sameShard("full-0", 12)
+	accepted := 0
+	var refusal error
+	for _, n := range names {
+		res := r.submit(createChange(t, n, alice, r.clock.Now()))
+		if res.Outcome.String() == "accepted" {
+			accepted++
+			continue
+		}
+		refusal = res.Reason
+		break
+	}
+	if accepted == 0 || refusal == nil || !strings.Contains(refusal.Error(), "ask the repository's admins to claim projects") {
+		t.Fatalf("accepted %d creations, then %v; want some, then a refusal that says to claim", accepted, refusal)
+	}
+	// The shard still publishes: a release of an accepted project.
+	r.mustAccept(r.planRelease(names[0]).add("1.0.0", map[string]string{"a.tar.gz": "A"}).change(t, alice))
+	r.checkShardServed(layout.ShardOf(names[0], shards))
 }
