@@ -1,0 +1,87 @@
+package explain
+
+import (
+	"crypto/ed25519"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/signing"
+	"hallmark.dev/hallmark/tufmeta"
+)
+
+func key(b byte, label string) signing.PublicKey {
+	seed := make([]byte, ed25519.SeedSize)
+	seed[0] = b
+	return signing.FromSeed(seed, label).Public()
+}
+
+// owners builds an owners role delegating p.releases to maintainers.
+func owners(p string, labels map[string]string, threshold int, maint ...signing.PublicKey) *tufmeta.Targets {
+	md := metadata.Targets(time.Now().Add(time.Hour))
+	d := tufmeta.NewDelegation(maint, threshold)
+	md.Signed.Delegations = &metadata.Delegations{Keys: d.Keys, Roles: []metadata.DelegatedRole{{
+		Name: layout.ReleasesRole(p), KeyIDs: d.KeyIDs, Threshold: threshold, Terminating: true, Paths: layout.DelegationPaths(p)}}}
+	tufmeta.SetLabels(md, labels)
+	return md
+}
+
+func TestChangeSaysWhatHappens(t *testing.T) {
+	alice, bob := key(1, "Alice"), key(2, "Bob")
+	ix1 := &layout.Index{Project: "p", Releases: []layout.Release{{Version: "1.0.0", Files: []layout.FileEntry{{Name: "a", SHA256: strings.Repeat("a", 64), Length: 2048}}}}}
+	ix2 := &layout.Index{Project: "p", Releases: []layout.Release{
+		{Version: "1.0.0", Files: ix1.Releases[0].Files, Yanked: true, YankedReason: "broken"},
+		{Version: "2.0.0", Files: []layout.FileEntry{{Name: "b", SHA256: strings.Repeat("b", 64), Length: 10}, {Name: "c", SHA256: strings.Repeat("c", 64), Length: 10}}},
+	}}
+	base := owners("p", map[string]string{alice.ID(): "Alice"}, 1, alice)
+	tests := []struct {
+		desc     string
+		old, new State
+		want     []string
+	}{
+		{"a release and a yank",
+			State{Project: "p", OwnersRole: base, Index: ix1},
+			State{Project: "p", OwnersRole: base, Index: ix2},
+			[]string{"add release 2.0.0: 2 file(s), 20 B", `yank release 1.0.0: "broken"`}},
+		{"a new maintainer, labelled by the change itself, and a threshold",
+			State{Project: "p", OwnersRole: base},
+			State{Project: "p", OwnersRole: owners("p", map[string]string{alice.ID(): "Alice", bob.ID(): "Bob"}, 2, alice, bob)},
+			[]string{"add maintainer key " + bob.ShortID() + ` (labelled "Bob" by this change)`, "releases threshold 1 → 2 (signatures needed to change releases)"}},
+		{"a removed maintainer keeps the published label",
+			State{Project: "p", OwnersRole: owners("p", map[string]string{alice.ID(): "Alice", bob.ID(): "Bob"}, 1, alice, bob)},
+			State{Project: "p", OwnersRole: base},
+			[]string{"remove maintainer Bob (" + bob.ShortID() + ")"}},
+		{"a removed release",
+			State{Project: "p", OwnersRole: base, Index: ix2},
+			State{Project: "p", OwnersRole: base, Index: ix1},
+			[]string{"remove release 2.0.0 and its 2 file(s) (their names can never be used again with other content)", "unyank release 1.0.0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			got := Change(tt.old, tt.new)
+			for _, w := range tt.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("lines %q lack %q", got, w)
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("lines %q; want exactly %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestChangeOfNothingIsARenewal(t *testing.T) {
+	alice := key(1, "Alice")
+	o := owners("p", nil, 1, alice)
+	n := owners("p", nil, 1, alice)
+	n.Signed.Version = 2
+	got := Change(State{Project: "p", OwnersRole: o}, State{Project: "p", OwnersRole: n})
+	if len(got) != 1 || !strings.HasPrefix(got[0], "renew the owners role: valid until ") {
+		t.Fatalf("lines %q; want one renewal line", got)
+	}
+}
