@@ -230,7 +230,7 @@ func (b *batch) claimEffects(ctx context.Context, o *Offline, cur, next *tufmeta
 			_, reason, _ = tufmeta.Blocked(next, name)
 		}
 		request := pr.OwnerRequest
-		if old, ok := before[name]; ok && !sameDelegation(old, r) {
+		if old, ok := before[name]; ok && !tufmeta.SameKeys(tufmeta.Delegation{KeyIDs: old.KeyIDs, Threshold: old.Threshold}, tufmeta.Delegation{KeyIDs: r.KeyIDs, Threshold: r.Threshold}) {
 			request = false // the admins applied (or overrode) the request
 		}
 		if pr.Status != store.StatusClaimed || pr.Blocked != blocked || pr.BlockReason != reason || pr.OwnerRequest != request {
@@ -256,13 +256,6 @@ func (b *batch) rootRole(ctx context.Context) (*tufmeta.Root, error) {
 		return b.root, nil
 	}
 	return loadRole[metadata.RootType](ctx, b.p.cfg.State, b.shard, layout.RoleRoot)
-}
-
-func sameDelegation(a, b metadata.DelegatedRole) bool {
-	x, y := slices.Clone(a.KeyIDs), slices.Clone(b.KeyIDs)
-	slices.Sort(x)
-	slices.Sort(y)
-	return a.Threshold == b.Threshold && slices.Equal(x, y)
 }
 
 // OnlineNewRole is the name online key derivation gives the new bin's key.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"hallmark.dev/hallmark/explain"
 )
 
 // Linker makes the links of the pages: a static site links to files beside
@@ -435,15 +437,4 @@ func delegationViews(dels []Delegation, o Options) []DelegationView {
 }
 
 // Size formats a byte count for people ("3.1 MiB").
-func Size(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func Size(n int64) string { return explain.Size(n) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"hallmark.dev/hallmark/explain"
 	"hallmark.dev/hallmark/layout"
 )
 
@@ -142,7 +143,7 @@ release that is neither a pre-release nor yanked.`,
 				if err := os.Rename(filepath.Join(tmp, f.Name), dest); err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stderr, "verified %s (%s, sha256:%s)\n", dest, human(f.Length), f.SHA256[:16])
+				fmt.Fprintf(e.stderr, "verified %s (%s, sha256:%s)\n", dest, explain.Size(f.Length), f.SHA256[:16])
 			}
 			return nil
 		},

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"hallmark.dev/hallmark/client"
+	"hallmark.dev/hallmark/explain"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/maintainer"
 	"hallmark.dev/hallmark/tufmeta"
@@ -138,7 +139,7 @@ func printProject(e *env, v projectView) {
 		}
 		fmt.Fprintf(w, "  %s%s\n", r.Version, note)
 		for _, f := range r.Files {
-			fmt.Fprintf(w, "    %-40s %10s  sha256:%s\n", f.Name, human(f.Length), f.SHA256)
+			fmt.Fprintf(w, "    %-40s %10s  sha256:%s\n", f.Name, explain.Size(f.Length), f.SHA256)
 		}
 	}
 	fmt.Fprintf(w, "\nowners (%d of %d must sign owner changes):\n", v.OwnersThreshold, len(v.Owners))

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/term"
 
+	"hallmark.dev/hallmark/explain"
 	"hallmark.dev/hallmark/signing"
 )
 
@@ -134,24 +135,11 @@ func (p *progressBar) update(done, total int64) {
 	}
 	width := 30
 	fill := int(pct / 100 * float64(width))
-	fmt.Fprintf(p.w, "\r%-28.28s [%s%s] %5.1f%% %s/%s", p.label, strings.Repeat("=", fill), strings.Repeat(" ", width-fill), pct, human(done), human(total))
+	fmt.Fprintf(p.w, "\r%-28.28s [%s%s] %5.1f%% %s/%s", p.label, strings.Repeat("=", fill), strings.Repeat(" ", width-fill), pct, explain.Size(done), explain.Size(total))
 }
 
 func (p *progressBar) done() {
 	if p.on {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
-}
-
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
