@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -208,32 +209,13 @@ func (t *Tool) PlanMaintainers(ctx context.Context, project string, add []signin
 	owners := t.nextOwners(p)
 	dl := owners.Signed.Delegations
 	role := &dl.Roles[0]
-	labels := tufmeta.Labels(owners)
-	newLabels := map[string]string{}
-	for _, k := range add {
-		id := k.ID()
-		if slices.Contains(role.KeyIDs, id) {
-			return nil, fmt.Errorf("key %s is already a maintainer of %s", k.ShortID(), p.Name)
-		}
-		dl.Keys[id] = k.TUF()
-		role.KeyIDs = append(role.KeyIDs, id)
-		newLabels[id] = k.Label
+	set := tufmeta.Delegation{Keys: dl.Keys, KeyIDs: role.KeyIDs, Threshold: role.Threshold}
+	labels, err := editKeySet(&set, add, remove, tufmeta.Labels(owners), "maintainer", "--releases", p.Name)
+	if err != nil {
+		return nil, err
 	}
-	for _, r := range remove {
-		id, err := resolveKey(r, role.KeyIDs, labels)
-		if err != nil {
-			return nil, fmt.Errorf("maintainer %q: %w", r, err)
-		}
-		role.KeyIDs = slices.DeleteFunc(role.KeyIDs, func(k string) bool { return k == id })
-		delete(dl.Keys, id)
-	}
-	if len(role.KeyIDs) == 0 {
-		return nil, errors.New("a project needs at least one maintainer")
-	}
-	if role.Threshold > len(role.KeyIDs) {
-		return nil, fmt.Errorf("the releases threshold is %d but only %d maintainer(s) would remain; lower it first with 'hallmark project threshold %s --releases N'", role.Threshold, len(role.KeyIDs), p.Name)
-	}
-	tufmeta.SetLabels(owners, newLabels)
+	dl.Keys, role.KeyIDs = set.Keys, set.KeyIDs
+	tufmeta.SetLabels(owners, labels)
 	return t.finish(&Plan{Project: p.Name, base: p, owners: owners}, nil)
 }
 
@@ -250,37 +232,48 @@ func (t *Tool) PlanOwners(ctx context.Context, project string, add []signing.Pub
 	if err != nil {
 		return nil, err
 	}
-	labels := tufmeta.Labels(owners)
-	set := tufmeta.Delegation{Keys: map[string]*metadata.Key{}, KeyIDs: slices.Clone(declared.KeyIDs), Threshold: declared.Threshold}
-	for id, k := range declared.Keys {
-		set.Keys[id] = k
+	set := tufmeta.Delegation{Keys: maps.Clone(declared.Keys), KeyIDs: slices.Clone(declared.KeyIDs), Threshold: declared.Threshold}
+	labels, err := editKeySet(&set, add, remove, tufmeta.Labels(owners), "owner", "--owners", p.Name)
+	if err != nil {
+		return nil, err
 	}
-	newLabels := map[string]string{}
+	tufmeta.SetDeclaredOwners(owners, set)
+	tufmeta.SetLabels(owners, labels)
+	return t.finish(&Plan{Project: p.Name, base: p, owners: owners}, nil)
+}
+
+// editKeySet adds and removes keys of a set of owners or maintainers (what
+// names them: "owner" or "maintainer") and returns the labels of the added
+// keys. remove entries are key ids, 8+ digit prefixes of one, or labels.
+func editKeySet(set *tufmeta.Delegation, add []signing.PublicKey, remove []string, labels map[string]string, what, flag, project string) (map[string]string, error) {
+	article := "a"
+	if what == "owner" {
+		article = "an"
+	}
+	added := map[string]string{}
 	for _, k := range add {
-		if _, dup := set.Keys[k.ID()]; dup {
-			return nil, fmt.Errorf("key %s is already an owner of %s", k.ShortID(), p.Name)
+		if slices.Contains(set.KeyIDs, k.ID()) {
+			return nil, fmt.Errorf("key %s is already %s %s of %s", k.ShortID(), article, what, project)
 		}
 		set.Keys[k.ID()] = k.TUF()
 		set.KeyIDs = append(set.KeyIDs, k.ID())
-		newLabels[k.ID()] = k.Label
+		added[k.ID()] = k.Label
 	}
 	for _, r := range remove {
 		id, err := resolveKey(r, set.KeyIDs, labels)
 		if err != nil {
-			return nil, fmt.Errorf("owner %q: %w", r, err)
+			return nil, fmt.Errorf("%s %q: %w", what, r, err)
 		}
 		set.KeyIDs = slices.DeleteFunc(set.KeyIDs, func(k string) bool { return k == id })
 		delete(set.Keys, id)
 	}
-	if len(set.KeyIDs) == 0 {
-		return nil, errors.New("a project needs at least one owner")
+	switch {
+	case len(set.KeyIDs) == 0:
+		return nil, fmt.Errorf("a project needs at least one %s", what)
+	case set.Threshold > len(set.KeyIDs):
+		return nil, fmt.Errorf("the %s threshold is %d but only %d %s(s) would remain; lower it first with 'hallmark project threshold %s %s N'", strings.TrimPrefix(flag, "--"), set.Threshold, len(set.KeyIDs), what, project, flag)
 	}
-	if set.Threshold > len(set.KeyIDs) {
-		return nil, fmt.Errorf("the owners threshold is %d but only %d owner(s) would remain; lower it first with 'hallmark project threshold %s --owners N'", set.Threshold, len(set.KeyIDs), p.Name)
-	}
-	tufmeta.SetDeclaredOwners(owners, set)
-	tufmeta.SetLabels(owners, newLabels)
-	return t.finish(&Plan{Project: p.Name, base: p, owners: owners}, nil)
+	return added, nil
 }
 
 // PlanThresholds changes the releases threshold and/or the owners
