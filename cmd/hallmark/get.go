@@ -20,13 +20,9 @@ func newVersionsCmd(e *env) *cobra.Command {
 		Short: "List a project's versions, newest first",
 		Args:  exactArgs(1, "versions PROJECT [--json]"),
 		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := openClient(e)
+			_, p, err := verifiedProject(c.Context(), e, args[0])
 			if err != nil {
 				return err
-			}
-			p, err := cl.Project(c.Context(), args[0])
-			if err != nil {
-				return explainRead(err, args[0])
 			}
 			vs := p.Index.Versions()
 			latest, _ := p.Index.Latest()
@@ -80,13 +76,9 @@ release that is neither a pre-release nor yanked.`,
 		Args: exactArgs(1, "get PROJECT[@VERSION] [-o DIR] [--file NAME]"),
 		RunE: func(c *cobra.Command, args []string) error {
 			name, version, _ := strings.Cut(args[0], "@")
-			cl, err := openClient(e)
+			cl, p, err := verifiedProject(c.Context(), e, name)
 			if err != nil {
 				return err
-			}
-			p, err := cl.Project(c.Context(), name)
-			if err != nil {
-				return explainRead(err, name)
 			}
 			var rel *layout.Release
 			if version == "" {

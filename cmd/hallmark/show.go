@@ -81,13 +81,9 @@ func newShowCmd(e *env) *cobra.Command {
 		Short: "Show a project's verified state in plain words",
 		Args:  exactArgs(1, "project show PROJECT [--json]"),
 		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := openClient(e)
+			cl, p, err := verifiedProject(c.Context(), e, args[0])
 			if err != nil {
 				return err
-			}
-			p, err := cl.Project(c.Context(), args[0])
-			if err != nil {
-				return explainRead(err, args[0])
 			}
 			v := viewOf(p)
 			t := &maintainer.Tool{Client: cl}

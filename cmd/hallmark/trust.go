@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -121,4 +122,18 @@ func printJSON(e *env, v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// verifiedProject opens the repository the user means and learns a
+// project's state through TUF verification.
+func verifiedProject(ctx context.Context, e *env, name string) (*client.Client, *client.Project, error) {
+	cl, err := openClient(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := cl.Project(ctx, name)
+	if err != nil {
+		return nil, nil, explainRead(err, name)
+	}
+	return cl, p, nil
 }
