@@ -3,6 +3,7 @@ package layout
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -119,3 +120,19 @@ func MetadataBlobPath(shard, file string) string {
 // TrustFile is the repository's trust summary, served at
 // <repo>/metadata/trust.json: what `hallmark trust` shows and pins.
 const TrustFile = "metadata/trust.json"
+
+// ParseMetadataFile parses a versioned metadata file name as MetadataFile
+// writes it ("<N>.<role>.json"); timestamp.json and other names are not
+// versioned files (ok false).
+func ParseMetadataFile(file string) (role string, version int64, ok bool) {
+	num, rest, found := strings.Cut(file, ".")
+	role, isJSON := strings.CutSuffix(rest, ".json")
+	if !found || !isJSON || role == "" || num == "" || strings.Trim(num, "0123456789") != "" || len(num) > 18 {
+		return "", 0, false
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || MetadataFile(role, v) != file {
+		return "", 0, false
+	}
+	return role, v, true
+}

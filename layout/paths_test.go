@@ -148,3 +148,30 @@ func TestCheckFilename(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMetadataFile(t *testing.T) {
+	for _, tt := range []struct {
+		file    string
+		role    string
+		version int64
+		ok      bool
+	}{
+		{"3.requests.releases.json", "requests.releases", 3, true},
+		{"1.claimed.a3.json", "claimed.a3", 1, true},
+		{"12.root.json", "root", 12, true},
+		{"timestamp.json", "", 0, false},
+		{"1.json", "", 0, false},
+		{"01.root.json", "", 0, false},
+		{"x.root.json", "", 0, false},
+		{"1.root", "", 0, false},
+		{"99999999999999999999.root.json", "", 0, false},
+	} {
+		role, v, ok := layout.ParseMetadataFile(tt.file)
+		if role != tt.role || v != tt.version || ok != tt.ok {
+			t.Errorf("ParseMetadataFile(%q) = %q, %d, %v; want %q, %d, %v", tt.file, role, v, ok, tt.role, tt.version, tt.ok)
+		}
+		if ok && layout.MetadataFile(role, v) != tt.file {
+			t.Errorf("MetadataFile(%q, %d) does not give back %q", role, v, tt.file)
+		}
+	}
+}

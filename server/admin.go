@@ -250,11 +250,10 @@ func (s *Server) blockedPath(path string) (string, string, bool) {
 		if len(parts) != 3 {
 			return "", "", false
 		}
-		num, file, ok := strings.Cut(parts[2], ".") // "N.<role>.json"
-		if !ok || num == "" || strings.Trim(num, "0123456789") != "" || !strings.HasSuffix(file, ".json") {
+		role, _, ok := layout.ParseMetadataFile(parts[2])
+		if !ok {
 			return "", "", false // timestamp.json and the like
 		}
-		role := strings.TrimSuffix(file, ".json")
 		kind, p := layout.ParseRole(role)
 		if kind != layout.KindOwners && kind != layout.KindReleases {
 			return "", "", false
