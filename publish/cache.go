@@ -2,6 +2,7 @@ package publish
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"fmt"
 	"maps"
@@ -18,32 +19,36 @@ import (
 // roleCache keeps the decoded form of the roles every batch loads (snapshot,
 // timestamp, new bin), with the exact bytes they were decoded from. A batch
 // still reads each role from the store, which stays the one source of truth,
-// but skips decoding when the bytes are the ones cached: decoding the new bin
-// was the largest per-batch cost that grows with the shard. Each batch gets
-// a deep copy, so what a batch changes (and a failed batch leaves behind)
-// never reaches the cache. The cache is bounded by the size of the cached
-// bytes, least recently used first out, so the server never holds every
-// shard's bins.
+// but skips decoding when the bytes are the ones cached: decoding was the
+// largest per-batch cost, and the one that grows with the shard. Each batch
+// gets a deep copy, so what a batch changes (and a failed batch leaves
+// behind) never reaches the cache. The cache is bounded by an estimate of
+// the memory the decoded roles take, least recently used first out, so the
+// server never holds every shard's bins.
 type roleCache struct {
-	mu    sync.Mutex
-	m     map[string]*cachedRole
-	bytes int
-	clock uint64
+	mu   sync.Mutex
+	m    map[string]*list.Element // of *cachedRole
+	lru  list.List                // front: most recently used
+	cost int
 }
 
 type cachedRole struct {
+	key  string
 	data []byte
 	md   any // *metadata.Metadata[T], never handed out
-	used uint64
+	cost int
 }
 
-// roleCacheBudget bounds the encoded size of the cached roles, and
-// roleCacheEntries their number (decoded, a role takes several times its
-// encoded size; with 4,096 shards the count is what binds).
-const (
-	roleCacheBudget  = 16 << 20
-	roleCacheEntries = 1024
-)
+// roleCacheBudget bounds the estimated memory of the decoded roles: enough
+// for the three online roles of every shard of a 4,096-shard repository of
+// a few projects per shard (so uploads spread over all shards still hit),
+// and for about a thousand shards' snapshots at PyPI's size.
+const roleCacheBudget = 128 << 20
+
+// roleCost estimates the memory a decoded role takes. Decoded, a snapshot
+// takes 8 to 12 times its encoded size (a struct and a map per entry; see
+// TestRoleCostCoversDecodedSize).
+func roleCost(data []byte) int { return 12*len(data) + 2048 }
 
 // loadCached returns a role of a shard as the store has it, decoded, for the
 // caller to change freely.
@@ -53,50 +58,58 @@ func loadCached[T metadata.Roles](ctx context.Context, p *Publisher, shard, role
 		return nil, fmt.Errorf("role %s: %w", role, err)
 	}
 	key := shard + "\x00" + role
-	c := &p.cache
-	c.mu.Lock()
 	// A role over the size limit is refused (by Decode) whether cached or not.
-	if e, ok := c.m[key]; ok && len(rf.Data) <= tufmeta.MaxRoleSize && bytes.Equal(e.data, rf.Data) {
-		c.clock++
-		e.used = c.clock
-		md := e.md.(*metadata.Metadata[T])
-		c.mu.Unlock()
-		return cloneRole(md), nil
+	if len(rf.Data) <= tufmeta.MaxRoleSize {
+		if md, ok := p.cache.get(key, rf.Data); ok {
+			return cloneRole(md.(*metadata.Metadata[T])), nil
+		}
 	}
-	c.mu.Unlock()
 	md, err := tufmeta.Decode[T](rf.Data)
 	if err != nil {
 		return nil, err
 	}
-	c.put(key, rf.Data, cloneRole(md))
+	p.cache.put(key, rf.Data, cloneRole(md))
 	return md, nil
 }
 
+// get returns the cached role decoded from exactly data.
+func (c *roleCache) get(key string, data []byte) (any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok {
+		return nil, false
+	}
+	r := e.Value.(*cachedRole)
+	if !bytes.Equal(r.data, data) {
+		return nil, false
+	}
+	c.lru.MoveToFront(e)
+	return r.md, true
+}
+
 func (c *roleCache) put(key string, data []byte, md any) {
-	if len(data) > roleCacheBudget/2 {
+	cost := roleCost(data)
+	if cost > roleCacheBudget/4 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = map[string]*cachedRole{}
+		c.m = map[string]*list.Element{}
 	}
-	if old, ok := c.m[key]; ok {
-		c.bytes -= len(old.data)
+	if e, ok := c.m[key]; ok {
+		c.cost -= e.Value.(*cachedRole).cost
+		c.lru.Remove(e)
 	}
-	c.clock++
-	c.m[key] = &cachedRole{data: data, md: md, used: c.clock}
-	c.bytes += len(data)
-	for c.bytes > roleCacheBudget || len(c.m) > roleCacheEntries {
-		var oldest string
-		var at uint64
-		for k, e := range c.m {
-			if oldest == "" || e.used < at {
-				oldest, at = k, e.used
-			}
-		}
-		c.bytes -= len(c.m[oldest].data)
-		delete(c.m, oldest)
+	c.m[key] = c.lru.PushFront(&cachedRole{key: key, data: data, md: md, cost: cost})
+	c.cost += cost
+	for c.cost > roleCacheBudget {
+		oldest := c.lru.Back()
+		r := oldest.Value.(*cachedRole)
+		c.lru.Remove(oldest)
+		delete(c.m, r.key)
+		c.cost -= r.cost
 	}
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -52,16 +53,28 @@ func (s *Server) handleChange(w http.ResponseWriter, r *http.Request) {
 
 // upload is a parsed write request with its staged files.
 type upload struct {
+	s     *Server
 	req   api.ChangeRequest
 	files map[string]publish.Staged
 	paths []string // staged file paths on disk, removed after the request
+	mem   int64    // bytes of the staging memory budget it holds
 }
 
 func (u *upload) cleanup() {
 	for _, p := range u.paths {
 		os.Remove(p)
 	}
+	u.s.stagedMem.Add(-u.mem)
 }
+
+// Files up to stageInMemory bytes are staged in memory while the server has
+// stageMemoryBudget bytes to spare (most release files are small, and a
+// staging file costs a create, a write and an unlink per upload); larger
+// files, and everything beyond the budget, go to the staging directory.
+const (
+	stageInMemory     = 256 << 10
+	stageMemoryBudget = 64 << 20
+)
 
 func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, pathProject string) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
@@ -151,7 +164,7 @@ func (s *Server) readUpload(r *http.Request) (*upload, int, string, error) {
 		return nil, http.StatusUnsupportedMediaType, "bad_request", errors.New("the request must be multipart/form-data with a \"change\" part followed by the files")
 	}
 	mr := multipart.NewReader(r.Body, params["boundary"])
-	u := &upload{files: map[string]publish.Staged{}}
+	u := &upload{s: s, files: map[string]publish.Staged{}}
 	first := true
 	var total int64
 	for {
@@ -185,7 +198,7 @@ func (s *Server) readUpload(r *http.Request) (*upload, int, string, error) {
 			return u, http.StatusBadRequest, "bad_request", fmt.Errorf("file %s is uploaded twice", name)
 		}
 		set := s.settings()
-		st, path, err := s.stage(io.LimitReader(part, set.MaxFileSize+1))
+		st, path, err := s.stage(u, io.LimitReader(part, set.MaxFileSize+1))
 		if path != "" {
 			u.paths = append(u.paths, path)
 		}
@@ -213,7 +226,30 @@ func (s *Server) readUpload(r *http.Request) (*upload, int, string, error) {
 	return u, 0, "", nil
 }
 
-func (s *Server) stage(part io.Reader) (publish.Staged, string, error) {
+func (s *Server) stage(u *upload, part io.Reader) (publish.Staged, string, error) {
+	h := sha256.New()
+	var head []byte
+	if s.stagedMem.Add(stageInMemory) <= stageMemoryBudget {
+		var err error
+		head, err = io.ReadAll(io.LimitReader(part, stageInMemory+1))
+		if err != nil {
+			s.stagedMem.Add(-stageInMemory)
+			return publish.Staged{}, "", fmt.Errorf("failed to receive upload: %w", err)
+		}
+		if len(head) <= stageInMemory {
+			// The whole file: hold on to what it takes.
+			s.stagedMem.Add(int64(len(head)) - stageInMemory)
+			u.mem += int64(len(head))
+			h.Write(head)
+			return publish.Staged{
+				Open:   func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(head)), nil },
+				SHA256: hex.EncodeToString(h.Sum(nil)), Length: int64(len(head)),
+			}, "", nil
+		}
+		s.stagedMem.Add(-stageInMemory)
+	} else {
+		s.stagedMem.Add(-stageInMemory)
+	}
 	var rnd [12]byte
 	rand.Read(rnd[:])
 	path := filepath.Join(s.cfg.StagingDir, hex.EncodeToString(rnd[:]))
@@ -221,8 +257,7 @@ func (s *Server) stage(part io.Reader) (publish.Staged, string, error) {
 	if err != nil {
 		return publish.Staged{}, "", fmt.Errorf("%w: %v", errStaging, err)
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, io.TeeReader(part, f))
+	n, err := io.Copy(io.MultiWriter(h, f), io.MultiReader(bytes.NewReader(head), part))
 	if cerr := f.Close(); err == nil && cerr != nil {
 		return publish.Staged{}, path, fmt.Errorf("%w: %v", errStaging, cerr)
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"hallmark.dev/hallmark/layout"
@@ -61,6 +62,7 @@ type Server struct {
 	creates    limiter
 	ceremonies chan struct{}
 	files      fileCache
+	stagedMem  atomic.Int64 // bytes of uploads staged in memory
 	set        struct {
 		mu sync.RWMutex
 		v  layout.Settings

@@ -169,11 +169,18 @@ func TestDecodeIsStrict(t *testing.T) {
 		{"another role type", snapBytes},
 		{"too large", append(bytes.Clone(good), bytes.Repeat([]byte(" "), tufmeta.MaxRoleSize)...)},
 		{"array", []byte("[]")},
+		{"null", []byte("null")},
+		{"second object on a new line", append(bytes.Clone(good), []byte("\n"+string(good))...)},
+		{"trailing NUL", append(bytes.Clone(good), 0)},
+		{"invalid UTF-8 outside strings", append(bytes.Clone(good), 0xff)},
 	}
 	for _, tt := range tests {
 		if _, err := tufmeta.Decode[metadata.TargetsType](tt.data); err == nil {
 			t.Errorf("%s: Decode accepted it", tt.desc)
 		}
+	}
+	if _, err := tufmeta.Decode[metadata.TargetsType](append(bytes.Clone(good), []byte(" \n")...)); err != nil {
+		t.Errorf("trailing white space: %v", err)
 	}
 }
 

@@ -5,6 +5,8 @@ package blobdir
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,13 +15,19 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"hallmark.dev/hallmark/store"
 )
 
 // Dir is a blob store rooted at a directory.
-type Dir struct{ root string }
+type Dir struct {
+	root string
+	// dirs remembers the directories Put has made or found, so a write
+	// into a known directory costs no stat.
+	dirs sync.Map
+}
 
 // Open returns a blob store rooted at dir, creating it if needed.
 func Open(dir string) (*Dir, error) {
@@ -41,20 +49,44 @@ func (d *Dir) file(p string) (string, error) {
 }
 
 // Put implements store.Blobs.
-func (d *Dir) Put(ctx context.Context, p string, r io.Reader) error {
+func (d *Dir) Put(ctx context.Context, p string, r io.Reader) (err error) {
 	name, err := d.file(p)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		return fmt.Errorf("failed to store %s: %w", p, err)
+	dir := filepath.Dir(name)
+	if _, ok := d.dirs.Load(dir); !ok {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("failed to store %s: %w", p, err)
+		}
+		d.dirs.Store(dir, true)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmpName := filepath.Join(dir, ".tmp-"+hex.EncodeToString(rnd[:]))
+	tmp, err := os.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The directory was removed behind our back: make it again.
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("failed to store %s: %w", p, err)
+		}
+		tmp, err = os.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	}
 	if err != nil {
 		return fmt.Errorf("failed to store %s: %w", p, err)
 	}
-	defer os.Remove(tmp.Name())
+	defer func() {
+		if err != nil {
+			os.Remove(tmpName)
+		}
+	}()
 	if _, err := io.Copy(tmp, ctxReader{ctx, r}); err != nil {
+		tmp.Close()
+		return fmt.Errorf("failed to store %s: %w", p, err)
+	}
+	// Served files are world-readable whatever the umask (a web server
+	// in front may run as another user).
+	if err := tmp.Chmod(0o644); err != nil {
 		tmp.Close()
 		return fmt.Errorf("failed to store %s: %w", p, err)
 	}
@@ -65,10 +97,7 @@ func (d *Dir) Put(ctx context.Context, p string, r io.Reader) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("failed to store %s: %w", p, err)
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
+	if err := os.Rename(tmpName, name); err != nil {
 		return fmt.Errorf("failed to store %s: %w", p, err)
 	}
 	return nil

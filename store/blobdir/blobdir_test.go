@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"hallmark.dev/hallmark/store"
@@ -160,5 +161,33 @@ func TestBlobPathsCannotEscape(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(base, "x")); err == nil {
 		t.Error("a blob was written outside the directory")
+	}
+}
+
+// Blobs are world-readable whatever the process's umask, and a directory
+// removed behind the store's back is made again.
+func TestPutModeAndRemovedDirectory(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	d, _ := newDir(t)
+	const p = "targets/demo/1.0.0/abc.demo.tar.gz"
+	if err := d.Put(ctx, p, strings.NewReader("one")); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(d.Root(), filepath.FromSlash(p)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o644 {
+		t.Errorf("blob mode %v; want 0644", fi.Mode().Perm())
+	}
+	if err := os.RemoveAll(filepath.Join(d.Root(), "targets", "demo")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(ctx, p, strings.NewReader("two")); err != nil {
+		t.Fatalf("Put after its directory was removed: %v", err)
+	}
+	if got := read(t, d, p); got != "two" {
+		t.Errorf("read %q", got)
 	}
 }

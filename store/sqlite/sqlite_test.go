@@ -18,7 +18,7 @@ var (
 	t0  = time.Date(2026, 5, 1, 10, 30, 0, 123456789, time.UTC)
 )
 
-func open(t *testing.T, path string) *sqlite.DB {
+func open(t testing.TB, path string) *sqlite.DB {
 	t.Helper()
 	db, err := sqlite.Open(ctx, path)
 	if err != nil {
