@@ -16,33 +16,41 @@ import (
 )
 
 // maxCachedFile and maxCachedBytes bound the in-memory copies of published
-// metadata files the server keeps to answer the most frequent requests
-// without touching the disk.
+// files (metadata and small target files) the server keeps to answer the
+// most frequent requests without touching the disk.
 const (
 	maxCachedFile  = 64 << 10
 	maxCachedBytes = 64 << 20
 )
 
-// cachedFile is an immutable published file held in memory, with its
-// response headers formatted once.
+// cachedFile is a published file held in memory, with its response
+// headers formatted once.
 type cachedFile struct {
-	data    []byte
-	mod     time.Time
-	length  string
-	lastMod string
-	etag    string
+	data []byte
+	mod  time.Time
+	// mutable is set for the files published under a fixed name
+	// (timestamp.json, trust.json); every other name is versioned or
+	// content-addressed and never names other bytes.
+	mutable bool
+	header  map[string][]string
 }
 
-func newCachedFile(data []byte, mod time.Time) cachedFile {
+func newCachedFile(path string, data []byte, mod time.Time) cachedFile {
 	sum := sha256.Sum256(data)
-	return cachedFile{data: data, mod: mod, length: strconv.Itoa(len(data)),
-		lastMod: mod.UTC().Format(http.TimeFormat), etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+	cacheControl, contentType := staticHeaders(path)
+	return cachedFile{data: data, mod: mod, mutable: cacheControl == noCache, header: map[string][]string{
+		"Cache-Control":  {cacheControl},
+		"Content-Type":   {contentType},
+		"Content-Length": {strconv.Itoa(len(data))},
+		"Last-Modified":  {mod.UTC().Format(http.TimeFormat)},
+		"Etag":           {`"` + hex.EncodeToString(sum[:16]) + `"`},
+	}}
 }
 
-// fileCache holds small published metadata files. Every write or delete of
-// a blob drops its copy (through notifyingBlobs) and bumps the generation,
-// and a copy read before a write is never stored after it. Target files are
-// not cached: a removed file must stop being served at once.
+// fileCache holds small published files. Every write or delete of a blob
+// drops its copy (through notifyingBlobs) and bumps the generation, and a
+// copy read before a write is never stored after it: a removed target file
+// stops being served at once.
 type fileCache struct {
 	mu    sync.RWMutex
 	m     map[string]cachedFile
@@ -88,8 +96,6 @@ func (c *fileCache) put(path string, f cachedFile, gen uint64) {
 	c.bytes += len(f.data)
 }
 
-// cacheable reports whether a served path is a metadata file.
-func cacheable(path string) bool { return strings.HasPrefix(path, "metadata/") }
 
 // notifyingBlobs tells the server's file cache about every blob write and
 // delete, so what it serves from memory is never stale.
@@ -130,12 +136,15 @@ func (n *notifyingBlobs) Delete(ctx context.Context, path string) error {
 
 // serveCached answers from memory: the whole file (a versioned file never
 // changes, so Range requests get it all), or 304 to a revalidation.
-func (s *Server) serveCached(w http.ResponseWriter, r *http.Request, path string, c cachedFile) {
-	setStaticHeaders(w, path)
+func (s *Server) serveCached(w http.ResponseWriter, r *http.Request, c cachedFile) {
 	h := w.Header()
-	h["Last-Modified"] = []string{c.lastMod}
-	h["Etag"] = []string{c.etag}
-	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, c.etag) {
+	for k, v := range c.header {
+		if k != "Content-Length" {
+			h[k] = v
+		}
+	}
+	etag := c.header["Etag"][0]
+	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -145,7 +154,7 @@ func (s *Server) serveCached(w http.ResponseWriter, r *http.Request, path string
 			return
 		}
 	}
-	h["Content-Length"] = []string{c.length}
+	h["Content-Length"] = c.header["Content-Length"]
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(c.data)
@@ -166,12 +175,15 @@ func (n *notifyingBlobs) Stat(ctx context.Context, path string) (int64, time.Tim
 	return 0, time.Time{}, errors.New("cannot stat")
 }
 
-// fresh reports whether a cached copy still matches the stored blob: a
-// blob changed behind the server's back (someone with access to the
-// storage) is served as stored, not from memory.
+// fresh reports whether a cached copy still matches the stored blob. The
+// server's own writes drop copies at once; a file under a fixed name
+// (timestamp.json) replaced by another process sharing the storage is
+// served as stored, not from memory, at the cost of a stat per request.
+// Versioned and content-addressed names never get other content, so
+// their copies are not checked.
 func (s *Server) fresh(ctx context.Context, path string, c cachedFile) bool {
 	st, ok := s.cfg.Blobs.(statter)
-	if !ok {
+	if !ok || !c.mutable {
 		return true
 	}
 	size, mod, err := st.Stat(ctx, path)

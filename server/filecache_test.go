@@ -54,3 +54,44 @@ func TestServedMetadataIsNeverStale(t *testing.T) {
 		t.Fatalf("after the file changed on disk the server still serves %q", got)
 	}
 }
+
+// Small target files are answered from memory too, but a removed file and
+// a blocked project's files stop being served at once.
+func TestCachedTargetsStopOnRemovalAndBlock(t *testing.T) {
+	s := newTestServer(t, 1<<20)
+	ctx := context.Background()
+	const path = "targets/demo/1.0.0/0123abcd.demo-1.0.0.tar.gz"
+	if err := s.cfg.Blobs.Put(ctx, path, strings.NewReader("release bytes")); err != nil {
+		t.Fatal(err)
+	}
+	get := func() *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("GET", "/"+path, nil))
+		return rec
+	}
+	for range 2 {
+		if rec := get(); rec.Code != 200 || rec.Body.String() != "release bytes" || rec.Header().Get("Cache-Control") != "public, max-age=31536000, immutable" {
+			t.Fatalf("GET = %d %q %v", rec.Code, rec.Body, rec.Header())
+		}
+	}
+	if _, ok := s.files.get(path); !ok {
+		t.Fatal("the target file was not cached")
+	}
+
+	s.blocked.mu.Lock()
+	s.blocked.m = map[string]string{"demo": "malware"}
+	s.blocked.mu.Unlock()
+	if rec := get(); rec.Code != http.StatusGone {
+		t.Errorf("GET of a blocked project's cached file = %d; want 410", rec.Code)
+	}
+	s.blocked.mu.Lock()
+	s.blocked.m = nil
+	s.blocked.mu.Unlock()
+
+	if err := s.cfg.Blobs.Delete(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	if rec := get(); rec.Code != http.StatusNotFound {
+		t.Errorf("GET of a removed file = %d; want 404", rec.Code)
+	}
+}

@@ -133,8 +133,35 @@ func (s *Server) routes() http.Handler {
 	return s.logRequests(mux)
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Published files held in memory are
+// answered first, without the router and the request log (which logs
+// only writes and errors): they are most of the traffic.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && s.serveFromMemory(w, r) {
+		return
+	}
+	s.handler.ServeHTTP(w, r)
+}
+
+// serveFromMemory answers a request for a published file that the file
+// cache holds, if it may; it reports whether it answered. Only paths that
+// handleStatic served before are in the cache.
+func (s *Server) serveFromMemory(w http.ResponseWriter, r *http.Request) bool {
+	p := r.URL.Path
+	if !strings.HasPrefix(p, "/metadata/") && !strings.HasPrefix(p, "/targets/") {
+		return false
+	}
+	path := p[1:]
+	c, ok := s.files.get(path)
+	if !ok {
+		return false
+	}
+	if _, _, blocked := s.blockedPath(path); blocked || !s.fresh(r.Context(), path, c) {
+		return false // handleStatic answers, and drops a stale copy
+	}
+	s.serveCached(w, r, c)
+	return true
+}
 
 func (s *Server) logRequests(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -172,7 +199,7 @@ func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 	}
 	if c, ok := s.files.get(path); ok {
 		if s.fresh(r.Context(), path, c) {
-			s.serveCached(w, r, path, c)
+			s.serveCached(w, r, c)
 			return
 		}
 		s.files.drop(path)
@@ -189,12 +216,12 @@ func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer b.Close()
-	if cacheable(path) && b.Size() <= maxCachedFile {
+	if b.Size() <= maxCachedFile {
 		data, err := io.ReadAll(io.LimitReader(b, maxCachedFile+1))
 		if err == nil && int64(len(data)) == b.Size() {
-			c := newCachedFile(data, b.ModTime())
+			c := newCachedFile(path, data, b.ModTime())
 			s.files.put(path, c, gen)
-			s.serveCached(w, r, path, c)
+			s.serveCached(w, r, c)
 			return
 		}
 		if _, err := b.Seek(0, io.SeekStart); err != nil {
@@ -202,26 +229,28 @@ func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	setStaticHeaders(w, path)
+	cacheControl, contentType := staticHeaders(path)
+	w.Header().Set("Cache-Control", cacheControl)
+	w.Header().Set("Content-Type", contentType)
 	http.ServeContent(w, r, "", b.ModTime(), b)
 }
 
-// setStaticHeaders sets the caching and type headers of a served file.
-// Versioned files never change, so caches may keep them forever;
+// noCache is the Cache-Control of the files published under a fixed name.
+const noCache = "no-cache"
+
+// staticHeaders returns the Cache-Control and Content-Type of a served
+// file. Versioned files never change, so caches may keep them forever;
 // timestamp.json and trust.json must be revalidated.
-func setStaticHeaders(w http.ResponseWriter, path string) {
-	h := w.Header()
-	switch {
-	case strings.HasSuffix(path, "/timestamp.json") || path == layout.TrustFile:
-		h.Set("Cache-Control", "no-cache")
-	default:
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+func staticHeaders(path string) (cacheControl, contentType string) {
+	cacheControl = "public, max-age=31536000, immutable"
+	if strings.HasSuffix(path, "/timestamp.json") || path == layout.TrustFile {
+		cacheControl = noCache
 	}
+	contentType = "application/octet-stream"
 	if strings.HasPrefix(path, "metadata/") {
-		h.Set("Content-Type", "application/json")
-	} else {
-		h.Set("Content-Type", "application/octet-stream")
+		contentType = "application/json"
 	}
+	return cacheControl, contentType
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
