@@ -96,7 +96,6 @@ func (c *fileCache) put(path string, f cachedFile, gen uint64) {
 	c.bytes += len(f.data)
 }
 
-
 // notifyingBlobs tells the server's file cache about every blob write and
 // delete, so what it serves from memory is never stale.
 type notifyingBlobs struct {
