@@ -78,10 +78,7 @@ func Decode[T metadata.Roles](b []byte) (*metadata.Metadata[T], error) {
 	if len(b) > MaxRoleSize {
 		return nil, fmt.Errorf("metadata is %d bytes; the limit is %d", len(b), MaxRoleSize)
 	}
-	// FromBytes parses with json.Unmarshal, which refuses invalid JSON and
-	// anything after the object (tested in TestDecodeIsStrict), so no
-	// separate pass is needed: decoding was the publisher's largest cost.
-	md, err := new(metadata.Metadata[T]).FromBytes(b)
+	md, err := decode[T](b)
 	if err != nil {
 		return nil, fmt.Errorf("metadata is malformed: %w", err)
 	}
