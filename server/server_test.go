@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-func newTestServer(t *testing.T, maxUpload int64) *Server {
+func newTestServer(t testing.TB, maxUpload int64) *Server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
