@@ -31,9 +31,12 @@ type batch struct {
 
 	snapshot  *tufmeta.Snapshot
 	timestamp *tufmeta.Timestamp
-	newBin    *tufmeta.Targets
-	newDirty  bool
-	root      *tufmeta.Root // a new root accepted in this batch
+	// newBin is decoded only when the batch changes it (bin, below): a
+	// release needs one delegation, read from newBinData.
+	newBin     *tufmeta.Targets
+	newBinData []byte
+	newDirty   bool
+	root       *tufmeta.Root // a new root accepted in this batch
 	// newBinBytes estimates the encoded size of newBin (0: not measured).
 	newBinBytes int
 	renewed     bool
@@ -62,10 +65,25 @@ func (p *Publisher) newBatch(ctx context.Context, shard string) (*batch, error) 
 	if b.timestamp, err = loadCached[metadata.TimestampType](ctx, p, shard, layout.RoleTimestamp); err != nil {
 		return nil, err
 	}
-	if b.newBin, err = loadCached[metadata.TargetsType](ctx, p, shard, layout.NewRole(shard)); err != nil {
-		return nil, err
+	rf, err := p.cfg.State.Role(ctx, shard, layout.NewRole(shard))
+	if err != nil {
+		return nil, fmt.Errorf("role %s: %w", layout.NewRole(shard), err)
 	}
+	b.newBinData = rf.Data
 	return b, nil
+}
+
+// bin returns the shard's new-projects bin, decoded, for the batch to
+// change.
+func (b *batch) bin() (*tufmeta.Targets, error) {
+	if b.newBin == nil {
+		md, err := decodeCached[metadata.TargetsType](b.p, b.shard, layout.NewRole(b.shard), b.newBinData)
+		if err != nil {
+			return nil, fmt.Errorf("role %s: %w", layout.NewRole(b.shard), err)
+		}
+		b.newBin = md
+	}
+	return b.newBin, nil
 }
 
 func loadRole[T metadata.Roles](ctx context.Context, st store.State, shard, role string) (*metadata.Metadata[T], error) {
@@ -186,7 +204,11 @@ func (b *batch) check(ctx context.Context, c *Change) (Result, error) {
 		pr.OwnerRequest = true
 		b.projects[pr.Name] = pr
 	case ownerChange != nil:
-		tufmeta.SetProjectDelegation(b.newBin, pr.Name, *ownerChange)
+		bin, err := b.bin()
+		if err != nil {
+			return Result{}, err
+		}
+		tufmeta.SetProjectDelegation(bin, pr.Name, *ownerChange)
 		b.newDirty = true
 	case c.OwnersRole != nil && pr.OwnerRequest:
 		// An owners role that declares the delegated owners again withdraws
@@ -202,15 +224,22 @@ func (b *batch) check(ctx context.Context, c *Change) (Result, error) {
 // state builds the verified state of a project from the published roles.
 func (b *batch) state(ctx context.Context, pr store.Project) (*validation.Project, error) {
 	binName := layout.NewRole(b.shard)
-	bin := b.newBin
-	if pr.Status == store.StatusClaimed {
+	var del tufmeta.Delegation
+	var err error
+	switch {
+	case pr.Status == store.StatusClaimed:
 		binName = layout.ClaimedRole(b.shard)
-		var err error
-		if bin, err = b.role(ctx, binName); err != nil || bin == nil {
-			return nil, fmt.Errorf("claimed bin of shard %s: %v", b.shard, err)
+		bin, rerr := b.role(ctx, binName)
+		if rerr != nil || bin == nil {
+			return nil, fmt.Errorf("claimed bin of shard %s: %v", b.shard, rerr)
 		}
+		del, _, err = tufmeta.TargetsDelegation(bin, layout.OwnersRole(pr.Name))
+	case b.newBin != nil:
+		del, _, err = tufmeta.TargetsDelegation(b.newBin, layout.OwnersRole(pr.Name))
+	default:
+		// The bin as stored: read one delegation, decode nothing else.
+		del, _, err = tufmeta.LookupDelegation(b.newBinData, layout.OwnersRole(pr.Name))
 	}
-	del, _, err := tufmeta.TargetsDelegation(bin, layout.OwnersRole(pr.Name))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", binName, err)
 	}
@@ -266,11 +295,18 @@ func (b *batch) create(ctx context.Context, c *Change) (Result, error) {
 		}
 		return r, err
 	}
-	tufmeta.SetProjectDelegation(b.newBin, c.Project, c.Owners)
+	bin, err := b.bin()
+	if err != nil {
+		return Result{}, err
+	}
+	if b.newBinBytes == 0 && !b.newDirty {
+		b.newBinBytes = len(b.newBinData) // the bin is as stored
+	}
+	tufmeta.SetProjectDelegation(bin, c.Project, c.Owners)
 	// The new-projects bin must stay readable by every client (and by the
 	// publisher itself): refuse a project that would push it past the limit.
 	if size := b.newBinSize(); size > b.p.cfg.MaxNewBin {
-		tufmeta.RemoveDelegation(b.newBin, c.Project)
+		tufmeta.RemoveDelegation(bin, c.Project)
 		return rejected("shard %s holds too many projects that are not claimed yet (its new-projects metadata would be %d bytes); ask the repository's admins to claim projects, then try again", b.shard, size), nil
 	}
 	b.newDirty = true
@@ -467,8 +503,14 @@ func signers(md *tufmeta.Targets) []string {
 func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 	now := b.env.Now
 	pol := b.env.Policy
-	if renew && pol.NeedsRenewal(layout.NewRole(b.shard), b.newBin.Signed.Expires, now) {
-		b.newDirty = true
+	if renew {
+		bin, err := b.bin()
+		if err != nil {
+			return 0, err
+		}
+		if pol.NeedsRenewal(layout.NewRole(b.shard), bin.Signed.Expires, now) {
+			b.newDirty = true
+		}
 	}
 	snapDue := renew && pol.NeedsRenewal(layout.RoleSnapshot, b.snapshot.Signed.Expires, now)
 	tsDue := renew && pol.NeedsRenewal(layout.RoleTimestamp, b.timestamp.Signed.Expires, now)
@@ -719,7 +761,9 @@ func (b *batch) onlineKey(ctx context.Context, role string) (*signing.Key, error
 const newBinLimit = tufmeta.MaxRoleSize - 64<<10
 
 // newBinSize is the encoded size of the new-projects bin as the batch has
-// it; it is computed once per batch and then grown by each creation.
+// it, just after a creation added a delegation: the stored size (or, if
+// the batch changed the bin otherwise first, its encoding), grown by each
+// creation.
 func (b *batch) newBinSize() int {
 	if b.newBinBytes == 0 {
 		data, err := tufmeta.Encode(b.newBin)

@@ -57,18 +57,24 @@ func loadCached[T metadata.Roles](ctx context.Context, p *Publisher, shard, role
 	if err != nil {
 		return nil, fmt.Errorf("role %s: %w", role, err)
 	}
+	return decodeCached[T](p, shard, role, rf.Data)
+}
+
+// decodeCached decodes a role of a shard from data, from the cache when it
+// holds the same bytes.
+func decodeCached[T metadata.Roles](p *Publisher, shard, role string, data []byte) (*metadata.Metadata[T], error) {
 	key := shard + "\x00" + role
 	// A role over the size limit is refused (by Decode) whether cached or not.
-	if len(rf.Data) <= tufmeta.MaxRoleSize {
-		if md, ok := p.cache.get(key, rf.Data); ok {
+	if len(data) <= tufmeta.MaxRoleSize {
+		if md, ok := p.cache.get(key, data); ok {
 			return cloneRole(md.(*metadata.Metadata[T])), nil
 		}
 	}
-	md, err := tufmeta.Decode[T](rf.Data)
+	md, err := tufmeta.Decode[T](data)
 	if err != nil {
 		return nil, err
 	}
-	p.cache.put(key, rf.Data, cloneRole(md))
+	p.cache.put(key, data, cloneRole(md))
 	return md, nil
 }
 

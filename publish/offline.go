@@ -48,6 +48,9 @@ func (p *Publisher) SubmitOffline(ctx context.Context, o *Offline) (Result, erro
 }
 
 func (b *batch) applyOffline(ctx context.Context, o *Offline) Result {
+	if _, err := b.bin(); err != nil {
+		return Result{Outcome: validation.Reject, Reason: fmt.Errorf("internal error: %w", err)}
+	}
 	res, err := b.checkOffline(ctx, o)
 	if err != nil {
 		return Result{Outcome: validation.Reject, Reason: fmt.Errorf("internal error: %w", err)}

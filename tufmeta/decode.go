@@ -1,6 +1,7 @@
 package tufmeta
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,4 +97,73 @@ func roleType[T metadata.Roles](signed *T) (string, *string) {
 		return metadata.TARGETS, &s.Type
 	}
 	panic("unknown role type") // metadata.Roles has only these four
+}
+
+// LookupDelegation returns what TargetsDelegation returns for one role of
+// an encoded targets role, without decoding the rest of it: a publish of a
+// release needs its project's delegation from a bin of hundreds, whose full
+// decoding cost grew with the shard. The delegated role and the keys it
+// names are decoded by go-tuf's own methods; the rest of the document is
+// only checked to be JSON. Like Decode's, its result is unverified: use it
+// on metadata the caller trusts as stored (the publisher's own bins).
+// TestLookupDelegationMatchesDecode checks it against Decode and
+// TargetsDelegation.
+func LookupDelegation(data []byte, role string) (Delegation, *metadata.DelegatedRole, error) {
+	if len(data) > MaxRoleSize {
+		return Delegation{}, nil, fmt.Errorf("metadata is %d bytes; the limit is %d", len(data), MaxRoleSize)
+	}
+	var env struct {
+		Signed struct {
+			Type        string `json:"_type"`
+			Delegations *struct {
+				Keys  map[string]json.RawMessage `json:"keys"`
+				Roles []json.RawMessage          `json:"roles"`
+			} `json:"delegations"`
+		} `json:"signed"`
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		return Delegation{}, nil, fmt.Errorf("metadata is malformed: %w", err)
+	}
+	if env.Signed.Type != metadata.TARGETS {
+		return Delegation{}, nil, fmt.Errorf("metadata is malformed: expected metadata type %s, got - %s", metadata.TARGETS, env.Signed.Type)
+	}
+	dels := env.Signed.Delegations
+	if dels == nil {
+		return Delegation{}, nil, fmt.Errorf("no delegation found for %s", role)
+	}
+	for _, raw := range dels.Roles {
+		// Most entries are other roles: skip those whose bytes cannot
+		// name it (without an escape, the name appears as written).
+		if !bytes.Contains(raw, []byte(role)) && bytes.IndexByte(raw, '\\') < 0 {
+			continue
+		}
+		var named struct {
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal(raw, &named); err != nil {
+			return Delegation{}, nil, fmt.Errorf("metadata is malformed: %w", err)
+		}
+		if named.Name != role {
+			continue
+		}
+		r := &metadata.DelegatedRole{}
+		if err := json.Unmarshal(raw, r); err != nil {
+			return Delegation{}, nil, fmt.Errorf("metadata is malformed: %w", err)
+		}
+		keys := map[string]*metadata.Key{}
+		for _, id := range r.KeyIDs {
+			rawKey, ok := dels.Keys[id]
+			if !ok {
+				continue // pick reports it
+			}
+			k := &metadata.Key{}
+			if err := json.Unmarshal(rawKey, k); err != nil {
+				return Delegation{}, nil, fmt.Errorf("metadata is malformed: %w", err)
+			}
+			keys[id] = k
+		}
+		d, err := pick(keys, r.KeyIDs, r.Threshold, role)
+		return d, r, err
+	}
+	return Delegation{}, nil, fmt.Errorf("no delegation found for %s", role)
 }

@@ -1,12 +1,16 @@
 package tufmeta_test
 
 import (
+	"bytes"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/signing"
 	"hallmark.dev/hallmark/tufmeta"
 )
 
@@ -147,4 +151,84 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		})
 	}
+}
+
+// LookupDelegation reads one delegation of a bin exactly as decoding the
+// whole bin and calling TargetsDelegation does, for every delegated role,
+// and fails the same way for a role that is not there.
+func TestLookupDelegationMatchesDecode(t *testing.T) {
+	bin := metadata.Targets(expires)
+	keys := []*signing.Key{alice, bob, carol, mal}
+	names := []string{}
+	for i := range 300 {
+		name := fmt.Sprintf("project-%03d", i)
+		names = append(names, layout.OwnersRole(name))
+		d := delegation(1+i%2, keys[i%4], keys[(i+1)%4])
+		if i%7 == 0 {
+			d = delegation(1, keys[i%4])
+		}
+		tufmeta.SetProjectDelegation(bin, name, d)
+	}
+	tufmeta.Sign(bin, carol)
+	data, err := tufmeta.Encode(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := tufmeta.Decode[metadata.TargetsType](data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range append(names, "missing", "") {
+		want, wantRole, wantErr := tufmeta.TargetsDelegation(decoded, role)
+		got, gotRole, gotErr := tufmeta.LookupDelegation(data, role)
+		if (wantErr == nil) != (gotErr == nil) || !reflect.DeepEqual(want, got) || !reflect.DeepEqual(wantRole, gotRole) {
+			t.Fatalf("%s: LookupDelegation = %v, %v, %v; decoding gives %v, %v, %v", role, got, gotRole, gotErr, want, wantRole, wantErr)
+		}
+	}
+	// A name written with escapes is still found.
+	escaped := bytes.ReplaceAll(data, []byte(`project-001`), []byte(`project-\u0030\u00301`))
+	if bytes.Equal(escaped, data) {
+		t.Fatal("the escaped form was not made")
+	}
+	got, _, err := tufmeta.LookupDelegation(escaped, names[1])
+	if err != nil || !reflect.DeepEqual(got.KeyIDs, mustDelegation(t, decoded, names[1]).KeyIDs) {
+		t.Errorf("escaped name: %v, %v", got, err)
+	}
+	// A bin without delegations, another role type, and broken JSON.
+	empty, _ := tufmeta.Encode(metadata.Targets(expires))
+	snap, _ := tufmeta.Encode(metadata.Snapshot(expires))
+	for desc, data := range map[string][]byte{"no delegations": empty, "a snapshot": snap, "truncated": data[:len(data)/2]} {
+		if _, _, err := tufmeta.LookupDelegation(data, names[0]); err == nil {
+			t.Errorf("%s: found a delegation", desc)
+		}
+	}
+}
+
+func mustDelegation(t *testing.T, bin *tufmeta.Targets, role string) tufmeta.Delegation {
+	t.Helper()
+	d, _, err := tufmeta.TargetsDelegation(bin, role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func BenchmarkLookupDelegation(b *testing.B) {
+	bin := metadata.Targets(expires)
+	for i := range 124 { // a shard's bin at 500,000 projects and 4,096 shards
+		tufmeta.SetProjectDelegation(bin, fmt.Sprintf("project-%03d", i), delegation(1, alice))
+	}
+	data, _ := tufmeta.Encode(bin)
+	role := layout.OwnersRole("project-100")
+	b.Run("lookup", func(b *testing.B) {
+		for b.Loop() {
+			tufmeta.LookupDelegation(data, role)
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			md, _ := tufmeta.Decode[metadata.TargetsType](data)
+			tufmeta.TargetsDelegation(md, role)
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -38,6 +39,10 @@ type uploadResult struct {
 	VisibleChecked int     `json:"visible_checked"`
 	VisibleOK      int     `json:"visible_ok"`
 	FirstError     string  `json:"first_error,omitempty"`
+	// RSSKB is the benchmark process's resident memory after the level:
+	// the server, its publisher and caches, and the load generator with
+	// its signed requests.
+	RSSKB int64 `json:"rss_kb"`
 }
 
 // uploadBench sends signed releases through the HTTP API
@@ -68,8 +73,8 @@ func uploadBench(ctx context.Context, r *benchRepo, n int, o *options, rs *resul
 			return err
 		}
 		rs.add("upload", map[string]any{"N": n, "S": r.shards, "result": res})
-		logf("S=%d N=%d U=%d: %d published in %.1fs: %.0f/s, p50 %.0f ms, p99 %.0f ms, %.1f changes/batch, visible %d/%d, %d failed %s",
-			r.shards, n, u, res.Published, res.Seconds, res.PerSecond, res.P50ms, res.P99ms, res.ChangesPerBat, res.VisibleOK, res.VisibleChecked, res.Failed, res.FirstError)
+		logf("S=%d N=%d U=%d: %d published in %.1fs: %.0f/s, p50 %.0f ms, p99 %.0f ms, %.1f changes/batch, visible %d/%d, %d failed, RSS %d MB %s",
+			r.shards, n, u, res.Published, res.Seconds, res.PerSecond, res.P50ms, res.P99ms, res.ChangesPerBat, res.VisibleOK, res.VisibleChecked, res.Failed, res.RSSKB>>10, res.FirstError)
 	}
 	return nil
 }
@@ -176,6 +181,7 @@ func (r *benchRepo) runUploads(ctx context.Context, url string, reqs []*httpRequ
 		return float64(lat[min(len(lat)-1, int(f*float64(len(lat))))].Microseconds()) / 1000
 	}
 	res.P50ms, res.P90ms, res.P99ms, res.MaxMs = q(0.50), q(0.90), q(0.99), q(1)
+	res.RSSKB = readRSS(os.Getpid())["VmRSS"]
 	return res, nil
 }
 
