@@ -37,6 +37,9 @@ const MaxRoleSize = 4 << 20
 // Canonical returns the canonical JSON of the signed part: the bytes that
 // signatures cover.
 func Canonical[T metadata.Roles](md *metadata.Metadata[T]) ([]byte, error) {
+	if b, ok := fastSigned(nil, any(&md.Signed)); ok {
+		return b, nil
+	}
 	b, err := cjson.EncodeCanonical(md.Signed)
 	if err != nil {
 		return nil, fmt.Errorf("failed to encode canonical JSON: %w", err)
@@ -68,6 +71,9 @@ func Sign[T metadata.Roles](md *metadata.Metadata[T], keys ...*signing.Key) erro
 func Encode[T metadata.Roles](md *metadata.Metadata[T]) ([]byte, error) {
 	if md.Signatures == nil {
 		md.Signatures = []metadata.Signature{}
+	}
+	if b, ok := fastEncode(md); ok {
+		return b, nil
 	}
 	return md.ToBytes(false)
 }

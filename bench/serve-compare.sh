@@ -1,0 +1,76 @@
+#!/bin/bash
+# serve-compare.sh: requests per second of one or more 'hallmark serve'
+# binaries and of nginx, serving the same data directory, side by side.
+#
+#   bench/serve-compare.sh DATA_DIR ROUNDS BINARY...
+#
+# Each round starts every binary in turn (hallmark serve --data DATA_DIR), then
+# nginx (Debian package) with its root at DATA_DIR/blobs, and runs wrk (Debian
+# package) twice on each: 3 s of warm-up, then 6 s measured, 2 threads and 64
+# connections, each request a random path out of 2,000 metadata files and 2,000
+# target files sampled once from the blob directory. It prints one line per run
+# and each hallmark process's resident memory after its runs. Traffic stays on
+# 127.0.0.1. Work files go to $WORK (default /tmp/serve-compare).
+set -eu
+DATA=$(cd "$1" && pwd); ROUNDS=$2; shift 2
+W=${WORK:-/tmp/serve-compare}
+BLOBS=$DATA/blobs
+mkdir -p "$W/nginx/tmp"
+if [ ! -s "$W/meta.txt" ]; then
+  (cd "$BLOBS" && find metadata -type f -name '*.json' | shuf -n 2000 --random-source=<(yes) | sed 's|^|/|') > "$W/meta.txt"
+  (cd "$BLOBS" && find targets -type f | shuf -n 2000 --random-source=<(yes) | sed 's|^|/|') > "$W/targets.txt"
+fi
+for k in meta targets; do
+  cat > "$W/$k.lua" <<LUA
+local paths = {}
+for line in io.lines("$W/$k.txt") do paths[#paths + 1] = line end
+math.randomseed(42)
+request = function() return wrk.format("GET", paths[math.random(#paths)]) end
+LUA
+done
+cat > "$W/nginx/nginx.conf" <<NG
+daemon off;
+user $(id -un);
+worker_processes auto;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;
+  client_body_temp_path $W/nginx/tmp; proxy_temp_path $W/nginx/tmp; fastcgi_temp_path $W/nginx/tmp;
+  uwsgi_temp_path $W/nginx/tmp; scgi_temp_path $W/nginx/tmp;
+  types { application/json json; } default_type application/octet-stream;
+  server { listen 127.0.0.1:18199; root $BLOBS;
+    location ~ /timestamp\.json\$ { add_header Cache-Control "no-cache"; }
+    location /metadata/ { add_header Cache-Control "public, max-age=31536000, immutable"; }
+    location /targets/ { add_header Cache-Control "public, max-age=31536000, immutable"; } }
+}
+NG
+wait_ready() { # port
+  for _ in $(seq 900); do curl -sf -o /dev/null "http://127.0.0.1:$1/metadata/trust.json" && return; sleep 0.2; done
+  echo "server on port $1 did not start" >&2; exit 1
+}
+measure() { # name port
+  for k in meta targets; do
+    wrk -t2 -c64 -d3s -s "$W/$k.lua" "http://127.0.0.1:$2" > /dev/null 2>&1
+    out=$(wrk -t2 -c64 -d6s -s "$W/$k.lua" "http://127.0.0.1:$2" 2>&1)
+    echo "round=$r $1 $k rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}') non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}') load=$(cut -d' ' -f1 /proc/loadavg)"
+  done
+}
+for r in $(seq "$ROUNDS"); do
+  port=18190
+  for bin in "$@"; do
+    port=$((port + 1))
+    "$bin" serve --data "$DATA" --addr "127.0.0.1:$port" > "$W/hallmark-$port.log" 2>&1 &
+    pid=$!
+    wait_ready $port
+    measure "$bin" $port
+    echo "  $bin: $(grep -E 'VmRSS|VmHWM' /proc/$pid/status | tr -s ' \t\n' ' ')"
+    kill $pid; wait $pid 2>/dev/null || true
+  done
+  /usr/sbin/nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" > "$W/nginx.log" 2>&1 &
+  pid=$!
+  wait_ready 18199
+  measure nginx 18199
+  kill $pid; wait $pid 2>/dev/null || true
+done
