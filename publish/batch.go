@@ -73,6 +73,43 @@ func (p *Publisher) newBatch(ctx context.Context, shard string) (*batch, error) 
 	return b, nil
 }
 
+// storedDelegation returns a project's delegation in the new-projects bin
+// as stored. A bin decoded in the role cache answers at once (it is only
+// read, and what is returned is copied); otherwise the delegation is read
+// from the bytes without decoding the bin, which is cheaper once but, for
+// a large bin, dearer than decoding it into the cache when its shard
+// publishes often: the second lookup in the same bin version decodes it.
+func (b *batch) storedDelegation(project string) (tufmeta.Delegation, error) {
+	role := layout.OwnersRole(project)
+	key := b.shard + "\x00" + layout.NewRole(b.shard)
+	if md, ok := b.p.cache.get(key, b.newBinData); ok {
+		d, _, err := tufmeta.TargetsDelegation(md.(*tufmeta.Targets), role)
+		return copyDelegation(d), err
+	}
+	if b.p.cache.lookedUpBefore(key, b.newBinData) {
+		bin, err := b.bin()
+		if err != nil {
+			return tufmeta.Delegation{}, err
+		}
+		d, _, err := tufmeta.TargetsDelegation(bin, role)
+		return d, err
+	}
+	d, _, err := tufmeta.LookupDelegation(b.newBinData, role)
+	return d, err
+}
+
+// copyDelegation copies what a delegation shares with the role it was read
+// from, so nothing can change a cached role through it.
+func copyDelegation(d tufmeta.Delegation) tufmeta.Delegation {
+	keys := make(map[string]*metadata.Key, len(d.Keys))
+	for id, k := range d.Keys {
+		c := *k
+		keys[id] = &c
+	}
+	d.Keys, d.KeyIDs = keys, slices.Clone(d.KeyIDs)
+	return d
+}
+
 // bin returns the shard's new-projects bin, decoded, for the batch to
 // change.
 func (b *batch) bin() (*tufmeta.Targets, error) {
@@ -237,8 +274,7 @@ func (b *batch) state(ctx context.Context, pr store.Project) (*validation.Projec
 	case b.newBin != nil:
 		del, _, err = tufmeta.TargetsDelegation(b.newBin, layout.OwnersRole(pr.Name))
 	default:
-		// The bin as stored: read one delegation, decode nothing else.
-		del, _, err = tufmeta.LookupDelegation(b.newBinData, layout.OwnersRole(pr.Name))
+		del, err = b.storedDelegation(pr.Name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", binName, err)

@@ -3,6 +3,7 @@ package publish
 import (
 	"bytes"
 	"container/list"
+	"crypto/sha256"
 	"context"
 	"fmt"
 	"maps"
@@ -30,6 +31,9 @@ type roleCache struct {
 	m    map[string]*list.Element // of *cachedRole
 	lru  list.List                // front: most recently used
 	cost int
+	// looked remembers, per role, a digest of the bytes a delegation was
+	// last looked up in without decoding (see batch.storedDelegation).
+	looked map[string][sha256.Size]byte
 }
 
 type cachedRole struct {
@@ -42,8 +46,9 @@ type cachedRole struct {
 // roleCacheBudget bounds the estimated memory of the decoded roles: enough
 // for the three online roles of every shard of a 4,096-shard repository of
 // a few projects per shard (so uploads spread over all shards still hit),
-// and for about a thousand shards' snapshots at PyPI's size.
-const roleCacheBudget = 128 << 20
+// for about 1,500 shards' snapshots at PyPI's size, or for the bins and
+// snapshots of a few busy shards of 6,000 projects.
+const roleCacheBudget = 192 << 20
 
 // roleCost estimates the memory a decoded role takes. Decoded, a snapshot
 // takes 8 to 12 times its encoded size (a struct and a map per entry; see
@@ -76,6 +81,20 @@ func decodeCached[T metadata.Roles](p *Publisher, shard, role string, data []byt
 	}
 	p.cache.put(key, data, cloneRole(md))
 	return md, nil
+}
+
+// lookedUpBefore reports whether the last lookup in role key was in the
+// same bytes, and remembers these. It holds one digest per shard's bin.
+func (c *roleCache) lookedUpBefore(key string, data []byte) bool {
+	sum := sha256.Sum256(data)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.looked == nil {
+		c.looked = map[string][sha256.Size]byte{}
+	}
+	before := c.looked[key] == sum
+	c.looked[key] = sum
+	return before
 }
 
 // get returns the cached role decoded from exactly data.

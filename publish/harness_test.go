@@ -97,16 +97,8 @@ func newRepo(t *testing.T) *repo {
 		t.Fatal(err)
 	}
 	r := &repo{t: t, state: st, blobs: blobs, clock: &clock{t: start}}
-	pctx, cancel := context.WithCancel(ctx)
-	r.pub = publish.New(pctx, publish.Config{
-		State: st, Blobs: blobs, Keys: onlineKey, Policy: layout.DefaultPolicy(), Shards: shards,
-		Now: r.clock.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	t.Cleanup(func() {
-		cancel()
-		r.pub.Wait()
-		st.Close()
-	})
+	t.Cleanup(func() { st.Close() }) // after the publishers stop (cleanups run last first)
+	r.restartPublisher()
 
 	if ok, err := r.pub.Initialized(ctx); err != nil || ok {
 		t.Fatalf("Initialized before Bootstrap = %v, %v", ok, err)
@@ -135,6 +127,21 @@ func newRepo(t *testing.T) *repo {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// restartPublisher starts a new publisher on the repository's store, as
+// after a restart: its caches are empty.
+func (r *repo) restartPublisher() {
+	pctx, cancel := context.WithCancel(ctx)
+	pub := publish.New(pctx, publish.Config{
+		State: r.state, Blobs: r.blobs, Keys: onlineKey, Policy: layout.DefaultPolicy(), Shards: shards,
+		Now: r.clock.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	r.pub = pub
+	r.t.Cleanup(func() {
+		cancel()
+		pub.Wait()
+	})
 }
 
 // version returns the published version of a role of a shard.

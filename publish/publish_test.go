@@ -536,3 +536,46 @@ func TestFullNewBinRefusesCreation(t *testing.T) {
 	r.mustAccept(r.planRelease(names[0]).add("1.0.0", map[string]string{"a.tar.gz": "A"}).change(t, alice))
 	r.checkShardServed(layout.ShardOf(names[0], shards))
 }
+
+// A release finds its project's owners in the new-projects bin three ways:
+// read from the stored bytes (cold cache), by decoding the bin (the second
+// read of the same bin), and from the decoded bin in the cache. Each must
+// accept the owners' release and refuse anyone else's.
+func TestReleaseReadsItsDelegationCachedOrNot(t *testing.T) {
+	r := newRepo(t)
+	// Another project first, so demo's is not the bin's first delegation.
+	r.mustAccept(createChange(t, sameShard("demo", 2)[1], bob, r.clock.Now()))
+	r.mustAccept(createChange(t, "demo", alice, r.clock.Now()))
+	shard := layout.ShardOf("demo", shards)
+	// resign proposes the published owners role again, one version up,
+	// signed by k: only the owners the bin delegates to may.
+	resign := func(k *signing.Key) *publish.Change {
+		rf, err := r.state.Role(ctx, shard, layout.OwnersRole("demo"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		md, err := tufmeta.Decode[metadata.TargetsType](rf.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md.Signed.Version++
+		md.Signatures = nil
+		if err := tufmeta.Sign(md, k); err != nil {
+			t.Fatal(err)
+		}
+		return &publish.Change{Project: "demo", OwnersRole: md}
+	}
+	refuse := func(path string) {
+		if res := r.submit(resign(mallory)); res.Outcome != validation.Reject {
+			t.Errorf("%s: an owners role signed by mallory was %v", path, res.Outcome)
+		}
+	}
+	r.restartPublisher()
+	r.mustAccept(resign(alice)) // read from the stored bytes
+	refuse("bin decoded")
+	r.restartPublisher()
+	refuse("stored bytes")
+	r.mustAccept(resign(alice)) // bin decoded
+	refuse("cached bin")
+	r.mustAccept(resign(alice)) // cached bin
+}
