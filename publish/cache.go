@@ -3,8 +3,8 @@ package publish
 import (
 	"bytes"
 	"container/list"
-	"crypto/sha256"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"maps"
 	"slices"
