@@ -76,9 +76,9 @@ func (p *Publisher) newBatch(ctx context.Context, shard string) (*batch, error) 
 // storedDelegation returns a project's delegation in the new-projects bin
 // as stored. A bin decoded in the role cache answers at once (it is only
 // read, and what is returned is copied); otherwise the delegation is read
-// from the bytes without decoding the bin, which is cheaper once but, for
-// a large bin, dearer than decoding it into the cache when its shard
-// publishes often: the second lookup in the same bin version decodes it.
+// from the bytes without decoding the bin, which is cheaper once but
+// dearer than decoding the bin into the cache when its shard publishes
+// often: a bin version read more than decodeAfterLookups times is decoded.
 func (b *batch) storedDelegation(project string) (tufmeta.Delegation, error) {
 	role := layout.OwnersRole(project)
 	key := b.shard + "\x00" + layout.NewRole(b.shard)
@@ -86,7 +86,7 @@ func (b *batch) storedDelegation(project string) (tufmeta.Delegation, error) {
 		d, _, err := tufmeta.TargetsDelegation(md.(*tufmeta.Targets), role)
 		return copyDelegation(d), err
 	}
-	if b.p.cache.lookedUpBefore(key, b.newBinData) {
+	if b.p.cache.busy(key, b.newBinData) {
 		bin, err := b.bin()
 		if err != nil {
 			return tufmeta.Delegation{}, err

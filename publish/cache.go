@@ -31,10 +31,21 @@ type roleCache struct {
 	m    map[string]*list.Element // of *cachedRole
 	lru  list.List                // front: most recently used
 	cost int
-	// looked remembers, per role, a digest of the bytes a delegation was
-	// last looked up in without decoding (see batch.storedDelegation).
-	looked map[string][sha256.Size]byte
+	// looked counts, per role, the lookups of a delegation in the same
+	// bytes without decoding them (see batch.storedDelegation).
+	looked map[string]lookups
 }
+
+type lookups struct {
+	sum [sha256.Size]byte
+	n   int
+}
+
+// decodeAfterLookups is the number of lookups in one version of a bin after
+// which it is decoded into the cache: a lookup costs about a ninth of a
+// decode (BenchmarkLookupDelegation), so a bin read this often is worth
+// decoding once.
+const decodeAfterLookups = 8
 
 type cachedRole struct {
 	key  string
@@ -83,18 +94,23 @@ func decodeCached[T metadata.Roles](p *Publisher, shard, role string, data []byt
 	return md, nil
 }
 
-// lookedUpBefore reports whether the last lookup in role key was in the
-// same bytes, and remembers these. It holds one digest per shard's bin.
-func (c *roleCache) lookedUpBefore(key string, data []byte) bool {
+// busy counts a lookup in role key's bytes and reports whether the same
+// bytes have been read often enough to decode them. It holds one digest
+// and count per shard's bin.
+func (c *roleCache) busy(key string, data []byte) bool {
 	sum := sha256.Sum256(data)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.looked == nil {
-		c.looked = map[string][sha256.Size]byte{}
+		c.looked = map[string]lookups{}
 	}
-	before := c.looked[key] == sum
-	c.looked[key] = sum
-	return before
+	l := c.looked[key]
+	if l.sum != sum {
+		l = lookups{sum: sum}
+	}
+	l.n++
+	c.looked[key] = l
+	return l.n > decodeAfterLookups
 }
 
 // get returns the cached role decoded from exactly data.

@@ -537,10 +537,10 @@ func TestFullNewBinRefusesCreation(t *testing.T) {
 	r.checkShardServed(layout.ShardOf(names[0], shards))
 }
 
-// A release finds its project's owners in the new-projects bin three ways:
-// read from the stored bytes (cold cache), by decoding the bin (the second
-// read of the same bin), and from the decoded bin in the cache. Each must
-// accept the owners' release and refuse anyone else's.
+// A change finds its project's owners in the new-projects bin three ways:
+// read from the stored bytes (cold cache), by decoding the bin (once the
+// same bin was read often), and from the decoded bin in the cache. Each
+// must accept the owners' signature and refuse anyone else's.
 func TestReleaseReadsItsDelegationCachedOrNot(t *testing.T) {
 	r := newRepo(t)
 	// Another project first, so demo's is not the bin's first delegation.
@@ -570,12 +570,25 @@ func TestReleaseReadsItsDelegationCachedOrNot(t *testing.T) {
 			t.Errorf("%s: an owners role signed by mallory was %v", path, res.Outcome)
 		}
 	}
-	r.restartPublisher()
-	r.mustAccept(resign(alice)) // read from the stored bytes
-	refuse("bin decoded")
-	r.restartPublisher()
-	refuse("stored bytes")
-	r.mustAccept(resign(alice)) // bin decoded
+	// read lookups from the stored bytes, alternating, then one more.
+	lookups := func(last *signing.Key) {
+		r.restartPublisher()
+		for i := range 8 { // publish.decodeAfterLookups
+			if i%2 == 0 {
+				r.mustAccept(resign(alice))
+			} else {
+				refuse("stored bytes")
+			}
+		}
+		if last == alice {
+			r.mustAccept(resign(alice)) // the bin decoded
+		} else {
+			refuse("bin decoded")
+		}
+	}
+	lookups(alice)
 	refuse("cached bin")
-	r.mustAccept(resign(alice)) // cached bin
+	r.mustAccept(resign(alice))
+	lookups(mallory)
+	r.mustAccept(resign(alice))
 }
