@@ -36,7 +36,10 @@ type batch struct {
 	newBin     *tufmeta.Targets
 	newBinData []byte
 	newDirty   bool
-	root       *tufmeta.Root // a new root accepted in this batch
+	// keep is set when the roles the batch decodes and signs may be kept
+	// in the role cache.
+	keep bool
+	root *tufmeta.Root // a new root accepted in this batch
 	// newBinBytes estimates the encoded size of newBin (0: not measured).
 	newBinBytes int
 	renewed     bool
@@ -50,19 +53,20 @@ type batch struct {
 	targets  map[string]Staged // target blob path → file to store
 }
 
-func (p *Publisher) newBatch(ctx context.Context, shard string) (*batch, error) {
+func (p *Publisher) newBatch(ctx context.Context, shard string, cache bool) (*batch, error) {
 	b := &batch{
 		p: p, shard: shard,
 		env:      validation.Env{Policy: p.Policy(), Now: p.cfg.Now()},
 		roles:    map[string]*tufmeta.Targets{},
+		keep:     cache,
 		projects: map[string]store.Project{},
 		targets:  map[string]Staged{},
 	}
 	var err error
-	if b.snapshot, err = loadCached[metadata.SnapshotType](ctx, p, shard, layout.RoleSnapshot); err != nil {
+	if b.snapshot, err = loadCached[metadata.SnapshotType](ctx, p, shard, layout.RoleSnapshot, cache); err != nil {
 		return nil, err
 	}
-	if b.timestamp, err = loadCached[metadata.TimestampType](ctx, p, shard, layout.RoleTimestamp); err != nil {
+	if b.timestamp, err = loadCached[metadata.TimestampType](ctx, p, shard, layout.RoleTimestamp, cache); err != nil {
 		return nil, err
 	}
 	rf, err := p.cfg.State.Role(ctx, shard, layout.NewRole(shard))
@@ -114,7 +118,7 @@ func copyDelegation(d tufmeta.Delegation) tufmeta.Delegation {
 // change.
 func (b *batch) bin() (*tufmeta.Targets, error) {
 	if b.newBin == nil {
-		md, err := decodeCached[metadata.TargetsType](b.p, b.shard, layout.NewRole(b.shard), b.newBinData)
+		md, err := decodeCached[metadata.TargetsType](b.p, b.shard, layout.NewRole(b.shard), b.newBinData, b.keep)
 		if err != nil {
 			return nil, fmt.Errorf("role %s: %w", layout.NewRole(b.shard), err)
 		}

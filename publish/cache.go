@@ -67,18 +67,18 @@ const roleCacheBudget = 192 << 20
 func roleCost(data []byte) int { return 12*len(data) + 2048 }
 
 // loadCached returns a role of a shard as the store has it, decoded, for the
-// caller to change freely.
-func loadCached[T metadata.Roles](ctx context.Context, p *Publisher, shard, role string) (*metadata.Metadata[T], error) {
+// caller to change freely; keep says whether a role decoded anew is kept.
+func loadCached[T metadata.Roles](ctx context.Context, p *Publisher, shard, role string, keep bool) (*metadata.Metadata[T], error) {
 	rf, err := p.cfg.State.Role(ctx, shard, role)
 	if err != nil {
 		return nil, fmt.Errorf("role %s: %w", role, err)
 	}
-	return decodeCached[T](p, shard, role, rf.Data)
+	return decodeCached[T](p, shard, role, rf.Data, keep)
 }
 
 // decodeCached decodes a role of a shard from data, from the cache when it
 // holds the same bytes.
-func decodeCached[T metadata.Roles](p *Publisher, shard, role string, data []byte) (*metadata.Metadata[T], error) {
+func decodeCached[T metadata.Roles](p *Publisher, shard, role string, data []byte, keep bool) (*metadata.Metadata[T], error) {
 	key := shard + "\x00" + role
 	// A role over the size limit is refused (by Decode) whether cached or not.
 	if len(data) <= tufmeta.MaxRoleSize {
@@ -90,7 +90,9 @@ func decodeCached[T metadata.Roles](p *Publisher, shard, role string, data []byt
 	if err != nil {
 		return nil, err
 	}
-	p.cache.put(key, data, cloneRole(md))
+	if keep {
+		p.cache.put(key, data, cloneRole(md))
+	}
 	return md, nil
 }
 
@@ -237,6 +239,9 @@ func writeConcurrently(n int, put func(i int) error) error {
 // timestamp change with every batch, so without this every batch decoded
 // them, and the snapshot grows with the shard.)
 func (b *batch) remember(pub store.Publication) {
+	if !b.keep {
+		return
+	}
 	for _, r := range pub.Roles {
 		key := b.shard + "\x00" + r.Role
 		switch {

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -255,7 +256,11 @@ func (p *Publisher) publishBatch(shard string, batch []*request) {
 		}
 		p.setDirty(shard, false)
 	}
-	b, err := p.newBatch(ctx, shard)
+	// A batch of renewals only (the periodic pass over every shard) keeps
+	// nothing in the role cache: it would fill it with every shard's roles
+	// and push out those of the shards that publish.
+	renewalsOnly := !slices.ContainsFunc(batch, func(r *request) bool { return !r.renew })
+	b, err := p.newBatch(ctx, shard, !renewalsOnly)
 	if err != nil {
 		p.fail(batch, fmt.Errorf("failed to load shard %s: %w", shard, err))
 		return
