@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -345,10 +346,16 @@ func (b *batch) create(ctx context.Context, c *Change) (Result, error) {
 	tufmeta.SetProjectDelegation(bin, c.Project, c.Owners)
 	// The new-projects bin must stay readable by every client (and by the
 	// publisher itself): refuse a project that would push it past the limit.
-	if size := b.newBinSize(); size > b.p.cfg.MaxNewBin {
+	size, err := b.newBinSize(c.Owners)
+	if err != nil {
+		tufmeta.RemoveDelegation(bin, c.Project)
+		return Result{}, err
+	}
+	if size > b.p.cfg.MaxNewBin {
 		tufmeta.RemoveDelegation(bin, c.Project)
 		return rejected("shard %s holds too many projects that are not claimed yet (its new-projects metadata would be %d bytes); ask the repository's admins to claim projects, then try again", b.shard, size), nil
 	}
+	b.newBinBytes = size
 	b.newDirty = true
 	pr := store.Project{Name: c.Project, Display: c.Display, Shard: b.shard, Status: store.StatusNew, Created: b.env.Now}
 	b.projects[c.Project] = pr
@@ -607,6 +614,10 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
+		if len(data) > tufmeta.MaxRoleSize {
+			// Never publish a bin clients (and this publisher) cannot read.
+			return 0, fmt.Errorf("the new-projects bin of shard %s would be %d bytes, over the %d every client reads; nothing was published", b.shard, len(data), tufmeta.MaxRoleSize)
+		}
 		meta(layout.NewRole(b.shard), bin.Signed.Version, data)
 		pub.Roles[len(pub.Roles)-1].Expires = bin.Signed.Expires
 		snapMeta[layout.NewRole(b.shard)+".json"] = metadata.MetaFile(bin.Signed.Version)
@@ -800,21 +811,29 @@ func (b *batch) onlineKey(ctx context.Context, role string) (*signing.Key, error
 // leaving room for its signature and the version and expiry it gets.
 const newBinLimit = tufmeta.MaxRoleSize - 64<<10
 
-// newBinSize is the encoded size of the new-projects bin as the batch has
-// it, just after a creation added a delegation: the stored size (or, if
-// the batch changed the bin otherwise first, its encoding), grown by each
-// creation.
-func (b *batch) newBinSize() int {
+// newBinSize bounds the encoded size of the new-projects bin just after a
+// creation added the delegation d (the bin's last): the size before (the
+// stored size, or the bin's encoding if the batch changed it otherwise
+// first), plus the delegated role and every key it names, counted as if
+// none were in the bin yet. A bound, not an estimate: a creation may name
+// many owner keys.
+func (b *batch) newBinSize(d tufmeta.Delegation) (int, error) {
 	if b.newBinBytes == 0 {
 		data, err := tufmeta.Encode(b.newBin)
-		if err != nil {
-			return 0
-		}
-		b.newBinBytes = len(data)
-		return b.newBinBytes
+		return len(data), err
 	}
-	// A project delegation (key, key id, name, paths) adds about 400 bytes;
-	// count generously so the estimate never falls short.
-	b.newBinBytes += 600 + 2*len(b.newBin.Signed.Delegations.Roles[len(b.newBin.Signed.Delegations.Roles)-1].Name)
-	return b.newBinBytes
+	roles := b.newBin.Signed.Delegations.Roles
+	role, err := json.Marshal(roles[len(roles)-1])
+	if err != nil {
+		return 0, err
+	}
+	size := b.newBinBytes + len(role) + 1
+	for id, k := range d.Keys {
+		key, err := json.Marshal(k)
+		if err != nil {
+			return 0, err
+		}
+		size += len(id) + len(key) + 4 // "id":key,
+	}
+	return size, nil
 }

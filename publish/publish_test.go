@@ -592,3 +592,44 @@ func TestReleaseReadsItsDelegationCachedOrNot(t *testing.T) {
 	lookups(mallory)
 	r.mustAccept(resign(alice))
 }
+
+// Attack: one creation naming many owner keys must not slip a bin past the
+// size limit (each key adds its id and its public key to the bin).
+func TestCreationWithManyOwnerKeysCountsThemAll(t *testing.T) {
+	r := newRepo(t)
+	pctx, cancel := context.WithCancel(ctx)
+	small := publish.New(pctx, publish.Config{
+		State: r.state, Blobs: r.blobs, Keys: onlineKey, Policy: layout.DefaultPolicy(), Shards: shards,
+		Now: r.clock.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxNewBin: 6000,
+	})
+	defer func() { cancel(); small.Wait() }()
+	r.pub = small
+	shard := layout.ShardOf("many", shards)
+	before := r.version(shard, layout.NewRole(shard))
+
+	var keys []*signing.Key
+	for i := range 40 {
+		keys = append(keys, key(byte(100+i), "owner"))
+	}
+	c := createChange(t, "many", keys[0], r.clock.Now())
+	var pubs []signing.PublicKey
+	for _, k := range keys {
+		pubs = append(pubs, k.Public())
+	}
+	c.Owners = tufmeta.NewDelegation(pubs, 1)
+	c.OwnersRole.Signed.Delegations.Keys = c.Owners.Keys
+	c.OwnersRole.Signed.Delegations.Roles[0].KeyIDs = c.Owners.KeyIDs
+	c.OwnersRole.Signatures = nil
+	for _, k := range keys {
+		if err := tufmeta.Sign(c.OwnersRole, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := r.submit(c)
+	if res.Outcome != validation.Reject || !strings.Contains(res.Reason.Error(), "claim projects") {
+		t.Fatalf("a creation with 40 owner keys into a bin limited to 6000 bytes: %v, %v", res.Outcome, res.Reason)
+	}
+	if v := r.version(shard, layout.NewRole(shard)); v != before {
+		t.Errorf("the new bin went from version %d to %d", before, v)
+	}
+}

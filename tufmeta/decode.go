@@ -112,24 +112,29 @@ func LookupDelegation(data []byte, role string) (Delegation, *metadata.Delegated
 	if len(data) > MaxRoleSize {
 		return Delegation{}, nil, fmt.Errorf("metadata is %d bytes; the limit is %d", len(data), MaxRoleSize)
 	}
-	var env struct {
-		Signed struct {
-			Type        string `json:"_type"`
-			Delegations *struct {
-				Keys  map[string]json.RawMessage `json:"keys"`
-				Roles []json.RawMessage          `json:"roles"`
-			} `json:"delegations"`
-		} `json:"signed"`
-	}
+	// Each level is split as go-tuf reads it: a repeated key's last value
+	// counts whole, and the keys map of delegations merges.
+	var env, signed map[string]json.RawMessage
 	if err := json.Unmarshal(data, &env); err != nil {
 		return Delegation{}, nil, fmt.Errorf("metadata is malformed: %w", err)
 	}
-	if env.Signed.Type != metadata.TARGETS {
-		return Delegation{}, nil, fmt.Errorf("metadata is malformed: expected metadata type %s, got - %s", metadata.TARGETS, env.Signed.Type)
+	if err := json.Unmarshal(env["signed"], &signed); err != nil || signed == nil {
+		return Delegation{}, nil, errors.New("metadata is malformed: the 'signed' field is missing or not an object")
 	}
-	dels := env.Signed.Delegations
-	if dels == nil {
+	var typ string
+	if err := json.Unmarshal(signed["_type"], &typ); err != nil || typ != metadata.TARGETS {
+		return Delegation{}, nil, fmt.Errorf("metadata is malformed: expected metadata type %s, got - %s", metadata.TARGETS, typ)
+	}
+	raw, ok := signed["delegations"]
+	if !ok || string(raw) == "null" {
 		return Delegation{}, nil, fmt.Errorf("no delegation found for %s", role)
+	}
+	var dels struct {
+		Keys  map[string]json.RawMessage `json:"keys"`
+		Roles []json.RawMessage          `json:"roles"`
+	}
+	if err := json.Unmarshal(raw, &dels); err != nil {
+		return Delegation{}, nil, fmt.Errorf("metadata is malformed: %w", err)
 	}
 	for _, raw := range dels.Roles {
 		// Most entries are other roles: skip those whose bytes cannot

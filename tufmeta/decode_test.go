@@ -194,6 +194,15 @@ func TestLookupDelegationMatchesDecode(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got.KeyIDs, mustDelegation(t, decoded, names[1]).KeyIDs) {
 		t.Errorf("escaped name: %v, %v", got, err)
 	}
+	// A repeated "signed" counts whole, as go-tuf reads it: the second,
+	// empty one hides the first's delegations.
+	twice := append(bytes.TrimSuffix(bytes.Clone(data), []byte("}")), []byte(`,"signed":{"_type":"targets","spec_version":"1.0.31","version":1,"expires":"2030-01-01T00:00:00Z","targets":{}}}`)...)
+	if dec, err := tufmeta.Decode[metadata.TargetsType](twice); err != nil || dec.Signed.Delegations != nil {
+		t.Fatalf("the doubled bin decodes to %v, %v", dec, err)
+	}
+	if _, _, err := tufmeta.LookupDelegation(twice, names[1]); err == nil {
+		t.Error("a delegation was found in the hidden first signed part")
+	}
 	// A bin without delegations, another role type, and broken JSON.
 	empty, _ := tufmeta.Encode(metadata.Targets(expires))
 	snap, _ := tufmeta.Encode(metadata.Snapshot(expires))

@@ -42,7 +42,8 @@ func fastSigned(buf []byte, signed any) ([]byte, bool) {
 	default:
 		return nil, false
 	}
-	if err != nil || !plain(typ) || !plain(spec) || !plain(string(expires[1:len(expires)-1])) {
+	// A nil meta is written "null" by go-tuf; leave it to go-tuf.
+	if err != nil || meta == nil || !plain(typ) || !plain(spec) || !plain(string(expires[1:len(expires)-1])) {
 		return nil, false
 	}
 	buf = append(buf, `{"_type":"`...)

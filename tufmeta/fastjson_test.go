@@ -119,6 +119,13 @@ func TestFastEncodingMatchesGoTUF(t *testing.T) {
 	}
 }
 
+// A nil meta (which go-tuf writes as null) is left to go-tuf.
+func TestFastEncodingOfNilMeta(t *testing.T) {
+	snap := metadata.Snapshot(expires)
+	snap.Signed.Meta = nil
+	sameEncoding(t, snap)
+}
+
 func BenchmarkSignSnapshot(b *testing.B) {
 	snap := metadata.Snapshot(expires)
 	for i := range 248 { // a shard's snapshot at 500,000 projects and 4,096 shards

@@ -292,8 +292,10 @@ func (d *DB) Commit(ctx context.Context, p store.Publication) error {
 	d.queueMu.Unlock()
 	// The group runs to completion even if this caller gives up: the
 	// others wait for it.
-	d.commitGroup(context.WithoutCancel(ctx), group)
-	d.commits.Unlock()
+	func() {
+		defer d.commits.Unlock() // even if the group panics
+		d.commitGroup(context.WithoutCancel(ctx), group)
+	}()
 	return <-req.done
 }
 
