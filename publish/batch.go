@@ -34,9 +34,10 @@ type batch struct {
 	timestamp *tufmeta.Timestamp
 	// newBin is decoded only when the batch changes it (bin, below): a
 	// release needs one delegation, read from newBinData.
-	newBin     *tufmeta.Targets
-	newBinData []byte
-	newDirty   bool
+	newBin        *tufmeta.Targets
+	newBinData    []byte
+	newBinVersion int64
+	newDirty      bool
 	// keep is set when the roles the batch decodes and signs may be kept
 	// in the role cache.
 	keep bool
@@ -74,24 +75,29 @@ func (p *Publisher) newBatch(ctx context.Context, shard string, cache bool) (*ba
 	if err != nil {
 		return nil, fmt.Errorf("role %s: %w", layout.NewRole(shard), err)
 	}
-	b.newBinData = rf.Data
+	b.newBinData, b.newBinVersion = rf.Data, rf.Version
 	return b, nil
 }
 
-// storedDelegation returns a project's delegation in the new-projects bin
-// as stored. A bin decoded in the role cache answers at once (it is only
-// read, and what is returned is copied); otherwise the delegation is read
-// from the bytes without decoding the bin, which is cheaper once but
-// dearer than decoding the bin into the cache when its shard publishes
-// often: a bin version read more than decodeAfterLookups times is decoded.
-func (b *batch) storedDelegation(project string) (tufmeta.Delegation, error) {
+// newBinDelegation returns a project's delegation in the new-projects bin:
+// from the batch's own copy once it changed the bin; else from the bin as
+// stored. A bin decoded in the role cache answers at once (it is only read,
+// and what is returned is copied); otherwise the delegation is read from
+// the bytes without decoding the bin, which is cheaper once but dearer than
+// decoding the bin into the cache when its shard publishes often: a bin
+// version read more than decodeAfterLookups times is decoded.
+func (b *batch) newBinDelegation(project string) (tufmeta.Delegation, error) {
 	role := layout.OwnersRole(project)
+	if b.newBin != nil {
+		d, _, err := tufmeta.TargetsDelegation(b.newBin, role)
+		return d, err
+	}
 	key := b.shard + "\x00" + layout.NewRole(b.shard)
 	if md, ok := b.p.cache.get(key, b.newBinData); ok {
 		d, _, err := tufmeta.TargetsDelegation(md.(*tufmeta.Targets), role)
 		return copyDelegation(d), err
 	}
-	if b.p.cache.busy(key, b.newBinData) {
+	if b.p.cache.busy(key, b.newBinVersion) {
 		bin, err := b.bin()
 		if err != nil {
 			return tufmeta.Delegation{}, err
@@ -276,10 +282,8 @@ func (b *batch) state(ctx context.Context, pr store.Project) (*validation.Projec
 			return nil, fmt.Errorf("claimed bin of shard %s: %v", b.shard, rerr)
 		}
 		del, _, err = tufmeta.TargetsDelegation(bin, layout.OwnersRole(pr.Name))
-	case b.newBin != nil:
-		del, _, err = tufmeta.TargetsDelegation(b.newBin, layout.OwnersRole(pr.Name))
 	default:
-		del, err = b.storedDelegation(pr.Name)
+		del, err = b.newBinDelegation(pr.Name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", binName, err)
@@ -599,7 +603,12 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 	}
 
 	if b.newDirty {
-		bin := b.newBin
+		// Re-signed when a change edited it, when its online key changed,
+		// or when it is due for renewal.
+		bin, err := b.bin()
+		if err != nil {
+			return 0, err
+		}
 		bin.Signed.Version++
 		bin.Signed.Expires = pol.ExpiresAt(layout.NewRole(b.shard), now)
 		key, err := b.onlineKey(ctx, ceremony.OnlineNew)

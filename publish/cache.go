@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"container/list"
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"maps"
 	"slices"
@@ -31,15 +30,12 @@ type roleCache struct {
 	m    map[string]*list.Element // of *cachedRole
 	lru  list.List                // front: most recently used
 	cost int
-	// looked counts, per role, the lookups of a delegation in the same
-	// bytes without decoding them (see batch.storedDelegation).
+	// looked counts, per role, the lookups of a delegation in one version
+	// of it without decoding it (see batch.newBinDelegation).
 	looked map[string]lookups
 }
 
-type lookups struct {
-	sum [sha256.Size]byte
-	n   int
-}
+type lookups struct{ version, n int64 }
 
 // decodeAfterLookups is the number of lookups in one version of a bin after
 // which it is decoded into the cache: a lookup costs about a ninth of a
@@ -96,19 +92,18 @@ func decodeCached[T metadata.Roles](p *Publisher, shard, role string, data []byt
 	return md, nil
 }
 
-// busy counts a lookup in role key's bytes and reports whether the same
-// bytes have been read often enough to decode them. It holds one digest
-// and count per shard's bin.
-func (c *roleCache) busy(key string, data []byte) bool {
-	sum := sha256.Sum256(data)
+// busy counts a lookup in a version of role key and reports whether that
+// version has been read often enough to decode it. It holds one count per
+// shard's bin. (A stored role version never changes.)
+func (c *roleCache) busy(key string, version int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.looked == nil {
 		c.looked = map[string]lookups{}
 	}
 	l := c.looked[key]
-	if l.sum != sum {
-		l = lookups{sum: sum}
+	if l.version != version {
+		l = lookups{version: version}
 	}
 	l.n++
 	c.looked[key] = l

@@ -130,13 +130,17 @@ func newRepo(t *testing.T) *repo {
 }
 
 // restartPublisher starts a new publisher on the repository's store, as
-// after a restart: its caches are empty.
-func (r *repo) restartPublisher() {
+// after a restart: its caches are empty. Options change its configuration.
+func (r *repo) restartPublisher(opts ...func(*publish.Config)) {
 	pctx, cancel := context.WithCancel(ctx)
-	pub := publish.New(pctx, publish.Config{
+	cfg := publish.Config{
 		State: r.state, Blobs: r.blobs, Keys: onlineKey, Policy: layout.DefaultPolicy(), Shards: shards,
 		Now: r.clock.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	pub := publish.New(pctx, cfg)
 	r.pub = pub
 	r.t.Cleanup(func() {
 		cancel()

@@ -31,26 +31,10 @@ type Offline struct {
 
 // SubmitOffline validates and publishes a ceremony's change to a shard.
 func (p *Publisher) SubmitOffline(ctx context.Context, o *Offline) (Result, error) {
-	r := &request{ctx: ctx, offline: o, done: make(chan Result, 1)}
-	select {
-	case p.queue(o.Shard) <- r:
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
-	case <-p.ctx.Done():
-		return Result{}, ErrStopped
-	}
-	select {
-	case res := <-r.done:
-		return res, r.err
-	case <-p.ctx.Done():
-		return Result{}, ErrStopped
-	}
+	return p.do(ctx, o.Shard, &request{offline: o})
 }
 
 func (b *batch) applyOffline(ctx context.Context, o *Offline) Result {
-	if _, err := b.bin(); err != nil {
-		return Result{Outcome: validation.Reject, Reason: fmt.Errorf("internal error: %w", err)}
-	}
 	res, err := b.checkOffline(ctx, o)
 	if err != nil {
 		return Result{Outcome: validation.Reject, Reason: fmt.Errorf("internal error: %w", err)}
@@ -135,8 +119,14 @@ func (b *batch) checkOffline(ctx context.Context, o *Offline) (Result, error) {
 	}
 	// Only now that every check passed: claimed projects leave the online
 	// bin, so from now on only the offline keys decide who signs for them.
-	for _, name := range leaving {
-		tufmeta.RemoveDelegation(b.newBin, layout.OwnersRole(name))
+	if len(leaving) > 0 {
+		bin, err := b.bin()
+		if err != nil {
+			return Result{}, err
+		}
+		for _, name := range leaving {
+			tufmeta.RemoveDelegation(bin, layout.OwnersRole(name))
+		}
 		b.newDirty = true
 	}
 
@@ -210,7 +200,7 @@ func (b *batch) claimEffects(ctx context.Context, o *Offline, cur, next *tufmeta
 			if wasClaimed {
 				return nil, nil, &validation.Rejected{Msg: fmt.Sprintf("%s is claimed already", name)}
 			}
-			curDel, _, err := tufmeta.TargetsDelegation(b.newBin, layout.OwnersRole(name))
+			curDel, err := b.newBinDelegation(name)
 			if err != nil || !tufmeta.SameKeys(curDel, read) {
 				return nil, nil, &validation.Rejected{Msg: fmt.Sprintf("the delegation of %s in %s changed after the admins' tool read it; claim it again", name, layout.NewRole(b.shard))}
 			}

@@ -170,8 +170,12 @@ var ErrStopped = errors.New("publisher is stopping")
 // refused. An error means the change could not be processed (the store
 // failed); the outcome is then unknown to the caller only if ctx ended.
 func (p *Publisher) Submit(ctx context.Context, c *Change) (Result, error) {
-	shard := layout.ShardOf(c.Project, p.cfg.Shards)
-	r := &request{ctx: ctx, change: c, done: make(chan Result, 1)}
+	return p.do(ctx, layout.ShardOf(c.Project, p.cfg.Shards), &request{change: c})
+}
+
+// do queues a request to a shard's loop and waits for its result.
+func (p *Publisher) do(ctx context.Context, shard string, r *request) (Result, error) {
+	r.ctx, r.done = ctx, make(chan Result, 1)
 	select {
 	case p.queue(shard) <- r:
 	case <-ctx.Done():
@@ -190,20 +194,8 @@ func (p *Publisher) Submit(ctx context.Context, c *Change) (Result, error) {
 // Renew re-signs the online metadata of a shard that is inside its signing
 // period, through the shard's loop. It reports whether anything was renewed.
 func (p *Publisher) Renew(ctx context.Context, shard string) (bool, error) {
-	r := &request{ctx: ctx, renew: true, done: make(chan Result, 1)}
-	select {
-	case p.queue(shard) <- r:
-	case <-ctx.Done():
-		return false, ctx.Err()
-	case <-p.ctx.Done():
-		return false, ErrStopped
-	}
-	select {
-	case res := <-r.done:
-		return res.SnapshotVersion > 0, r.err
-	case <-p.ctx.Done():
-		return false, ErrStopped
-	}
+	res, err := p.do(ctx, shard, &request{renew: true})
+	return res.SnapshotVersion > 0, err
 }
 
 func (p *Publisher) queue(shard string) chan *request {

@@ -2,9 +2,7 @@ package publish_test
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -508,15 +506,7 @@ func TestTimestampRenewalKeepsTheSnapshot(t *testing.T) {
 // what to do, and keeps publishing everything else.
 func TestFullNewBinRefusesCreation(t *testing.T) {
 	r := newRepo(t)
-	pctx, cancel := context.WithCancel(ctx)
-	small := publish.New(pctx, publish.Config{
-		State: r.state, Blobs: r.blobs, Keys: onlineKey, Policy: layout.DefaultPolicy(), Shards: shards,
-		Now: r.clock.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxNewBin: 1500,
-	})
-	defer func() { cancel(); small.Wait() }()
-	full := r.pub
-	r.pub = small
-	defer func() { r.pub = full }()
+	r.restartPublisher(maxNewBin(1500))
 	names := sameShard("full-0", 12)
 	accepted := 0
 	var refusal error
@@ -593,17 +583,15 @@ func TestReleaseReadsItsDelegationCachedOrNot(t *testing.T) {
 	r.mustAccept(resign(alice))
 }
 
+func maxNewBin(n int) func(*publish.Config) {
+	return func(c *publish.Config) { c.MaxNewBin = n }
+}
+
 // Attack: one creation naming many owner keys must not slip a bin past the
 // size limit (each key adds its id and its public key to the bin).
 func TestCreationWithManyOwnerKeysCountsThemAll(t *testing.T) {
 	r := newRepo(t)
-	pctx, cancel := context.WithCancel(ctx)
-	small := publish.New(pctx, publish.Config{
-		State: r.state, Blobs: r.blobs, Keys: onlineKey, Policy: layout.DefaultPolicy(), Shards: shards,
-		Now: r.clock.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxNewBin: 6000,
-	})
-	defer func() { cancel(); small.Wait() }()
-	r.pub = small
+	r.restartPublisher(maxNewBin(6000))
 	shard := layout.ShardOf("many", shards)
 	before := r.version(shard, layout.NewRole(shard))
 

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -113,12 +112,7 @@ func newFlakyRepo(t *testing.T) (*repo, *flakyBlobs) {
 	t.Helper()
 	r := newRepo(t)
 	fb := &flakyBlobs{Dir: r.blobs}
-	pctx, cancel := context.WithCancel(ctx)
-	r.pub = publish.New(pctx, publish.Config{
-		State: r.state, Blobs: fb, Keys: onlineKey, Policy: layout.DefaultPolicy(), Shards: shards,
-		Now: r.clock.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	t.Cleanup(func() { cancel(); r.pub.Wait() })
+	r.restartPublisher(func(c *publish.Config) { c.Blobs = fb })
 	return r, fb
 }
 
