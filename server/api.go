@@ -227,29 +227,29 @@ func (s *Server) readUpload(r *http.Request) (*upload, int, string, error) {
 }
 
 func (s *Server) stage(u *upload, part io.Reader) (publish.Staged, string, error) {
-	h := sha256.New()
+	// Reserve the most a file staged in memory may take, then keep what
+	// it does take, or nothing.
+	fits := s.stagedMem.Add(stageInMemory) <= stageMemoryBudget
 	var head []byte
-	if s.stagedMem.Add(stageInMemory) <= stageMemoryBudget {
-		var err error
+	var err error
+	if fits {
 		head, err = io.ReadAll(io.LimitReader(part, stageInMemory+1))
-		if err != nil {
-			s.stagedMem.Add(-stageInMemory)
-			return publish.Staged{}, "", fmt.Errorf("failed to receive upload: %w", err)
-		}
-		if len(head) <= stageInMemory {
-			// The whole file: hold on to what it takes.
-			s.stagedMem.Add(int64(len(head)) - stageInMemory)
-			u.mem += int64(len(head))
-			h.Write(head)
-			return publish.Staged{
-				Open:   func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(head)), nil },
-				SHA256: hex.EncodeToString(h.Sum(nil)), Length: int64(len(head)),
-			}, "", nil
-		}
-		s.stagedMem.Add(-stageInMemory)
-	} else {
-		s.stagedMem.Add(-stageInMemory)
 	}
+	if fits && err == nil && len(head) <= stageInMemory {
+		s.stagedMem.Add(int64(len(head)) - stageInMemory)
+		u.mem += int64(len(head))
+		sum := sha256.Sum256(head)
+		return publish.Staged{
+			Open:   func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(head)), nil },
+			SHA256: hex.EncodeToString(sum[:]), Length: int64(len(head)),
+		}, "", nil
+	}
+	s.stagedMem.Add(-stageInMemory)
+	if err != nil {
+		return publish.Staged{}, "", fmt.Errorf("failed to receive upload: %w", err)
+	}
+	// Too large for memory: what was read, then the rest, to disk.
+	h := sha256.New()
 	var rnd [12]byte
 	rand.Read(rnd[:])
 	path := filepath.Join(s.cfg.StagingDir, hex.EncodeToString(rnd[:]))

@@ -235,16 +235,13 @@ func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", b.ModTime(), b)
 }
 
-// noCache is the Cache-Control of the files published under a fixed name.
-const noCache = "no-cache"
-
 // staticHeaders returns the Cache-Control and Content-Type of a served
 // file. Versioned files never change, so caches may keep them forever;
 // timestamp.json and trust.json must be revalidated.
 func staticHeaders(path string) (cacheControl, contentType string) {
 	cacheControl = "public, max-age=31536000, immutable"
 	if strings.HasSuffix(path, "/timestamp.json") || path == layout.TrustFile {
-		cacheControl = noCache
+		cacheControl = "no-cache"
 	}
 	contentType = "application/octet-stream"
 	if strings.HasPrefix(path, "metadata/") {

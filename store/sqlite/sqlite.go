@@ -249,16 +249,21 @@ func (d *DB) Files(ctx context.Context, project string) ([]store.FileRecord, err
 
 // Audit implements store.State.
 func (d *DB) Audit(ctx context.Context, project string, limit int) ([]store.AuditEntry, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT time, action, detail, keyids FROM audit WHERE project = ? ORDER BY id DESC LIMIT ?`, project, limit)
+	return d.audit(ctx, `SELECT time, project, action, detail, keyids FROM audit WHERE project = ? ORDER BY id DESC LIMIT ?`, project, limit)
+}
+
+// audit runs a query of audit lines (time, project, action, detail, keyids).
+func (d *DB) audit(ctx context.Context, q string, args ...any) ([]store.AuditEntry, error) {
+	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []store.AuditEntry
 	for rows.Next() {
-		e := store.AuditEntry{Project: project}
+		var e store.AuditEntry
 		var t, ids string
-		if err := rows.Scan(&t, &e.Action, &e.Detail, &ids); err != nil {
+		if err := rows.Scan(&t, &e.Project, &e.Action, &e.Detail, &ids); err != nil {
 			return nil, err
 		}
 		e.Time = parseTime(t)
@@ -487,25 +492,7 @@ func (d *DB) DeletePending(ctx context.Context, id string) error {
 // RecentAudit implements store.State. It walks the audit table's primary
 // key backwards, so it reads only limit rows.
 func (d *DB) RecentAudit(ctx context.Context, limit int) ([]store.AuditEntry, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT time, project, action, detail, keyids FROM audit ORDER BY id DESC LIMIT ?`, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.AuditEntry
-	for rows.Next() {
-		var e store.AuditEntry
-		var t, ids string
-		if err := rows.Scan(&t, &e.Project, &e.Action, &e.Detail, &ids); err != nil {
-			return nil, err
-		}
-		e.Time = parseTime(t)
-		if ids != "" {
-			e.KeyIDs = strings.Split(ids, ",")
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return d.audit(ctx, `SELECT time, project, action, detail, keyids FROM audit ORDER BY id DESC LIMIT ?`, limit)
 }
 
 // SearchProjects implements store.State. Prefix matches are a range scan
