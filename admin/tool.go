@@ -9,12 +9,10 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -182,33 +180,19 @@ type SubmitResult = api.CeremonyResult
 
 // Submit sends a complete bundle to the server.
 func (t *Tool) Submit(ctx context.Context, b *ceremony.Bundle) ([]SubmitResult, error) {
-	body, err := json.Marshal(b)
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.Client.Repo()+"/api/v1/admin/ceremonies", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := t.httpClient().Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("failed to reach the repository: %w", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	status, data, err := t.Client.PostJSON(ctx, t.httpClient(), "/api/v1/admin/ceremonies", b, 64<<20)
 	if err != nil {
 		return nil, err
 	}
 	var out api.CeremonyResponse
-	if err := json.Unmarshal(data, &out); err != nil || resp.StatusCode >= 500 {
+	if err := json.Unmarshal(data, &out); err != nil || status >= 500 {
 		var er api.ErrorResponse
 		if json.Unmarshal(data, &er) == nil && er.Error.Message != "" {
 			return nil, fmt.Errorf("the repository refused the ceremony: %s", er.Error.Message)
 		}
-		return nil, fmt.Errorf("the repository answered HTTP %d", resp.StatusCode)
+		return nil, fmt.Errorf("the repository answered HTTP %d", status)
 	}
-	if resp.StatusCode >= 300 && len(out.Results) == 0 {
+	if status >= 300 && len(out.Results) == 0 {
 		var er api.ErrorResponse
 		json.Unmarshal(data, &er)
 		return nil, fmt.Errorf("the repository refused the ceremony: %s", er.Error.Message)

@@ -10,9 +10,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -139,6 +141,27 @@ func Open(o Options) (*Client, error) {
 
 // Repo returns the repository URL.
 func (c *Client) Repo() string { return c.repo }
+
+// PostJSON sends v as JSON to path (below the repository URL) with hc, and
+// returns the answer's status and at most limit bytes of its body.
+func (c *Client) PostJSON(ctx context.Context, hc *http.Client, path string, v any, limit int64) (int, []byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.repo+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("failed to reach the repository: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	return resp.StatusCode, data, err
+}
 
 // Trust returns the pinned trust.
 func (c *Client) Trust() *trust.File { return c.trust }

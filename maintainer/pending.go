@@ -1,7 +1,6 @@
 package maintainer
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -274,26 +273,11 @@ func (t *Tool) Approve(ctx context.Context, p *Pending, key *signing.Key) (*Outc
 	if err := t.validate(p.plan); err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(sreq)
+	status, rb, err := t.Client.PostJSON(ctx, t.httpClient(), "/api/v1/projects/"+p.Project+"/pending/"+url.PathEscape(p.ID)+"/signatures", sreq, 1<<20)
 	if err != nil {
 		return nil, err
 	}
-	u := t.Client.Repo() + "/api/v1/projects/" + p.Project + "/pending/" + url.PathEscape(p.ID) + "/signatures"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := t.httpClient().Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("failed to reach the repository: %w", err)
-	}
-	defer resp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, err
-	}
-	return decodeOutcome(resp.StatusCode, rb)
+	return decodeOutcome(status, rb)
 }
 
 func ownSig(md *tufmeta.Targets, id string) []metadata.Signature {
