@@ -1,0 +1,301 @@
+package signing
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"encoding/asn1"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/miekg/pkcs11"
+)
+
+// PKCS#11 3.0 names that github.com/miekg/pkcs11 v1.1.2 does not define.
+const (
+	ckkECEdwards = 0x40   // CKK_EC_EDWARDS
+	ckmEdDSA     = 0x1057 // CKM_EDDSA
+)
+
+// DER encodings of the curves a token key may be on (CKA_EC_PARAMS).
+var (
+	oidP256       = []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
+	oidEd25519    = []byte{0x06, 0x03, 0x2b, 0x65, 0x70}
+	nameEd25519   = append([]byte{0x13, 0x0c}, "edwards25519"...)
+	errNoTokenPIN = errors.New("the token's PIN is needed: give it when asked, or in HALLMARK_PIN")
+)
+
+// tokenSigner signs with a private key that never leaves a PKCS#11 token.
+type tokenSigner struct {
+	mu      sync.Mutex // a PKCS#11 session runs one operation at a time
+	ctx     *pkcs11.Ctx
+	session pkcs11.SessionHandle
+	key     pkcs11.ObjectHandle
+	pub     crypto.PublicKey
+}
+
+// Public returns the key's public half, read from the token.
+func (t *tokenSigner) Public() crypto.PublicKey { return t.pub }
+
+// Sign signs with the token: CKM_ECDSA over the digest (returned as ASN.1
+// DER, as crypto.Signer promises) or CKM_EDDSA over the message.
+func (t *tokenSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	mech := uint(pkcs11.CKM_ECDSA)
+	if _, ok := t.pub.(ed25519.PublicKey); ok {
+		mech = ckmEdDSA
+	}
+	if err := t.ctx.SignInit(t.session, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, t.key); err != nil {
+		return nil, fmt.Errorf("token refused to start signing: %w", err)
+	}
+	sig, err := t.ctx.Sign(t.session, digest)
+	if err != nil {
+		return nil, fmt.Errorf("token failed to sign: %w", err)
+	}
+	if mech == ckmEdDSA {
+		return sig, nil
+	}
+	if len(sig) != 64 {
+		return nil, fmt.Errorf("token returned a %d-byte ECDSA signature; want 64 (r||s)", len(sig))
+	}
+	return asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])})
+}
+
+// Close ends the session. The module stays loaded and initialized: other
+// keys of this process may share it.
+func (t *tokenSigner) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ctx.CloseSession(t.session)
+}
+
+// OpenToken opens the key that uri names on a token reached through the
+// PKCS#11 module (a shared library such as libsofthsm2.so or
+// libykcs11.so), logging in with pin. The key must be ECDSA P-256 or
+// ed25519, with its public key object on the token next to it.
+func OpenToken(module string, uri TokenURI, pin []byte, label string) (*Key, error) {
+	if module == "" {
+		module = uri.ModulePath
+	}
+	if module == "" {
+		return nil, errors.New("which PKCS#11 module reaches the token? give its path (e.g. /usr/lib/softhsm/libsofthsm2.so, or libykcs11.so for a YubiKey)")
+	}
+	if uri.ModulePath != "" && uri.ModulePath != module {
+		return nil, fmt.Errorf("the token URI names module %s but %s was given; keep one", uri.ModulePath, module)
+	}
+	if len(pin) == 0 {
+		return nil, errNoTokenPIN
+	}
+	ctx := pkcs11.New(module)
+	if ctx == nil {
+		return nil, fmt.Errorf("cannot load PKCS#11 module %s: check the path and that the library is installed", module)
+	}
+	if err := ctx.Initialize(); err != nil && !isCKR(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		return nil, fmt.Errorf("PKCS#11 module %s failed to start: %w", module, err)
+	}
+	slot, err := findSlot(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	session, err := ctx.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open a session with the token: %w", err)
+	}
+	t := &tokenSigner{ctx: ctx, session: session}
+	if err := ctx.Login(session, pkcs11.CKU_USER, string(pin)); err != nil && !isCKR(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
+		t.Close()
+		if isCKR(err, pkcs11.CKR_PIN_INCORRECT) {
+			return nil, ErrWrongPIN
+		}
+		return nil, fmt.Errorf("cannot log in to the token: %w", err)
+	}
+	if err := t.find(uri); err != nil {
+		t.Close()
+		return nil, err
+	}
+	k, err := FromSigner(t, label, t)
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+// ErrWrongPIN is returned when a token refuses the PIN.
+var ErrWrongPIN = errors.New("the token refused the PIN")
+
+func isCKR(err error, code uint) bool {
+	var e pkcs11.Error
+	return errors.As(err, &e) && uint(e) == code
+}
+
+// findSlot returns the one slot whose token matches uri.
+func findSlot(ctx *pkcs11.Ctx, uri TokenURI) (uint, error) {
+	slots, err := ctx.GetSlotList(true)
+	if err != nil {
+		return 0, fmt.Errorf("cannot list the module's tokens: %w", err)
+	}
+	var found []uint
+	var seen []string
+	for _, s := range slots {
+		info, err := ctx.GetTokenInfo(s)
+		if err != nil {
+			continue
+		}
+		label := strings.TrimRight(info.Label, " \x00")
+		seen = append(seen, fmt.Sprintf("%q (serial %s)", label, strings.TrimSpace(info.SerialNumber)))
+		if (uri.Token == "" || uri.Token == label) &&
+			(uri.Serial == "" || uri.Serial == strings.TrimSpace(info.SerialNumber)) &&
+			(uri.Manufacturer == "" || uri.Manufacturer == strings.TrimSpace(info.ManufacturerID)) &&
+			(uri.Model == "" || uri.Model == strings.TrimSpace(info.Model)) &&
+			(uri.SlotID == nil || *uri.SlotID == s) {
+			found = append(found, s)
+		}
+	}
+	switch len(found) {
+	case 0:
+		if len(seen) == 0 {
+			return 0, errors.New("no token is present: plug it in (or initialize one) and try again")
+		}
+		return 0, fmt.Errorf("no present token matches %s; present: %s", uri, strings.Join(seen, ", "))
+	case 1:
+		return found[0], nil
+	}
+	return 0, fmt.Errorf("%d tokens match %s; add token=LABEL or serial=... to name one", len(found), uri)
+}
+
+// find locates the private key uri names and reads its public half.
+func (t *tokenSigner) find(uri TokenURI) error {
+	match := func(class uint, label string, id []byte) ([]pkcs11.ObjectHandle, error) {
+		tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, class)}
+		if label != "" {
+			tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_LABEL, label))
+		}
+		if id != nil {
+			tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_ID, id))
+		}
+		if err := t.ctx.FindObjectsInit(t.session, tmpl); err != nil {
+			return nil, err
+		}
+		objs, _, err := t.ctx.FindObjects(t.session, 2)
+		if ferr := t.ctx.FindObjectsFinal(t.session); err == nil {
+			err = ferr
+		}
+		return objs, err
+	}
+	privs, err := match(pkcs11.CKO_PRIVATE_KEY, uri.Object, uri.ID)
+	if err != nil {
+		return fmt.Errorf("cannot search the token: %w", err)
+	}
+	switch len(privs) {
+	case 0:
+		return fmt.Errorf("the token has no private key matching %s (list them with pkcs11-tool --list-objects --login)", uri)
+	case 2:
+		return fmt.Errorf("several private keys match %s; add id=... to name one", uri)
+	}
+	t.key = privs[0]
+	attrs, err := t.ctx.GetAttributeValue(t.session, t.key, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_ID, nil), pkcs11.NewAttribute(pkcs11.CKA_LABEL, nil),
+	})
+	if err != nil {
+		return fmt.Errorf("cannot read the key's id: %w", err)
+	}
+	// The public object shares the private key's CKA_ID (PIV tokens label
+	// them differently), or its label when it has no id.
+	var pubs []pkcs11.ObjectHandle
+	if len(attrs[0].Value) > 0 {
+		pubs, err = match(pkcs11.CKO_PUBLIC_KEY, "", attrs[0].Value)
+	} else {
+		pubs, err = match(pkcs11.CKO_PUBLIC_KEY, string(attrs[1].Value), nil)
+	}
+	if err != nil || len(pubs) != 1 {
+		return fmt.Errorf("the token has no single public key object next to the private key %s", uri)
+	}
+	pa, err := t.ctx.GetAttributeValue(t.session, pubs[0], []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, nil),
+		pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, nil),
+		pkcs11.NewAttribute(pkcs11.CKA_EC_POINT, nil),
+	})
+	if err != nil {
+		return fmt.Errorf("cannot read the public key (only EC and Ed25519 keys sign for Hallmark): %w", err)
+	}
+	t.pub, err = tokenPublic(pa[1].Value, pa[2].Value)
+	return err
+}
+
+// tokenPublic decodes CKA_EC_PARAMS and CKA_EC_POINT into a P-256 or
+// ed25519 public key.
+func tokenPublic(params, point []byte) (crypto.PublicKey, error) {
+	// CKA_EC_POINT is a DER OCTET STRING around the point; a few tokens
+	// return the bare point.
+	var inner []byte
+	if rest, err := asn1.Unmarshal(point, &inner); err == nil && len(rest) == 0 {
+		point = inner
+	}
+	switch {
+	case bytes.Equal(params, oidP256):
+		k, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+		if err != nil {
+			return nil, errors.New("the token's P-256 public key is malformed")
+		}
+		return k, nil
+	case bytes.Equal(params, oidEd25519) || bytes.Equal(params, nameEd25519):
+		if len(point) != ed25519.PublicKeySize {
+			return nil, errors.New("the token's ed25519 public key is malformed")
+		}
+		return ed25519.PublicKey(point), nil
+	}
+	return nil, errors.New("the token key is on a curve Hallmark does not sign with: create an EC prime256v1 (P-256) or Ed25519 key")
+}
+
+// MarshalToken returns the key file that registers the token key k, opened
+// from module and uri: its public half and label, and where it lives. It
+// holds no secret.
+func MarshalToken(k *Key, module string, uri TokenURI) ([]byte, error) {
+	if !k.OnToken() {
+		return nil, errors.New("the key is not on a token")
+	}
+	if module == "" {
+		module = uri.ModulePath
+	}
+	if abs, err := filepath.Abs(module); err == nil {
+		module = abs
+	}
+	f := keyFile{Format: keyFormat, Label: k.label, Public: k.pub.keyString(), Encryption: encryptionToken,
+		Token: &tokenRef{URI: uri.String(), Module: module}}
+	return json.MarshalIndent(f, "", "  ")
+}
+
+// openTokenFile opens the token key a key file registers, and checks it is
+// still the key that was registered.
+func openTokenFile(f keyFile, pin []byte) (*Key, error) {
+	if f.Token == nil {
+		return nil, errors.New("key file is corrupt: a token key without its token")
+	}
+	want, err := ParsePublicKey(f.Public)
+	if err != nil {
+		return nil, fmt.Errorf("key file is corrupt: %w", err)
+	}
+	uri, err := ParseTokenURI(f.Token.URI)
+	if err != nil {
+		return nil, fmt.Errorf("key file is corrupt: %w", err)
+	}
+	k, err := OpenToken(f.Token.Module, uri, pin, f.Label)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(k.pub.Raw(), want.Raw()) {
+		k.Close()
+		return nil, fmt.Errorf("the key at %s is %s, not the registered key %s: was the token replaced or re-keyed?", uri, k.pub.ShortID(), want.ShortID())
+	}
+	return k, nil
+}
