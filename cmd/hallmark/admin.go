@@ -23,6 +23,7 @@ import (
 // adminOptions are the flags admin ceremonies share.
 type adminOptions struct {
 	keys   string
+	names  []string
 	yes    bool
 	out    string
 	asJSON bool
@@ -30,6 +31,7 @@ type adminOptions struct {
 
 func (o *adminOptions) register(c *cobra.Command) {
 	c.Flags().StringVar(&o.keys, "keys", "", "directory holding this admin's offline keys (*.key)")
+	c.Flags().StringArrayVar(&o.names, "key", nil, "a key of your keyring that signs: a key file or a token key from 'hallmark key add-token' (repeatable)")
 	c.Flags().BoolVar(&o.yes, "yes", false, "sign and submit without asking")
 	c.Flags().StringVarP(&o.out, "output", "o", "", "where to save the ceremony while it needs more signatures (default ./ceremony-KIND.json)")
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the result as JSON")
@@ -50,13 +52,33 @@ admins, the first saves the ceremony to a file and the others run 'hallmark admi
 	return c
 }
 
-func loadAdminKeys(e *env, dir string) ([]*signing.Key, error) {
-	if dir == "" {
-		return nil, &usageError{msg: "which keys sign?", hint: "pass --keys DIR, the directory of your offline keys (for a development repository: DATA/dev-keys)"}
+// loadAdminKeys opens the admin's keys: every key in --keys DIR and each
+// --key NAME of the keyring (key files or token keys), or else the key in
+// HALLMARK_KEY / HALLMARK_KEY_FILE.
+func loadAdminKeys(e *env, o *adminOptions) ([]*signing.Key, error) {
+	if o.keys == "" && len(o.names) == 0 {
+		if k, ok, err := envKey(e); ok {
+			if err != nil {
+				return nil, err
+			}
+			return []*signing.Key{k}, nil
+		}
+		return nil, &usageError{msg: "which keys sign?", hint: "pass --keys DIR, the directory of your offline keys (for a development repository: DATA/dev-keys), or --key NAME for a key of your keyring such as a token key"}
 	}
-	keys, err := admin.LoadKeys(dir, func(name string) ([]byte, error) { return passphrase(e, "passphrase for offline key "+name, false) })
-	if err != nil {
-		return nil, withHint(err, "check --keys DIR")
+	var keys []*signing.Key
+	if o.keys != "" {
+		dirKeys, err := admin.LoadKeys(o.keys, secrets(e, "offline key"))
+		if err != nil {
+			return nil, withHint(err, "check --keys DIR")
+		}
+		keys = dirKeys
+	}
+	for _, name := range o.names {
+		k, err := loadKey(e, name)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
 	}
 	return keys, nil
 }
@@ -129,7 +151,7 @@ func runCeremony(ctx context.Context, e *env, o *adminOptions, build func(*admin
 	if err != nil {
 		return err
 	}
-	keys, err := loadAdminKeys(e, o.keys)
+	keys, err := loadAdminKeys(e, o)
 	if err != nil {
 		return err
 	}
@@ -211,7 +233,8 @@ func newAdminInitCmd(e *env) *cobra.Command {
 	o := &adminOptions{}
 	var onlineFile string
 	var rootN, rootT int
-	var extraRoot []string
+	var extraRoot, rootNames []string
+	var targetsName, claimName string
 	c := &cobra.Command{
 		Use:   "init --keys DIR --online-keys FILE",
 		Short: "The key ceremony: create the offline keys and sign every shard's initial metadata",
@@ -219,11 +242,15 @@ func newAdminInitCmd(e *env) *cobra.Command {
 targets, claim; encrypted with a passphrase), and signs the initial root, targets and
 claimed bin of every shard, naming the server's online keys (from 'hallmark admin
 prepare'). With --root-pubkey, other admins' root keys join; they sign with
-'hallmark admin sign'. The result is a ceremony file for 'hallmark serve --init-bundle'.`,
+'hallmark admin sign'. --root-key, --targets-key and --claim-key use keys of your
+keyring instead, such as hardware token keys registered with 'hallmark key add-token'. The result is a ceremony file for 'hallmark serve --init-bundle'.`,
 		Args: exactArgs(0, "admin init --keys DIR --online-keys FILE"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			if o.keys == "" || onlineFile == "" {
-				return &usageError{msg: "admin init needs --keys DIR and --online-keys FILE", hint: "get the online keys file from 'hallmark admin prepare' on the server"}
+			if onlineFile == "" {
+				return &usageError{msg: "admin init needs --online-keys FILE", hint: "get the online keys file from 'hallmark admin prepare' on the server"}
+			}
+			if o.keys == "" && (len(rootNames) == 0 || targetsName == "" || claimName == "") {
+				return &usageError{msg: "admin init needs --keys DIR for the offline keys it creates", hint: "or name existing keys of your keyring (token keys too) with --root-key, --targets-key and --claim-key"}
 			}
 			data, err := os.ReadFile(onlineFile)
 			if err != nil {
@@ -233,20 +260,43 @@ prepare'). With --root-pubkey, other admins' root keys join; they sign with
 			if err != nil {
 				return err
 			}
-			pass, err := passphrase(e, "passphrase for new offline keys", true)
-			if err != nil {
-				return err
-			}
+			// The passphrase of the key files in --keys DIR, asked once.
+			var pass []byte
 			kr := signing.Keyring{Dir: o.keys}
 			get := func(name, label string) (*signing.Key, error) {
+				if pass == nil {
+					if pass, err = passphrase(e, "passphrase for new offline keys", true); err != nil {
+						return nil, err
+					}
+				}
 				if _, err := kr.Raw(name); err == nil {
-					return kr.Load(name, pass)
+					return kr.Open(name, signing.Secrets{
+						Passphrase: func(string) ([]byte, error) { return pass, nil },
+						PIN:        secrets(e, "offline key").PIN,
+					})
 				}
 				fmt.Fprintf(e.stderr, "creating offline key %s\n", filepath.Join(o.keys, name+".key"))
 				return kr.Create(name, label, pass)
 			}
+			named := func(name, dirName, label string) (*signing.Key, error) {
+				if name != "" {
+					return loadKey(e, name)
+				}
+				return get(dirName, label)
+			}
 			var keys []*signing.Key
 			p := admin.InitParams{Online: online, RootThreshold: rootT, TargetsThreshold: 1, ClaimThreshold: 1, Now: time.Now()}
+			for _, name := range rootNames {
+				k, err := loadKey(e, name)
+				if err != nil {
+					return err
+				}
+				keys = append(keys, k)
+				p.Root = append(p.Root, k.Public())
+			}
+			if len(rootNames) > 0 && !c.Flags().Changed("root-keys") {
+				rootN = 0
+			}
 			for i := 1; i <= rootN; i++ {
 				k, err := get(fmt.Sprintf("root-%d", i), fmt.Sprintf("root key %d", i))
 				if err != nil {
@@ -262,11 +312,11 @@ prepare'). With --root-pubkey, other admins' root keys join; they sign with
 				}
 				p.Root = append(p.Root, pk)
 			}
-			tk, err := get("targets", "targets key")
+			tk, err := named(targetsName, "targets", "targets key")
 			if err != nil {
 				return err
 			}
-			ck, err := get("claim", "claim key")
+			ck, err := named(claimName, "claim", "claim key")
 			if err != nil {
 				return err
 			}
@@ -286,6 +336,9 @@ prepare'). With --root-pubkey, other admins' root keys join; they sign with
 	c.Flags().IntVar(&rootN, "root-keys", 3, "how many root keys to create in --keys DIR")
 	c.Flags().IntVar(&rootT, "root-threshold", 2, "how many root keys must sign root changes")
 	c.Flags().StringArrayVar(&extraRoot, "root-pubkey", nil, "another admin's root public key (repeatable)")
+	c.Flags().StringArrayVar(&rootNames, "root-key", nil, "a key of your keyring (a token key, say) that becomes a root key (repeatable); then no root-N keys are created unless --root-keys is given")
+	c.Flags().StringVar(&targetsName, "targets-key", "", "a key of your keyring to use as the targets key, instead of creating one in --keys DIR")
+	c.Flags().StringVar(&claimName, "claim-key", "", "a key of your keyring to use as the claim key, instead of creating one in --keys DIR")
 	return c
 }
 
@@ -300,7 +353,7 @@ func newAdminSignCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			keys, err := loadAdminKeys(e, o.keys)
+			keys, err := loadAdminKeys(e, o)
 			if err != nil {
 				return err
 			}
@@ -414,7 +467,7 @@ func newAdminClaimCmd(e *env) *cobra.Command {
 					return nil
 				}
 			}
-			keys, err := loadAdminKeys(e, o.keys)
+			keys, err := loadAdminKeys(e, o)
 			if err != nil {
 				return err
 			}
@@ -627,7 +680,7 @@ in every shard's targets metadata, signed with the targets key. Keys:
 					s.MaxFileSize, s.MaxReleaseSize, s.Registration, strings.Join(s.Reserved, ", "))
 				return nil
 			}
-			keys, err := loadAdminKeys(e, o.keys)
+			keys, err := loadAdminKeys(e, o)
 			if err != nil {
 				return err
 			}
