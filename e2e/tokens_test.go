@@ -65,14 +65,21 @@ func (h *softHSM) run(name string, args ...string) string {
 }
 
 // token initializes a new soft token with PIN tokenPIN and creates a key
-// pair on it for each of keys ("label=EC:prime256v1", "label=EC:edwards25519").
+// pair on it for each of keys ("label=EC:prime256v1", "label=EC:edwards25519";
+// a ",always-auth" suffix makes a key that needs the PIN for every
+// signature, as a YubiKey's PIV slot 9c does).
 func (h *softHSM) token(label string, keys ...string) {
 	h.t.Helper()
 	h.run("softhsm2-util", "--init-token", "--free", "--label", label, "--pin", tokenPIN, "--so-pin", "13579111")
 	for i, k := range keys {
 		name, typ, _ := strings.Cut(k, "=")
-		h.run("pkcs11-tool", "--module", softHSMModule, "--token-label", label, "--login", "--pin", tokenPIN,
-			"--keypairgen", "--key-type", typ, "--label", name, "--id", fmt.Sprintf("%02x", i+1))
+		typ, always := strings.CutSuffix(typ, ",always-auth")
+		args := []string{"--module", softHSMModule, "--token-label", label, "--login", "--pin", tokenPIN,
+			"--keypairgen", "--key-type", typ, "--label", name, "--id", fmt.Sprintf("%02x", i+1)}
+		if always {
+			args = append(args, "--always-auth")
+		}
+		h.run("pkcs11-tool", args...)
 	}
 }
 
@@ -96,7 +103,7 @@ func TestTokenKeysCeremonyClaimBlockAndReleases(t *testing.T) {
 	h.token("admin-1", "root=EC:prime256v1", "targets=EC:prime256v1", "claim=EC:edwards25519")
 	h.token("admin-2", "root=EC:prime256v1")
 	h.token("admin-3", "root=EC:prime256v1")
-	h.token("bob", "release=EC:prime256v1")
+	h.token("bob", "release=EC:prime256v1,always-auth")
 
 	srv := admNewServer(t)
 	a1, a2, a3 := h.use(NewUser(t, srv)), h.use(NewUser(t, srv)), h.use(NewUser(t, srv))

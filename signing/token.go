@@ -40,6 +40,11 @@ type tokenSigner struct {
 	session pkcs11.SessionHandle
 	key     pkcs11.ObjectHandle
 	pub     crypto.PublicKey
+	// alwaysAuth is set for keys that need the PIN again for every
+	// signature (CKA_ALWAYS_AUTHENTICATE: a YubiKey's PIV slot 9c); pin is
+	// then kept for the context-specific login.
+	alwaysAuth bool
+	pin        string
 }
 
 // Public returns the key's public half, read from the token.
@@ -56,6 +61,11 @@ func (t *tokenSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) (
 	}
 	if err := t.ctx.SignInit(t.session, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, t.key); err != nil {
 		return nil, fmt.Errorf("token refused to start signing: %w", err)
+	}
+	if t.alwaysAuth {
+		if err := t.ctx.Login(t.session, pkcs11.CKU_CONTEXT_SPECIFIC, t.pin); err != nil {
+			return nil, fmt.Errorf("token refused the PIN for this signature: %w", err)
+		}
 	}
 	sig, err := t.ctx.Sign(t.session, digest)
 	if err != nil {
@@ -110,7 +120,7 @@ func OpenToken(module string, uri TokenURI, pin []byte, label string) (*Key, err
 	if err != nil {
 		return nil, fmt.Errorf("cannot open a session with the token: %w", err)
 	}
-	t := &tokenSigner{ctx: ctx, session: session}
+	t := &tokenSigner{ctx: ctx, session: session, pin: string(pin)}
 	if err := ctx.Login(session, pkcs11.CKU_USER, string(pin)); err != nil && !isCKR(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
 		t.Close()
 		if isCKR(err, pkcs11.CKR_PIN_INCORRECT) {
@@ -208,6 +218,9 @@ func (t *tokenSigner) find(uri TokenURI) error {
 	})
 	if err != nil {
 		return fmt.Errorf("cannot read the key's id: %w", err)
+	}
+	if aa, err := t.ctx.GetAttributeValue(t.session, t.key, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_ALWAYS_AUTHENTICATE, nil)}); err == nil && len(aa[0].Value) == 1 {
+		t.alwaysAuth = aa[0].Value[0] != 0
 	}
 	// The public object shares the private key's CKA_ID (PIV tokens label
 	// them differently), or its label when it has no id.
