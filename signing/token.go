@@ -3,6 +3,7 @@ package signing
 import (
 	"bytes"
 	"crypto"
+	"crypto/sha256"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -33,18 +34,23 @@ var (
 	errNoTokenPIN = errors.New("the token's PIN is needed: give it when asked, or in HALLMARK_PIN")
 )
 
-// tokenSigner signs with a private key that never leaves a PKCS#11 token.
-type tokenSigner struct {
+// Token is a logged-in session with one PKCS#11 token. Keys found or
+// generated on it share the session, one operation at a time.
+type Token struct {
 	mu      sync.Mutex // a PKCS#11 session runs one operation at a time
 	ctx     *pkcs11.Ctx
 	session pkcs11.SessionHandle
-	key     pkcs11.ObjectHandle
-	pub     crypto.PublicKey
+	pin     string // kept for keys that need a login for every signature
+}
+
+// tokenSigner signs with a private key that never leaves a PKCS#11 token.
+type tokenSigner struct {
+	tok *Token
+	key pkcs11.ObjectHandle
+	pub crypto.PublicKey
 	// alwaysAuth is set for keys that need the PIN again for every
-	// signature (CKA_ALWAYS_AUTHENTICATE: a YubiKey's PIV slot 9c); pin is
-	// then kept for the context-specific login.
+	// signature (CKA_ALWAYS_AUTHENTICATE: a YubiKey's PIV slot 9c).
 	alwaysAuth bool
-	pin        string
 }
 
 // Public returns the key's public half, read from the token.
@@ -53,21 +59,22 @@ func (t *tokenSigner) Public() crypto.PublicKey { return t.pub }
 // Sign signs with the token: CKM_ECDSA over the digest (returned as ASN.1
 // DER, as crypto.Signer promises) or CKM_EDDSA over the message.
 func (t *tokenSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	tok := t.tok
+	tok.mu.Lock()
+	defer tok.mu.Unlock()
 	mech := uint(pkcs11.CKM_ECDSA)
 	if _, ok := t.pub.(ed25519.PublicKey); ok {
 		mech = ckmEdDSA
 	}
-	if err := t.ctx.SignInit(t.session, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, t.key); err != nil {
+	if err := tok.ctx.SignInit(tok.session, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, t.key); err != nil {
 		return nil, fmt.Errorf("token refused to start signing: %w", err)
 	}
 	if t.alwaysAuth {
-		if err := t.ctx.Login(t.session, pkcs11.CKU_CONTEXT_SPECIFIC, t.pin); err != nil {
+		if err := tok.ctx.Login(tok.session, pkcs11.CKU_CONTEXT_SPECIFIC, tok.pin); err != nil {
 			return nil, fmt.Errorf("token refused the PIN for this signature: %w", err)
 		}
 	}
-	sig, err := t.ctx.Sign(t.session, digest)
+	sig, err := tok.ctx.Sign(tok.session, digest)
 	if err != nil {
 		return nil, fmt.Errorf("token failed to sign: %w", err)
 	}
@@ -80,9 +87,9 @@ func (t *tokenSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) (
 	return asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])})
 }
 
-// Close ends the session. The module stays loaded and initialized: other
-// keys of this process may share it.
-func (t *tokenSigner) Close() error {
+// Close ends the session; the keys found on it stop signing. The module
+// stays loaded and initialized: other tokens of this process may share it.
+func (t *Token) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.ctx.CloseSession(t.session)
@@ -91,8 +98,29 @@ func (t *tokenSigner) Close() error {
 // OpenToken opens the key that uri names on a token reached through the
 // PKCS#11 module (a shared library such as libsofthsm2.so or
 // libykcs11.so), logging in with pin. The key must be ECDSA P-256 or
-// ed25519, with its public key object on the token next to it.
+// ed25519, with its public key object on the token next to it. Closing the
+// key ends its session.
 func OpenToken(module string, uri TokenURI, pin []byte, label string) (*Key, error) {
+	tok, err := LoginToken(module, uri, pin)
+	if err != nil {
+		return nil, err
+	}
+	s, err := tok.find(uri.Object, uri.ID, uri.String())
+	if err != nil {
+		tok.Close()
+		return nil, err
+	}
+	k, err := FromSigner(s, label, tok)
+	if err != nil {
+		tok.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+// LoginToken opens a session with the one token that uri names (its object
+// attributes are ignored) through the PKCS#11 module, and logs in with pin.
+func LoginToken(module string, uri TokenURI, pin []byte) (*Token, error) {
 	if module == "" {
 		module = uri.ModulePath
 	}
@@ -116,11 +144,11 @@ func OpenToken(module string, uri TokenURI, pin []byte, label string) (*Key, err
 	if err != nil {
 		return nil, err
 	}
-	session, err := ctx.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION)
+	session, err := ctx.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open a session with the token: %w", err)
 	}
-	t := &tokenSigner{ctx: ctx, session: session, pin: string(pin)}
+	t := &Token{ctx: ctx, session: session, pin: string(pin)}
 	if err := ctx.Login(session, pkcs11.CKU_USER, string(pin)); err != nil && !isCKR(err, pkcs11.CKR_USER_ALREADY_LOGGED_IN) {
 		t.Close()
 		if isCKR(err, pkcs11.CKR_PIN_INCORRECT) {
@@ -128,16 +156,43 @@ func OpenToken(module string, uri TokenURI, pin []byte, label string) (*Key, err
 		}
 		return nil, fmt.Errorf("cannot log in to the token: %w", err)
 	}
-	if err := t.find(uri); err != nil {
-		t.Close()
-		return nil, err
-	}
-	k, err := FromSigner(t, label, t)
+	return t, nil
+}
+
+// Key returns the key labelled object on the token, or ErrNoKey. The key
+// signs until the token is closed; closing the key does nothing.
+func (t *Token) Key(object, label string) (*Key, error) {
+	s, err := t.find(object, nil, "object "+object)
 	if err != nil {
-		t.Close()
 		return nil, err
 	}
-	return k, nil
+	return FromSigner(s, label, nil)
+}
+
+// GenerateECDSA creates a P-256 key pair labelled object on the token (its
+// private half not extractable) and returns it.
+func (t *Token) GenerateECDSA(object, label string) (*Key, error) {
+	id := sha256.Sum256([]byte(object))
+	common := func(class uint) []*pkcs11.Attribute {
+		return []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, class),
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
+			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+			pkcs11.NewAttribute(pkcs11.CKA_LABEL, object),
+			pkcs11.NewAttribute(pkcs11.CKA_ID, id[:16]),
+		}
+	}
+	pubT := append(common(pkcs11.CKO_PUBLIC_KEY), pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, oidP256), pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true))
+	privT := append(common(pkcs11.CKO_PRIVATE_KEY), pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true), pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false))
+	t.mu.Lock()
+	_, _, err := t.ctx.GenerateKeyPair(t.session, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_EC_KEY_PAIR_GEN, nil)}, pubT, privT)
+	t.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("token failed to generate a P-256 key: %w", err)
+	}
+	return t.Key(object, label)
 }
 
 // ErrWrongPIN is returned when a token refuses the PIN.
@@ -183,8 +238,11 @@ func findSlot(ctx *pkcs11.Ctx, uri TokenURI) (uint, error) {
 	return 0, fmt.Errorf("%d tokens match %s; add token=LABEL or serial=... to name one", len(found), uri)
 }
 
-// find locates the private key uri names and reads its public half.
-func (t *tokenSigner) find(uri TokenURI) error {
+// find locates the one private key with the label object and/or CKA_ID id
+// (desc names it in errors), and reads its public half.
+func (t *Token) find(object string, id []byte, desc string) (*tokenSigner, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	match := func(class uint, label string, id []byte) ([]pkcs11.ObjectHandle, error) {
 		tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, class)}
 		if label != "" {
@@ -202,25 +260,25 @@ func (t *tokenSigner) find(uri TokenURI) error {
 		}
 		return objs, err
 	}
-	privs, err := match(pkcs11.CKO_PRIVATE_KEY, uri.Object, uri.ID)
+	privs, err := match(pkcs11.CKO_PRIVATE_KEY, object, id)
 	if err != nil {
-		return fmt.Errorf("cannot search the token: %w", err)
+		return nil, fmt.Errorf("cannot search the token: %w", err)
 	}
 	switch len(privs) {
 	case 0:
-		return fmt.Errorf("the token has no private key matching %s (list them with pkcs11-tool --list-objects --login)", uri)
+		return nil, fmt.Errorf("%w: the token has no private key matching %s (list them with pkcs11-tool --list-objects --login)", ErrNoKey, desc)
 	case 2:
-		return fmt.Errorf("several private keys match %s; add id=... to name one", uri)
+		return nil, fmt.Errorf("several private keys match %s; add id=... to name one", desc)
 	}
-	t.key = privs[0]
-	attrs, err := t.ctx.GetAttributeValue(t.session, t.key, []*pkcs11.Attribute{
+	s := &tokenSigner{tok: t, key: privs[0]}
+	attrs, err := t.ctx.GetAttributeValue(t.session, s.key, []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_ID, nil), pkcs11.NewAttribute(pkcs11.CKA_LABEL, nil),
 	})
 	if err != nil {
-		return fmt.Errorf("cannot read the key's id: %w", err)
+		return nil, fmt.Errorf("cannot read the key's id: %w", err)
 	}
-	if aa, err := t.ctx.GetAttributeValue(t.session, t.key, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_ALWAYS_AUTHENTICATE, nil)}); err == nil && len(aa[0].Value) == 1 {
-		t.alwaysAuth = aa[0].Value[0] != 0
+	if aa, err := t.ctx.GetAttributeValue(t.session, s.key, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_ALWAYS_AUTHENTICATE, nil)}); err == nil && len(aa[0].Value) == 1 {
+		s.alwaysAuth = aa[0].Value[0] != 0
 	}
 	// The public object shares the private key's CKA_ID (PIV tokens label
 	// them differently), or its label when it has no id.
@@ -231,7 +289,7 @@ func (t *tokenSigner) find(uri TokenURI) error {
 		pubs, err = match(pkcs11.CKO_PUBLIC_KEY, string(attrs[1].Value), nil)
 	}
 	if err != nil || len(pubs) != 1 {
-		return fmt.Errorf("the token has no single public key object next to the private key %s", uri)
+		return nil, fmt.Errorf("the token has no single public key object next to the private key %s", desc)
 	}
 	pa, err := t.ctx.GetAttributeValue(t.session, pubs[0], []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, nil),
@@ -239,10 +297,12 @@ func (t *tokenSigner) find(uri TokenURI) error {
 		pkcs11.NewAttribute(pkcs11.CKA_EC_POINT, nil),
 	})
 	if err != nil {
-		return fmt.Errorf("cannot read the public key (only EC and Ed25519 keys sign for Hallmark): %w", err)
+		return nil, fmt.Errorf("cannot read the public key (only EC and Ed25519 keys sign for Hallmark): %w", err)
 	}
-	t.pub, err = tokenPublic(pa[1].Value, pa[2].Value)
-	return err
+	if s.pub, err = tokenPublic(pa[1].Value, pa[2].Value); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // tokenPublic decodes CKA_EC_PARAMS and CKA_EC_POINT into a P-256 or
