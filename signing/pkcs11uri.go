@@ -37,6 +37,67 @@ var pathAttrs = map[string]bool{
 // carries the PIN (pin-value): PINs come from a prompt or HALLMARK_PIN, so
 // they are never written to disk with the key's registration.
 func ParseTokenURI(s string) (TokenURI, error) {
+	u, err := parseTokenURI(s)
+	if err != nil {
+		return TokenURI{}, err
+	}
+	if u.Object == "" && u.ID == nil {
+		return TokenURI{}, fmt.Errorf("token URI %q names no key: add object=LABEL or id=%%XX... (list them with pkcs11-tool --list-objects)", s)
+	}
+	return u, nil
+}
+
+// ParseTokenOnlyURI parses an RFC 7512 URI that names a token, such as
+// "pkcs11:token=hallmark-online", where keys are to be found or generated.
+func ParseTokenOnlyURI(s string) (TokenURI, error) {
+	u, err := parseTokenURI(s)
+	if err != nil {
+		return TokenURI{}, err
+	}
+	if u.Object != "" || u.ID != nil {
+		return TokenURI{}, fmt.Errorf("token URI %q names a key; name only the token (token=LABEL or serial=...)", s)
+	}
+	return u, nil
+}
+
+// TokenOnly returns the URI without the attributes that name a key: the
+// token it names.
+func (u TokenURI) TokenOnly() string {
+	s := "pkcs11:"
+	add := func(name, v string) {
+		if v == "" {
+			return
+		}
+		if s != "pkcs11:" {
+			s += ";"
+		}
+		s += name + "=" + pctEncode(v)
+	}
+	add("token", u.Token)
+	add("serial", u.Serial)
+	add("manufacturer", u.Manufacturer)
+	add("model", u.Model)
+	if u.SlotID != nil {
+		add("slot-id", strconv.FormatUint(uint64(*u.SlotID), 10))
+	}
+	return s
+}
+
+// pctEncode escapes all but RFC 3986's unreserved characters.
+func pctEncode(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+func parseTokenURI(s string) (TokenURI, error) {
 	u := TokenURI{raw: s}
 	rest, ok := strings.CutPrefix(s, "pkcs11:")
 	if !ok {
@@ -116,9 +177,6 @@ func ParseTokenURI(s string) (TokenURI, error) {
 				}
 			}
 		}
-	}
-	if u.Object == "" && u.ID == nil {
-		return TokenURI{}, fmt.Errorf("token URI %q names no key: add object=LABEL or id=%%XX... (list them with pkcs11-tool --list-objects)", s)
 	}
 	return u, nil
 }

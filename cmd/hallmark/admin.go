@@ -187,7 +187,7 @@ func submitCeremony(ctx context.Context, e *env, t *admin.Tool, b *ceremony.Bund
 }
 
 func newAdminPrepareCmd(e *env) *cobra.Command {
-	var data, out string
+	var data, out, tokenURI, module string
 	var shards int
 	var rotate bool
 	c := &cobra.Command{
@@ -195,11 +195,41 @@ func newAdminPrepareCmd(e *env) *cobra.Command {
 		Short: "On the server: create a production data directory and export its online public keys",
 		Long: `Run on the server machine. Creates DIR with the shard count and the online secret
 (which never leaves DIR) and writes the online public keys of every shard to the
-output file, for the admins' 'hallmark admin init' ceremony.`,
-		Args: exactArgs(0, "admin prepare --data DIR --shards N [-o online-keys.json]"),
+output file, for the admins' 'hallmark admin init' ceremony.
+
+With --online-token 'pkcs11:token=LABEL' --module PATH, the online keys are instead
+generated on a PKCS#11 token (an HSM): one ECDSA P-256 key per shard for each of the
+timestamp, snapshot and new-projects roles, which never leave the token. The token's
+PIN is asked for or read from HALLMARK_PIN, and 'hallmark serve' then needs HALLMARK_PIN.
+With --rotate-online, the next online keys go on the token (or, without --online-token,
+are derived from a new online secret), so a rotation moves the keys to or from a token.`,
+		Args: exactArgs(0, "admin prepare --data DIR --shards N [-o online-keys.json] [--online-token URI --module PATH]"),
 		RunE: func(c *cobra.Command, _ []string) error {
+			var tok *server.OnlineToken
+			if tokenURI != "" {
+				u, err := signing.ParseTokenOnlyURI(tokenURI)
+				if err != nil {
+					return withHint(err, "name the token, e.g. --online-token 'pkcs11:token=hallmark-online'")
+				}
+				if module == "" && u.ModulePath == "" {
+					return &usageError{msg: "which PKCS#11 module reaches the token?", hint: "pass --module PATH, e.g. /usr/lib/softhsm/libsofthsm2.so"}
+				}
+				pin, err := askSecret(e, "HALLMARK_PIN", "PIN of the token for the online keys", false)
+				if err != nil {
+					return err
+				}
+				tok = &server.OnlineToken{Module: module, URI: u, PIN: pin}
+			} else if module != "" {
+				return &usageError{msg: "--module needs --online-token", hint: "name the token with --online-token 'pkcs11:token=LABEL'"}
+			}
 			if rotate {
-				keys, err := server.PrepareOnlineRotation(data)
+				var keys *ceremony.OnlineKeys
+				var err error
+				if tok != nil {
+					keys, err = server.PrepareOnlineRotationOnToken(data, tok)
+				} else {
+					keys, err = server.PrepareOnlineRotation(data)
+				}
 				if err != nil {
 					return err
 				}
@@ -207,10 +237,16 @@ output file, for the admins' 'hallmark admin init' ceremony.`,
 				if err := os.WriteFile(out, b, 0o644); err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stderr, "prepared the next online secret in %s; give %s to the admins for 'hallmark admin rotate online --online-keys %s'\nits fingerprint, for the admins to compare: %s\n", data, out, out, keys.Fingerprint())
+				fmt.Fprintf(e.stderr, "prepared the next online keys in %s; give %s to the admins for 'hallmark admin rotate online --online-keys %s'\nits fingerprint, for the admins to compare: %s\n", data, out, out, keys.Fingerprint())
 				return nil
 			}
-			keys, err := server.PrepareRepo(data, shards)
+			var keys *ceremony.OnlineKeys
+			var err error
+			if tok != nil {
+				keys, err = server.PrepareRepoOnToken(data, shards, tok)
+			} else {
+				keys, err = server.PrepareRepo(data, shards)
+			}
 			if err != nil {
 				return err
 			}
@@ -225,7 +261,9 @@ output file, for the admins' 'hallmark admin init' ceremony.`,
 	c.Flags().StringVar(&data, "data", "./hallmark-data", "data directory")
 	c.Flags().IntVar(&shards, "shards", 16, "shard count: 1, 16, 256 or 4096")
 	c.Flags().StringVarP(&out, "output", "o", "online-keys.json", "where to write the online public keys")
-	c.Flags().BoolVar(&rotate, "rotate-online", false, "prepare an online key rotation: create the next online secret and export its public keys")
+	c.Flags().BoolVar(&rotate, "rotate-online", false, "prepare an online key rotation: create the next online keys and export their public keys")
+	c.Flags().StringVar(&tokenURI, "online-token", "", "generate the online keys on this PKCS#11 token (RFC 7512 URI naming the token)")
+	c.Flags().StringVar(&module, "module", "", "the token's PKCS#11 module, with --online-token")
 	return c
 }
 
