@@ -216,3 +216,112 @@ func TestTokenKeysCeremonyClaimBlockAndReleases(t *testing.T) {
 		t.Fatal("tuf-js downloaded other bytes of demo 1.1.0")
 	}
 }
+
+// TestOnlineKeysOnAToken: the server's online keys (every shard's
+// timestamp, snapshot and new-projects keys) are generated on a token by
+// `admin prepare --online-token`, and the server signs with them there; an
+// online key rotation moves them to a derived secret and back to a token,
+// while downloaders who pinned at the start follow.
+func TestOnlineKeysOnAToken(t *testing.T) {
+	h := needSoftHSM(t)
+	h.token("online")
+	srv := admNewServer(t)
+	a := h.use(NewUser(t, srv))
+	keys := filepath.Join(a.Home, "offline-keys")
+	uri := "pkcs11:token=online"
+
+	online := filepath.Join(t.TempDir(), "online-keys.json")
+	a.MustFail("names a key", "admin", "prepare", "--data", srv.Data, "--shards", "16", "-o", online, "--online-token", "pkcs11:token=online;object=x", "--module", softHSMModule)
+	a.MustFail("--module needs --online-token", "admin", "prepare", "--data", srv.Data, "--shards", "16", "-o", online, "--module", softHSMModule)
+	a.MustRun("admin", "prepare", "--data", srv.Data, "--shards", "16", "-o", online, "--online-token", uri, "--module", softHSMModule)
+	exported, err := os.ReadFile(online)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(exported), "hallmark-ecdsa-p256:"); n != 3*admShards {
+		t.Fatalf("the exported online keys hold %d ECDSA keys; want %d", n, 3*admShards)
+	}
+	if _, err := os.Stat(filepath.Join(srv.Data, "online.secret")); err == nil {
+		t.Fatal("prepare --online-token created an online secret")
+	}
+	// Preparing again finds the same keys on the token.
+	again := filepath.Join(t.TempDir(), "again.json")
+	a.MustRun("admin", "prepare", "--data", srv.Data, "--shards", "16", "-o", again, "--online-token", uri, "--module", softHSMModule)
+	if b, _ := os.ReadFile(again); !bytes.Equal(b, exported) {
+		t.Fatal("preparing again exported other online keys")
+	}
+	a.MustFail("was prepared with online keys on a token", "admin", "prepare", "--data", srv.Data, "--shards", "16", "-o", again)
+
+	bundle := filepath.Join(t.TempDir(), "init.json")
+	fp := admMatch(t, admInitFingerprint, a.MustRun("admin", "init", "--keys", keys, "--online-keys", online, "-o", bundle).Stderr)
+	// Without the PIN the server does not start, and says why.
+	srv.Env = []string{"SOFTHSM2_CONF=" + h.conf}
+	admSays(t, "serve without the PIN", admServeFails(t, srv, bundle), "the online keys are on a token", "HALLMARK_PIN")
+	srv.Env = []string{"SOFTHSM2_CONF=" + h.conf, "HALLMARK_PIN=" + tokenPIN}
+	admServe(srv, bundle)
+	a.MustRun("trust", srv.URL, "--fingerprint", fp)
+	roots := admInitialRoots(t, srv)
+
+	alice := NewMaintainer(t, srv, "alice")
+	dl := admPin(t, srv, fp)
+	dir := t.TempDir()
+	upload := func(version string) []byte {
+		content := []byte("svc " + version + "\n")
+		alice.MustRun("release", "upload", "svc", version, WriteFile(t, dir, "svc-"+version+".tar.gz", content), "--key", "alice")
+		admMustGet(t, dl, "svc", "svc-"+version+".tar.gz", content)
+		return content
+	}
+	alice.MustRun("project", "create", "svc", "--key", "alice")
+	upload("1.0.0")
+	shard := layout.ShardOf("svc", admShards)
+	gt := newGoTUF(t, srv, shard, roots[shard])
+	timestampKey := func() *metadata.Key {
+		tm := gt.refresh().GetTrustedMetadataSet()
+		return tm.Root.Signed.Keys[tm.Root.Signed.Roles[metadata.TIMESTAMP].KeyIDs[0]]
+	}
+	if k := timestampKey(); k.Type != metadata.KeyTypeECDSA_SHA2_P256 {
+		t.Fatalf("the timestamp key is %s; want the token's ECDSA key", k.Type)
+	}
+
+	// Rotation from the token to a derived secret...
+	next := filepath.Join(t.TempDir(), "next.json")
+	a.MustRun("admin", "prepare", "--data", srv.Data, "--rotate-online", "-o", next)
+	admSays(t, "rotate online to a secret", a.MustRun("admin", "rotate", "online", "--online-keys", next, "--keys", keys, "--yes").Stderr, "published in 16 shard(s)")
+	for file, want := range map[string]bool{"online.secret": true, "online.token": false, "online.secret.next": false} {
+		if _, err := os.Stat(filepath.Join(srv.Data, file)); (err == nil) != want {
+			t.Fatalf("after the rotation to a secret, %s exists: %v", file, err == nil)
+		}
+	}
+	upload("2.0.0")
+	if k := timestampKey(); k.Type != metadata.KeyTypeEd25519 {
+		t.Fatalf("after the rotation to a secret the timestamp key is %s; want ed25519", k.Type)
+	}
+
+	// ...and back to new keys on the token.
+	next2 := filepath.Join(t.TempDir(), "next2.json")
+	a.MustRun("admin", "prepare", "--data", srv.Data, "--rotate-online", "--online-token", uri, "--module", softHSMModule, "-o", next2)
+	admSays(t, "rotate online to the token", a.MustRun("admin", "rotate", "online", "--online-keys", next2, "--keys", keys, "--yes").Stderr, "published in 16 shard(s)")
+	for file, want := range map[string]bool{"online.secret": false, "online.token": true, "online.token.next": false} {
+		if _, err := os.Stat(filepath.Join(srv.Data, file)); (err == nil) != want {
+			t.Fatalf("after the rotation to the token, %s exists: %v", file, err == nil)
+		}
+	}
+	upload("3.0.0")
+	if k := timestampKey(); k.Type != metadata.KeyTypeECDSA_SHA2_P256 {
+		t.Fatalf("after the rotation back to the token the timestamp key is %s", k.Type)
+	}
+	// A restart signs with the token's keys; a fresh go-tuf from the
+	// version-1 root and tuf-js follow every rotation.
+	srv.Stop()
+	admServe(srv, "")
+	v4 := upload("4.0.0")
+	fresh := newGoTUF(t, srv, shard, roots[shard])
+	if got := fresh.download(fresh.refresh(), layout.FilePath("svc", "4.0.0", "svc-4.0.0.tar.gz")); !bytes.Equal(got, v4) {
+		t.Fatal("go-tuf downloaded other bytes of svc 4.0.0")
+	}
+	node, jsDir := needNodeProject(t, "tufjs")
+	js := newTufJS(t, node, jsDir, srv, shard, roots[shard])
+	if got := js.mustGet(layout.FilePath("svc", "4.0.0", "svc-4.0.0.tar.gz"), t.TempDir()); !bytes.Equal(got, v4) {
+		t.Fatal("tuf-js downloaded other bytes of svc 4.0.0")
+	}
+}
