@@ -3,10 +3,10 @@ package signing
 import (
 	"bytes"
 	"crypto"
-	"crypto/sha256"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"encoding/asn1"
 	"encoding/json"
 	"errors"
