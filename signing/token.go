@@ -41,7 +41,14 @@ type Token struct {
 	ctx     *pkcs11.Ctx
 	session pkcs11.SessionHandle
 	pin     string // kept for keys that need a login for every signature
+	// index maps the labels of the token's private keys to them, built by
+	// the first Key call: one pass over the token's objects rather than a
+	// search for every key (a token may hold thousands of online keys).
+	index map[string]indexed
 }
+
+// indexed is a private key object and its public key object.
+type indexed struct{ priv, pub pkcs11.ObjectHandle }
 
 // tokenSigner signs with a private key that never leaves a PKCS#11 token.
 type tokenSigner struct {
@@ -162,11 +169,82 @@ func LoginToken(module string, uri TokenURI, pin []byte) (*Token, error) {
 // Key returns the key labelled object on the token, or ErrNoKey. The key
 // signs until the token is closed; closing the key does nothing.
 func (t *Token) Key(object, label string) (*Key, error) {
-	s, err := t.find(object, nil, "object "+object)
-	if err != nil {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.index == nil {
+		if err := t.buildIndex(); err != nil {
+			return nil, err
+		}
+	}
+	o, ok := t.index[object]
+	if !ok {
+		return nil, fmt.Errorf("%w: the token has no key pair labelled %s", ErrNoKey, object)
+	}
+	s := &tokenSigner{tok: t, key: o.priv}
+	var err error
+	if s.pub, err = t.readPublic(o.pub); err != nil {
 		return nil, err
 	}
 	return FromSigner(s, label, nil)
+}
+
+// buildIndex lists the token's private keys by label, each with the public
+// key object of the same CKA_ID. Labels found twice are left out.
+func (t *Token) buildIndex() error {
+	all := func(class uint) ([]pkcs11.ObjectHandle, error) {
+		if err := t.ctx.FindObjectsInit(t.session, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, class)}); err != nil {
+			return nil, err
+		}
+		var out []pkcs11.ObjectHandle
+		for {
+			objs, _, err := t.ctx.FindObjects(t.session, 1000)
+			if err != nil || len(objs) == 0 {
+				if ferr := t.ctx.FindObjectsFinal(t.session); err == nil {
+					err = ferr
+				}
+				return out, err
+			}
+			out = append(out, objs...)
+		}
+	}
+	attrs := func(h pkcs11.ObjectHandle) (label, id string, err error) {
+		a, err := t.ctx.GetAttributeValue(t.session, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_LABEL, nil), pkcs11.NewAttribute(pkcs11.CKA_ID, nil)})
+		if err != nil {
+			return "", "", err
+		}
+		return string(a[0].Value), string(a[1].Value), nil
+	}
+	pubs, err := all(pkcs11.CKO_PUBLIC_KEY)
+	if err != nil {
+		return fmt.Errorf("cannot list the token's keys: %w", err)
+	}
+	pubByID := map[string]pkcs11.ObjectHandle{}
+	for _, h := range pubs {
+		if _, id, err := attrs(h); err == nil && id != "" {
+			pubByID[id] = h
+		}
+	}
+	privs, err := all(pkcs11.CKO_PRIVATE_KEY)
+	if err != nil {
+		return fmt.Errorf("cannot list the token's keys: %w", err)
+	}
+	index, twice := map[string]indexed{}, map[string]bool{}
+	for _, h := range privs {
+		label, id, err := attrs(h)
+		pub, ok := pubByID[id]
+		if err != nil || !ok || label == "" {
+			continue
+		}
+		if _, dup := index[label]; dup {
+			twice[label] = true
+		}
+		index[label] = indexed{priv: h, pub: pub}
+	}
+	for label := range twice {
+		delete(index, label)
+	}
+	t.index = index
+	return nil
 }
 
 // GenerateECDSA creates a P-256 key pair labelled object on the token (its
@@ -187,12 +265,31 @@ func (t *Token) GenerateECDSA(object, label string) (*Key, error) {
 		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true), pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
 		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false))
 	t.mu.Lock()
-	_, _, err := t.ctx.GenerateKeyPair(t.session, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_EC_KEY_PAIR_GEN, nil)}, pubT, privT)
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	pubH, privH, err := t.ctx.GenerateKeyPair(t.session, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_EC_KEY_PAIR_GEN, nil)}, pubT, privT)
 	if err != nil {
 		return nil, fmt.Errorf("token failed to generate a P-256 key: %w", err)
 	}
-	return t.Key(object, label)
+	s := &tokenSigner{tok: t, key: privH}
+	if s.pub, err = t.readPublic(pubH); err != nil {
+		return nil, err
+	}
+	if t.index != nil {
+		t.index[object] = indexed{priv: privH, pub: pubH}
+	}
+	return FromSigner(s, label, nil)
+}
+
+// readPublic reads a public key object as a P-256 or ed25519 key.
+func (t *Token) readPublic(h pkcs11.ObjectHandle) (crypto.PublicKey, error) {
+	pa, err := t.ctx.GetAttributeValue(t.session, h, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, nil),
+		pkcs11.NewAttribute(pkcs11.CKA_EC_POINT, nil),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the public key (only EC and Ed25519 keys sign for Hallmark): %w", err)
+	}
+	return tokenPublic(pa[0].Value, pa[1].Value)
 }
 
 // ErrWrongPIN is returned when a token refuses the PIN.
@@ -291,15 +388,7 @@ func (t *Token) find(object string, id []byte, desc string) (*tokenSigner, error
 	if err != nil || len(pubs) != 1 {
 		return nil, fmt.Errorf("the token has no single public key object next to the private key %s", desc)
 	}
-	pa, err := t.ctx.GetAttributeValue(t.session, pubs[0], []*pkcs11.Attribute{
-		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, nil),
-		pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, nil),
-		pkcs11.NewAttribute(pkcs11.CKA_EC_POINT, nil),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the public key (only EC and Ed25519 keys sign for Hallmark): %w", err)
-	}
-	if s.pub, err = tokenPublic(pa[1].Value, pa[2].Value); err != nil {
+	if s.pub, err = t.readPublic(pubs[0]); err != nil {
 		return nil, err
 	}
 	return s, nil
