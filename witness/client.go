@@ -28,7 +28,7 @@ type Pool struct {
 	timeout time.Duration
 
 	mu       sync.Mutex
-	batchers map[string]*batcher       // by URL
+	batchers map[string]*batcher         // by URL
 	known    map[string]map[string]int64 // URL → shard → root version the witness knows
 	health   map[string]*Health          // by witness name
 }
