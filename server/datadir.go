@@ -174,7 +174,7 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 			return nil, err
 		}
 	}
-	if o.DevWitness && r.DevWitnessURL == "" {
+	if r.Info.DevWitness != "" && r.DevWitnessURL == "" {
 		if err := r.startDevWitness(ctx, o); err != nil {
 			r.Close()
 			return nil, err

@@ -30,6 +30,7 @@ type serveOptions struct {
 	bundle    string
 	tokens    string
 	rate      int
+	noWitness bool
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -48,6 +49,7 @@ the online secret and the signed initial metadata of every shard. Later starts r
 		},
 	}
 	c.Flags().BoolVar(&o.dev, "dev", false, "create a development repository if the data directory has none")
+	c.Flags().BoolVar(&o.noWitness, "no-witness", false, "with --dev: create the development repository without a witness (fresh clients are then only as safe as the online keys)")
 	c.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (HOST:PORT)")
 	c.Flags().StringVar(&o.data, "data", "./hallmark-data", "data directory")
 	c.Flags().IntVar(&o.shards, "shards", layout.DefaultShards, "shard count of a new repository: 1, 16, 256 or 4096")
@@ -94,7 +96,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 			}
 		}
 	}
-	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle, DevWitness: o.dev, WitnessLog: e.stderr})
+	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle, DevWitness: o.dev && !o.noWitness, WitnessLog: e.stderr})
 	if err != nil {
 		return withHint(err, "check --data, or start a development repository with 'hallmark serve --dev'")
 	}
