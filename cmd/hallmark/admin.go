@@ -162,6 +162,9 @@ func submitCeremony(ctx context.Context, e *env, t *admin.Tool, b *ceremony.Bund
 		return withHint(fmt.Errorf("%d of %d shard(s) refused the ceremony", failed, len(results)), "the other shards published it; fix the cause and run the ceremony again")
 	}
 	fmt.Fprintf(e.stderr, "published in %d shard(s)\n", len(results))
+	if b.Trust != nil && b.Kind != ceremony.KindInit {
+		fmt.Fprintf(e.stderr, "the repository's trust fingerprint is now %s: publish it for new users (users who pinned it before follow the new roots by themselves)\n", b.Trust.Fingerprint())
+	}
 	return nil
 }
 
