@@ -8,6 +8,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,4 +135,18 @@ func TestReleaseFromCIApprovedByAHuman(t *testing.T) {
 	admSays(t, "pending", alice.MustRun("pending", "app").Stdout, "add release 1.1.0")
 	admSays(t, "approve", alice.MustRun("approve", "app", id, "--key", "alice", "--yes").Stderr, "published")
 	admMustGet(t, dl, "app", "app-1.1.0.tar.gz", []byte("app 1.1.0, built by CI\n"))
+
+	// The key may also come from a file (HALLMARK_KEY_FILE), never from both.
+	keyData, err := base64.StdEncoding.DecodeString(secrets["HALLMARK_KEY"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := WriteFile(t, t.TempDir(), "ci.key", keyData)
+	both := newCIJob(t, srv, "HALLMARK_KEY="+secrets["HALLMARK_KEY"], "HALLMARK_KEY_FILE="+keyFile, "HALLMARK_PASSPHRASE="+secrets["HALLMARK_PASSPHRASE"])
+	both.mustRun("trust", srv.URL, "--fingerprint", fp)
+	v3 := WriteFile(t, both.dir, "app-1.2.0.tar.gz", []byte("app 1.2.0\n"))
+	both.mustFail("both HALLMARK_KEY and HALLMARK_KEY_FILE are set", "release", "upload", "app", "1.2.0", v3)
+	fromFile := newCIJob(t, srv, "HALLMARK_KEY_FILE="+keyFile, "HALLMARK_PASSPHRASE="+secrets["HALLMARK_PASSPHRASE"])
+	fromFile.mustRun("trust", srv.URL, "--fingerprint", fp)
+	govPendingID(t, fromFile.mustRun("release", "upload", "app", "1.2.0", v3), "app")
 }

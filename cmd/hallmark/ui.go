@@ -101,6 +101,9 @@ func envSecrets(e *env, source string) signing.Secrets {
 			if p := e.getenv(v); p != "" {
 				return []byte(p), nil
 			}
+			if v == "HALLMARK_PIN" {
+				return nil, withHint(fmt.Errorf("%s names a token key but %s is not set", source, v), "set "+v+" to the token's PIN")
+			}
 			return nil, withHint(fmt.Errorf("%s holds an encrypted key but %s is not set", source, v), "store the passphrase 'hallmark key generate --for-ci' printed as a secret named "+v+" next to "+source)
 		}
 	}
