@@ -215,6 +215,16 @@ func TestTokenKeysCeremonyClaimBlockAndReleases(t *testing.T) {
 	if got := js.mustGet(layout.FilePath("demo", "1.1.0", "demo-1.1.0.tar.gz"), t.TempDir()); !bytes.Equal(got, demo2) {
 		t.Fatal("tuf-js downloaded other bytes of demo 1.1.0")
 	}
+
+	// A token whose key was replaced (same label, another key) is refused:
+	// the registration pins the public key.
+	for _, typ := range []string{"privkey", "pubkey"} {
+		h.run("pkcs11-tool", "--module", softHSMModule, "--token-label", "bob", "--login", "--pin", tokenPIN,
+			"--delete-object", "--type", typ, "--label", "release")
+	}
+	h.run("pkcs11-tool", "--module", softHSMModule, "--token-label", "bob", "--login", "--pin", tokenPIN,
+		"--keypairgen", "--key-type", "EC:prime256v1", "--label", "release", "--id", "01")
+	bob.MustFail("not the registered key", "release", "upload", "demo", "1.2.0", WriteFile(t, dir, "demo-1.2.0.tar.gz", []byte("x")), "--key", "bob")
 }
 
 // TestOnlineKeysOnAToken: the server's online keys (every shard's
