@@ -71,7 +71,9 @@ func TestTokenKeyFileNeedsItsToken(t *testing.T) {
 	if _, err := signing.Open([]byte(ok), "t", signing.Secrets{}); err == nil || !strings.Contains(err.Error(), "no PIN") {
 		t.Errorf("Open without a PIN source: %v", err)
 	}
-	if _, err := signing.Open([]byte(ok), "t", signing.Secrets{PIN: pin}); err == nil || !strings.Contains(err.Error(), "cannot load PKCS#11 module") {
+	// (A build without cgo says it cannot use tokens at all.)
+	if _, err := signing.Open([]byte(ok), "t", signing.Secrets{PIN: pin}); err == nil ||
+		!strings.Contains(err.Error(), "cannot load PKCS#11 module") && !strings.Contains(err.Error(), "built without cgo") {
 		t.Error("Open reached a token through a module that does not exist")
 	}
 	k, _ := signing.Generate("file key")
