@@ -3,8 +3,11 @@
 package signing
 
 import (
+	"bytes"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/asn1"
 	"errors"
@@ -21,6 +24,14 @@ import (
 const (
 	ckkECEdwards = 0x40   // CKK_EC_EDWARDS
 	ckmEdDSA     = 0x1057 // CKM_EDDSA
+)
+
+// DER encodings of the curves a token key may be on (CKA_EC_PARAMS).
+var (
+	oidP256       = []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
+	oidEd25519    = []byte{0x06, 0x03, 0x2b, 0x65, 0x70}
+	nameEd25519   = append([]byte{0x13, 0x0c}, "edwards25519"...)
+	errNoTokenPIN = errors.New("the token's PIN is needed: give it when asked, or in HALLMARK_PIN")
 )
 
 // Token is a logged-in session with one PKCS#11 token. Keys found or
@@ -378,4 +389,29 @@ func (t *Token) find(object string, id []byte, desc string) (*tokenSigner, error
 		return nil, err
 	}
 	return s, nil
+}
+
+// tokenPublic decodes CKA_EC_PARAMS and CKA_EC_POINT into a P-256 or
+// ed25519 public key.
+func tokenPublic(params, point []byte) (crypto.PublicKey, error) {
+	// CKA_EC_POINT is a DER OCTET STRING around the point; a few tokens
+	// return the bare point.
+	var inner []byte
+	if rest, err := asn1.Unmarshal(point, &inner); err == nil && len(rest) == 0 {
+		point = inner
+	}
+	switch {
+	case bytes.Equal(params, oidP256):
+		k, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+		if err != nil {
+			return nil, errors.New("the token's P-256 public key is malformed")
+		}
+		return k, nil
+	case bytes.Equal(params, oidEd25519) || bytes.Equal(params, nameEd25519):
+		if len(point) != ed25519.PublicKeySize {
+			return nil, errors.New("the token's ed25519 public key is malformed")
+		}
+		return ed25519.PublicKey(point), nil
+	}
+	return nil, errors.New("the token key is on a curve Hallmark does not sign with: create an EC prime256v1 (P-256) or Ed25519 key")
 }

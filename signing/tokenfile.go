@@ -2,52 +2,14 @@ package signing
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"encoding/asn1"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
 )
 
-// DER encodings of the curves a token key may be on (CKA_EC_PARAMS).
-var (
-	oidP256       = []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
-	oidEd25519    = []byte{0x06, 0x03, 0x2b, 0x65, 0x70}
-	nameEd25519   = append([]byte{0x13, 0x0c}, "edwards25519"...)
-	errNoTokenPIN = errors.New("the token's PIN is needed: give it when asked, or in HALLMARK_PIN")
-)
-
 // ErrWrongPIN is returned when a token refuses the PIN.
 var ErrWrongPIN = errors.New("the token refused the PIN")
-
-// tokenPublic decodes CKA_EC_PARAMS and CKA_EC_POINT into a P-256 or
-// ed25519 public key.
-func tokenPublic(params, point []byte) (crypto.PublicKey, error) {
-	// CKA_EC_POINT is a DER OCTET STRING around the point; a few tokens
-	// return the bare point.
-	var inner []byte
-	if rest, err := asn1.Unmarshal(point, &inner); err == nil && len(rest) == 0 {
-		point = inner
-	}
-	switch {
-	case bytes.Equal(params, oidP256):
-		k, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
-		if err != nil {
-			return nil, errors.New("the token's P-256 public key is malformed")
-		}
-		return k, nil
-	case bytes.Equal(params, oidEd25519) || bytes.Equal(params, nameEd25519):
-		if len(point) != ed25519.PublicKeySize {
-			return nil, errors.New("the token's ed25519 public key is malformed")
-		}
-		return ed25519.PublicKey(point), nil
-	}
-	return nil, errors.New("the token key is on a curve Hallmark does not sign with: create an EC prime256v1 (P-256) or Ed25519 key")
-}
 
 // MarshalToken returns the key file that registers the token key k, opened
 // from module and uri: its public half and label, and where it lives. It
