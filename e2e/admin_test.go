@@ -355,7 +355,7 @@ func TestAdminCeremonyThreeAdmins(t *testing.T) {
 	admSays(t, "admin status", a1.MustRun("admin", "status").Stdout,
 		"projects waiting to be claimed: 2\n  demo\n  other\n", "claim them with: hallmark admin claim --all")
 	r = a1.MustRun("admin", "claim", "--all", "--keys", k1, "--yes")
-	admSays(t, "admin claim", r.Stderr, "  - claim demo (shard ", "  - claim other (shard ", "published in ")
+	admSays(t, "admin claim", r.Stderr, "  - claim demo: owners alice <alice@example.org> (", "unchanged since the project was created", "  - claim other: owners alice", "published in ")
 	admSays(t, "admin status after the claim", a1.MustRun("admin", "status").Stdout, "projects waiting to be claimed: 0\n")
 	a1.MustRun("admin", "claim", "--all", "--keys", k1, "--yes") // nothing waits: a no-op
 
@@ -434,7 +434,7 @@ func TestAdminCeremonyThreeAdmins(t *testing.T) {
 	r = a1.MustFail("none of your keys can sign this ceremony", "admin", "claim", "later", "--keys", retired, "--yes")
 	admSays(t, "project show before the claim", dl.MustRun("project", "show", "later").Stdout, "not claimed yet")
 	r = a1.MustRun("admin", "claim", "--all", "--keys", k1, "--yes")
-	admSays(t, "claim with the new key", r.Stderr, "  - claim later (shard ", "published in 1 shard(s)")
+	admSays(t, "claim with the new key", r.Stderr, "  - claim later: owners ", "published in 1 shard(s)")
 	admSays(t, "project show after the claim", dl.MustRun("project", "show", "later").Stdout, "claimed: only its owners")
 	admMustGet(t, dl, "later", "later-1.0.0.tar.gz", later1)
 	admMustGet(t, newcomer, "demo", "demo-1.0.0.tar.gz", demo1)

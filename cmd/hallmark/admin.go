@@ -88,6 +88,12 @@ func finishCeremony(ctx context.Context, e *env, t *admin.Tool, b *ceremony.Bund
 	for _, l := range rep.Lines {
 		fmt.Fprintf(e.stderr, "  - %s\n", l)
 	}
+	if len(rep.LeftUnclaimed) > 0 {
+		fmt.Fprintf(e.stderr, "and leaves unclaimed, because their owners' own signed changes do not lead to the keys the server shows:\n")
+		for _, l := range rep.LeftUnclaimed {
+			fmt.Fprintf(e.stderr, "  ! %s\n", l)
+		}
+	}
 	if rep.Added == 0 && !rep.Complete() && o.out == "" && b.Kind != ceremony.KindInit {
 		return withHint(errors.New("none of your keys can sign this ceremony"), "check --keys DIR; to prepare the ceremony for admins who hold the keys, pass -o FILE")
 	}
