@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-
 	"hallmark.dev/hallmark/tufmeta"
 )
 
@@ -103,5 +102,3 @@ func (h OwnerHistory) describe() string {
 	}
 	return fmt.Sprintf("owners %s, threshold %d, unchanged %s (signed around %s)", s, h.Owners.Threshold, since, h.SignedAround.UTC().Format("2006-01-02"))
 }
-
-
