@@ -451,7 +451,13 @@ func TestGovernanceCoSignedRelease(t *testing.T) {
 
 	// The other maintainer is told what it does in plain words.
 	r = bob.MustRun("pending")
-	govMustSay(t, "pending", r.Stdout, "demo "+id, "  - add release 2.0.0: 1 file(s), "+explainSize(len(v2)), "approve with: hallmark approve demo "+id+" --key bob")
+	_, aliceKey := govPublic(t, alice, "alice")
+	// Before signing, the co-signer sees the exact files (name, size, full
+	// sha256) and who has signed so far (label and full key id).
+	fileLine := "  - file demo-2.0.0.tar.gz of 2.0.0: " + explainSize(len(v2)) + ", sha256 " + hexDigest(v2)
+	signerLine := "alice <alice@example.org> (" + aliceKey.ShortID() + "), key id " + aliceKey.ID()
+	govMustSay(t, "pending", r.Stdout, "demo "+id, "  - add release 2.0.0: 1 file(s), "+explainSize(len(v2)), fileLine,
+		"signed so far by:\n    "+signerLine, "approve with: hallmark approve demo "+id+" --key bob")
 	var rows []struct {
 		ID       string   `json:"id"`
 		Project  string   `json:"project"`
@@ -462,9 +468,8 @@ func TestGovernanceCoSignedRelease(t *testing.T) {
 	if err := json.Unmarshal([]byte(bob.MustRun("pending", "demo", "--json").Stdout), &rows); err != nil {
 		t.Fatal(err)
 	}
-	_, aliceKey := govPublic(t, alice, "alice")
 	if len(rows) != 1 || rows[0].ID != id || rows[0].Project != "demo" || !slices.Equal(rows[0].Yours, []string{"bob"}) ||
-		!slices.Equal(rows[0].SignedBy, []string{aliceKey.ID()}) || len(rows[0].Changes) != 1 {
+		!slices.Equal(rows[0].SignedBy, []string{aliceKey.ID()}) || len(rows[0].Changes) != 2 {
 		t.Fatalf("pending --json = %+v", rows)
 	}
 	// The author has signed already: nothing awaits her; a downloader has no
@@ -475,7 +480,7 @@ func TestGovernanceCoSignedRelease(t *testing.T) {
 	carol.MustFail("cannot add a signature to this change", "approve", "demo", id, "--yes")
 
 	r = bob.MustRun("approve", "demo", "--yes")
-	govMustSay(t, "approve", r.Stderr, "pending change "+id+" (signed by 1 key(s)) will", "add release 2.0.0")
+	govMustSay(t, "approve", r.Stderr, "pending change "+id+" (signed by 1 key(s)) will", "add release 2.0.0", fileLine, "signed so far by:\n  "+signerLine)
 	govMustPublish(t, r)
 
 	// Now everyone sees it, and gets it as latest.
@@ -736,7 +741,7 @@ func TestGovernanceFileRemove(t *testing.T) {
 
 	alice.MustFail("rmme 1.0.0 has no file nope.whl", "file", "remove", "rmme", "1.0.0", "nope.whl", "--yes")
 	r := alice.MustRun("file", "remove", "rmme", "1.0.0", "rmme-1.0.0.whl", "--yes")
-	govMustSay(t, "file remove", r.Stderr, "  - remove file rmme-1.0.0.whl from release 1.0.0 (its name can never be used again with other content)")
+	govMustSay(t, "file remove", r.Stderr, "  - remove file rmme-1.0.0.whl from release 1.0.0: "+explainSize(len(whl))+", sha256 "+hexDigest(whl)+" (its name can never be used again with other content)")
 	govMustPublish(t, r)
 
 	// Not served any more…

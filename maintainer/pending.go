@@ -15,6 +15,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"hallmark.dev/hallmark/api"
+	"hallmark.dev/hallmark/explain"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/signing"
 	"hallmark.dev/hallmark/tufmeta"
@@ -31,7 +32,9 @@ type Pending struct {
 	Lines   []string
 	// Signers are the key ids whose signatures it carries.
 	Signers []string
-	plan    *Plan
+	// SignedBy names each of Signers in plain words: label and full key id.
+	SignedBy []string
+	plan     *Plan
 }
 
 // MaySign reports whether key can add a signature the change still lacks.
@@ -178,7 +181,9 @@ func (t *Tool) verifyPending(ctx context.Context, raw api.PendingChange) (*Pendi
 	}
 	plan.explain(ix)
 	slices.Sort(signers)
-	return &Pending{ID: raw.ID, Project: base.Name, Expires: raw.Expires, Lines: plan.Lines, Signers: slices.Compact(signers), plan: plan}, nil
+	signers = slices.Compact(signers)
+	return &Pending{ID: raw.ID, Project: base.Name, Expires: raw.Expires, Lines: plan.Lines, Signers: signers,
+		SignedBy: explain.Signers(explainState(base), plan.newState(ix), signers), plan: plan}, nil
 }
 
 func checkPendingSignatures(plan *Plan) ([]string, error) {

@@ -433,6 +433,18 @@ func (t *Tool) validate(plan *Plan) error {
 // proposed roles (and index ix, if the releases change) does.
 func (plan *Plan) explain(ix *layout.Index) {
 	p := plan.base
+	newState := plan.newState(ix)
+	plan.Lines = explain.Change(explainState(p), newState)
+	if len(plan.Lines) > 0 && newState.Owners != nil && p.Claimed && !tufmeta.SameKeys(*newState.Owners, p.Owners) {
+		// A claimed project's owners role only requests the change; the
+		// admins' claim ceremony applies it (DESIGN.md section 2).
+		plan.Lines = append(plan.Lines, fmt.Sprintf("%s is claimed: the owner change takes effect once the repository's admins apply it ('hallmark admin claim'); until then the current owners stay in charge", p.Name))
+	}
+}
+
+// newState is the project as it would be after the plan.
+func (plan *Plan) newState(ix *layout.Index) explain.State {
+	p := plan.base
 	newState := explainState(p)
 	if plan.owners != nil {
 		newState.OwnersRole = plan.owners
@@ -446,12 +458,7 @@ func (plan *Plan) explain(ix *layout.Index) {
 			newState.Index = ix
 		}
 	}
-	plan.Lines = explain.Change(explainState(p), newState)
-	if len(plan.Lines) > 0 && newState.Owners != nil && p.Claimed && !tufmeta.SameKeys(*newState.Owners, p.Owners) {
-		// A claimed project's owners role only requests the change; the
-		// admins' claim ceremony applies it (DESIGN.md section 2).
-		plan.Lines = append(plan.Lines, fmt.Sprintf("%s is claimed: the owner change takes effect once the repository's admins apply it ('hallmark admin claim'); until then the current owners stay in charge", p.Name))
-	}
+	return newState
 }
 
 // policyOf is the expiry policy the admins signed for the project's

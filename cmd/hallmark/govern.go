@@ -257,12 +257,13 @@ current verified state. Changes that fail are reported, never offered for signin
 				Project string    `json:"project"`
 				Changes []string  `json:"changes"`
 				Signers []string  `json:"signed_by"`
+				Names   []string  `json:"signed_by_names"`
 				Expires time.Time `json:"expires"`
 				Yours   []string  `json:"your_keys_can_sign"`
 			}
 			rows := []row{}
 			for _, p := range list {
-				r := row{ID: p.ID, Project: p.Project, Changes: p.Lines, Signers: p.Signers, Expires: p.Expires, Yours: []string{}}
+				r := row{ID: p.ID, Project: p.Project, Changes: p.Lines, Signers: p.Signers, Names: p.SignedBy, Expires: p.Expires, Yours: []string{}}
 				for name, pk := range mine {
 					if p.MaySign(pk) {
 						r.Yours = append(r.Yours, name)
@@ -285,6 +286,10 @@ current verified state. Changes that fail are reported, never offered for signin
 				fmt.Fprintf(e.stdout, "%s %s (expires %s)\n", r.Project, r.ID, r.Expires.Format(time.DateOnly))
 				for _, l := range r.Changes {
 					fmt.Fprintf(e.stdout, "  - %s\n", l)
+				}
+				fmt.Fprintf(e.stdout, "  signed so far by:\n")
+				for _, n := range r.Names {
+					fmt.Fprintf(e.stdout, "    %s\n", n)
 				}
 				if len(r.Yours) > 0 {
 					fmt.Fprintf(e.stdout, "  approve with: hallmark approve %s %s --key %s\n", r.Project, r.ID, r.Yours[0])
@@ -367,6 +372,10 @@ func newApproveCmd(e *env) *cobra.Command {
 			fmt.Fprintf(e.stderr, "%s: pending change %s (signed by %d key(s)) will\n", p.Project, p.ID, len(p.Signers))
 			for _, l := range p.Lines {
 				fmt.Fprintf(e.stderr, "  - %s\n", l)
+			}
+			fmt.Fprintf(e.stderr, "signed so far by:\n")
+			for _, n := range p.SignedBy {
+				fmt.Fprintf(e.stderr, "  %s\n", n)
 			}
 			if !o.yes {
 				ok, err := confirm(e, fmt.Sprintf("Approve it with key %s (%s)?", key.Public().ShortID(), key.Label()))
