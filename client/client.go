@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -36,9 +37,17 @@ type Options struct {
 	Repo string
 	// Home holds pinned trust and cached metadata (HALLMARK_HOME).
 	Home string
-	// HTTP is the HTTP client; http.DefaultClient when nil.
+	// HTTP is the HTTP client; when nil, one that gives up on a silent
+	// repository after Timeout.
 	HTTP *http.Client
+	// Timeout bounds connecting and waiting for an answer to start (not a
+	// whole download); DefaultTimeout when zero.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is how long the client waits to connect to the repository
+// and for each answer to start.
+const DefaultTimeout = 30 * time.Second
 
 // Client reads one pinned repository.
 type Client struct {
@@ -74,7 +83,15 @@ func httpClient(o Options) *http.Client {
 	if o.HTTP != nil {
 		return o.HTTP
 	}
-	return &http.Client{Timeout: 10 * time.Minute}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = timeout
+	t.ResponseHeaderTimeout = timeout
+	return &http.Client{Transport: t}
 }
 
 // FetchTrust downloads a repository's trust summary. It is not verified:
@@ -173,7 +190,7 @@ func get(ctx context.Context, hc *http.Client, u string, limit int64) ([]byte, e
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, &NetworkError{URL: u, Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -181,7 +198,7 @@ func get(ctx context.Context, hc *http.Client, u string, limit int64) ([]byte, e
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, err
+		return nil, &NetworkError{URL: u, Err: err}
 	}
 	if int64(len(data)) > limit {
 		return nil, &TooLargeError{URL: u, Limit: limit}
@@ -198,6 +215,36 @@ type TooLargeError struct {
 func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("%s is larger than %d bytes", e.URL, e.Limit)
 }
+
+// NetworkError is a failure to get an answer from the repository: the
+// connection was refused or broke, it timed out, or the repository answered
+// with an HTTP error status. Nothing was verified or trusted: it is an
+// outage, not a sign that anything was tampered with (that is a
+// VerificationError).
+type NetworkError struct {
+	URL string
+	// Status is the HTTP status the repository answered, 0 when there was
+	// no answer.
+	Status int
+	Err    error
+}
+
+func (e *NetworkError) Error() string {
+	host := e.URL
+	if u, err := url.Parse(e.URL); err == nil && u.Host != "" {
+		host = u.Scheme + "://" + u.Host
+	}
+	var to interface{ Timeout() bool }
+	switch {
+	case e.Status != 0:
+		return fmt.Sprintf("network error: the repository %s answered HTTP %d (%s) for %s", host, e.Status, http.StatusText(e.Status), e.URL)
+	case errors.As(e.Err, &to) && to.Timeout():
+		return fmt.Sprintf("network error: timed out waiting for the repository %s", host)
+	}
+	return fmt.Sprintf("network error: cannot reach the repository %s: %v", host, e.Err)
+}
+
+func (e *NetworkError) Unwrap() error { return e.Err }
 
 // HTTPError is an unexpected HTTP status.
 type HTTPError struct {

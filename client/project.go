@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -58,7 +59,7 @@ func (c *Client) Project(ctx context.Context, name string) (*Project, error) {
 	}
 	tf, err := up.up.GetTargetInfo(layout.IndexPath(project))
 	if err != nil {
-		if strings.Contains(err.Error(), "not found") && !isVerification(err) {
+		if strings.Contains(err.Error(), "not found") && !isVerification(err) && !isNetwork(err) {
 			return nil, fmt.Errorf("%w: %s", ErrProjectNotFound, project)
 		}
 		return nil, explain(shard, err)
@@ -104,6 +105,14 @@ func (c *Client) Project(ctx context.Context, name string) (*Project, error) {
 	return p, nil
 }
 
+// isNetwork reports whether err is a failure to get an answer (not a
+// verification failure).
+func isNetwork(err error) bool {
+	var ne *NetworkError
+	var dl *metadata.ErrDownloadHTTP
+	return errors.As(err, &ne) || errors.As(err, &dl)
+}
+
 func isVerification(err error) bool {
 	var ue *metadata.ErrUnsignedMetadata
 	var re *metadata.ErrRepository
@@ -132,7 +141,7 @@ func (c *Client) Download(ctx context.Context, p *Project, version, file, dest s
 	path := layout.FilePath(p.Name, version, file)
 	tf, err := p.up.up.GetTargetInfo(path)
 	if err != nil {
-		if isVerification(err) {
+		if isVerification(err) || isNetwork(err) {
 			return explain(p.Shard, err)
 		}
 		return fmt.Errorf("%s is not a signed file of %s %s", file, p.Name, version)
@@ -148,14 +157,14 @@ func (c *Client) Download(ctx context.Context, p *Project, version, file, dest s
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("failed to download %s: %w", path, err)
+		return fmt.Errorf("failed to download %s: %w", path, &NetworkError{URL: u, Err: err})
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusGone {
 		return fmt.Errorf("%w: %s", ErrBlocked, p.Name)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("failed to download %s: %w", path, &HTTPError{URL: u, Status: resp.StatusCode})
+		return fmt.Errorf("failed to download %s: %w", path, &NetworkError{URL: u, Status: resp.StatusCode})
 	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return err
@@ -188,7 +197,7 @@ func (c *Client) Download(ctx context.Context, p *Project, version, file, dest s
 		}
 		if rerr != nil {
 			tmp.Close()
-			return fmt.Errorf("failed to download %s: %w", path, rerr)
+			return fmt.Errorf("failed to download %s: %w", path, &NetworkError{URL: u, Err: rerr})
 		}
 	}
 	if err := tmp.Close(); err != nil {
@@ -201,4 +210,24 @@ func (c *Client) Download(ctx context.Context, p *Project, version, file, dest s
 		return err
 	}
 	return os.Rename(tmp.Name(), dest)
+}
+
+// LocalMatches reports whether the file at path exists with exactly the
+// given length and sha256 (hex): a file a download may leave alone. It
+// returns false and no error when there is no file at path.
+func LocalMatches(path string, length int64, sha256hex string) (exists, same bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return true, false, err
+	}
+	return true, n == length && hex.EncodeToString(h.Sum(nil)) == sha256hex, nil
 }

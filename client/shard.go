@@ -145,7 +145,11 @@ func explain(shard string, err error) error {
 	case errors.As(err, &dl) && dl.StatusCode == http.StatusGone:
 		return fmt.Errorf("%w (the repository serves the project as blocked by its admins)", ErrBlocked)
 	case errors.As(err, &dl):
-		return fmt.Errorf("shard %s: %w", shard, err)
+		return &NetworkError{URL: dl.URL, Status: dl.StatusCode, Err: err}
+	}
+	var ne *NetworkError
+	if errors.As(err, &ne) {
+		return ne
 	}
 	return &VerificationError{Shard: shard, Err: err}
 }

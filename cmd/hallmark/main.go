@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -32,6 +33,8 @@ type env struct {
 	getenv         func(string) string
 	repoFlag       string
 	homeFlag       string
+	// timeout bounds waiting for the repository (commands with --timeout).
+	timeout time.Duration
 }
 
 func main() {

@@ -60,7 +60,10 @@ func explainWrite(err error) error {
 // explainRead adds what to do to errors of reading verified state.
 func explainRead(err error, project string) error {
 	var ve *client.VerificationError
+	var ne *client.NetworkError
 	switch {
+	case errors.As(err, &ne):
+		return withHint(err, "nothing was verified or saved; check that the repository is up and reachable (your network, a proxy), then try again")
 	case errors.Is(err, client.ErrBlocked):
 		return withHint(err, "the repository's admins blocked it; its files are neither served nor trusted")
 	case errors.Is(err, client.ErrProjectNotFound):
