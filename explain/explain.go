@@ -221,3 +221,9 @@ func size(n int64) string {
 
 // Size formats a byte count for people ("3.1 MiB").
 func Size(n int64) string { return size(n) }
+
+// Unclaimed says what a downloader should know about a project the
+// repository's admins have not claimed yet.
+func Unclaimed(project string) string {
+	return fmt.Sprintf("note: %s is not claimed yet by the repository's admins; until they claim it, it is only as safe as the repository server's online key (whoever holds that key could hand the project to someone else)", project)
+}
