@@ -96,6 +96,9 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, pathProject
 		writeError(w, status, code, err.Error(), "")
 		return
 	}
+	if change.Create && !s.checkConfusable(r.Context(), w, change.Project, change.Display) {
+		return
+	}
 	res, err := s.cfg.Publisher.Submit(r.Context(), change)
 	if err != nil {
 		s.cfg.Log.Error("publish failed", "project", change.Project, "err", err)

@@ -603,7 +603,9 @@ in every shard's targets metadata, signed with the targets key. Keys:
   expiry.ROLE.valid, expiry.ROLE.signing   ROLE: root, targets, claimed, new, snapshot, timestamp, project (durations, like 720h)
   max-file-size, max-release-size          bytes, or with KiB, MiB, GiB
   registration                             open, or token (creating a project needs a token from the operator)
-  reserved+ NAME, reserved- NAME           reserve a project name, or release it`,
+  reserved+ NAME, reserved- NAME           reserve a project name, or release it
+  allow-confusable+ NAME, allow-confusable- NAME
+                                           allow a new project's name although an existing one looks alike, or stop allowing it`,
 		Args: exactArgs(0, "admin config [--set KEY=VALUE]... --keys DIR"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			t, err := adminTool(e)
@@ -623,8 +625,8 @@ in every shard's targets metadata, signed with the targets key. Keys:
 					x := s.Expiry.ForKind(k)
 					fmt.Fprintf(w, "expiry.%-10s valid %-10s signing period %s\n", k, x.Valid, x.Signing)
 				}
-				fmt.Fprintf(w, "max-file-size       %d\nmax-release-size    %d\nregistration        %s\nreserved            %s\n",
-					s.MaxFileSize, s.MaxReleaseSize, s.Registration, strings.Join(s.Reserved, ", "))
+				fmt.Fprintf(w, "max-file-size       %d\nmax-release-size    %d\nregistration        %s\nreserved            %s\nallow-confusable    %s\n",
+					s.MaxFileSize, s.MaxReleaseSize, s.Registration, strings.Join(s.Reserved, ", "), strings.Join(s.AllowConfusable, ", "))
 				return nil
 			}
 			keys, err := loadAdminKeys(e, o.keys)
