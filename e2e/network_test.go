@@ -3,7 +3,7 @@ package e2e
 import (
 	"bytes"
 	"io"
-		"net/http"
+	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
