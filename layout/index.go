@@ -124,6 +124,42 @@ func (ix *Index) Release(version string) (*Release, bool) {
 	return nil, false
 }
 
+// SameRelease returns the release whose version names the same release as
+// version: equal, or differing only in build metadata (SemVer gives them
+// equal precedence, so a repository holds only one of them).
+func (ix *Index) SameRelease(version string) (*Release, bool) {
+	v, err := ParseVersion(version)
+	if err != nil {
+		return nil, false
+	}
+	for i := range ix.Releases {
+		if w, err := ParseVersion(ix.Releases[i].Version); err == nil && v.SameRelease(w) {
+			return &ix.Releases[i], true
+		}
+	}
+	return nil, false
+}
+
+// CheckDistinctReleases returns an error if two releases of the index
+// differ only in build metadata: SemVer gives them equal precedence, so
+// "latest" and an exact pin could not tell them apart. A new index must
+// pass it; ParseIndex does not require it, so indexes published before the
+// rule stay readable (and their owners can remove one of the two).
+func (ix *Index) CheckDistinctReleases() error {
+	for i, r := range ix.Releases {
+		v, err := ParseVersion(r.Version)
+		if err != nil {
+			return err
+		}
+		for _, o := range ix.Releases[i+1:] {
+			if w, err := ParseVersion(o.Version); err == nil && v.SameRelease(w) {
+				return fmt.Errorf("versions %s and %s differ only in build metadata, so they are the same release (SemVer); publish a new version instead", o.Version, r.Version)
+			}
+		}
+	}
+	return nil
+}
+
 // Versions returns every version, newest first.
 func (ix *Index) Versions() []string {
 	vs := make([]string, len(ix.Releases))

@@ -113,9 +113,6 @@ func (t *Tool) PlanRelease(ctx context.Context, project, version string, paths [
 	if err != nil {
 		return nil, err
 	}
-	if _, exists := p.Index.Release(version); exists {
-		return nil, fmt.Errorf("%s %s is already published; releases are immutable, so publish a new version", p.Name, version)
-	}
 	plan := &Plan{Project: p.Name, base: p, releases: t.nextReleases(p)}
 	rel := layout.Release{Version: version}
 	for _, path := range paths {
@@ -135,9 +132,41 @@ func (t *Tool) PlanRelease(ctx context.Context, project, version string, paths [
 		plan.releases.Signed.Targets[target] = &metadata.TargetFiles{Length: n, Hashes: metadata.Hashes{"sha256": sum}}
 		plan.files = append(plan.files, upFile{target: target, open: openFile(path), length: n})
 	}
+	if old, exists := p.Index.SameRelease(version); exists {
+		switch {
+		case old.Version != version:
+			return nil, fmt.Errorf("%s %s is the same release as the published %s: they differ only in build metadata, which SemVer ignores; publish a new version", p.Name, version, old.Version)
+		case sameFiles(old.Files, rel.Files):
+			return nil, &AlreadyPublished{Project: p.Name, Version: version}
+		}
+		return nil, fmt.Errorf("%s %s is already published with other files; releases are immutable, so publish a new version", p.Name, version)
+	}
 	ix := *p.Index
 	ix.Releases = append(slices.Clone(ix.Releases), rel)
 	return t.finish(plan, &ix)
+}
+
+// AlreadyPublished is PlanRelease's answer when the release is published
+// already with exactly the same files (names, lengths and sha256): a retry
+// of an upload that succeeded, which needs no change.
+type AlreadyPublished struct {
+	Project, Version string
+}
+
+func (a *AlreadyPublished) Error() string {
+	return fmt.Sprintf("%s %s is already published with exactly these files", a.Project, a.Version)
+}
+
+func sameFiles(a, b []layout.FileEntry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, f := range b {
+		if !slices.Contains(a, f) {
+			return false
+		}
+	}
+	return true
 }
 
 // PlanYank yanks (or, with yank false, unyanks) a release.

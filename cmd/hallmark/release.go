@@ -21,7 +21,11 @@ func newReleaseCmd(e *env) *cobra.Command {
 with one or more files. The tool learns the project's current state through TUF
 verification, builds the next releases metadata, signs it with your key and uploads it.
 With a releases threshold above 1, the release waits for other maintainers'
-approval ('hallmark approve').`,
+approval ('hallmark approve'). On a terminal it shows the change and asks before
+signing (--yes signs without asking); elsewhere (CI) it signs what it shows.
+
+Uploading a release that is already published with exactly the same files (names,
+sizes, sha256) succeeds and changes nothing, so a retried CI job does not fail.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) < 3 {
 				return &usageError{msg: "release upload needs a project, a version and at least one file", hint: "usage: hallmark release upload PROJECT VERSION FILE... --key NAME"}
@@ -29,18 +33,31 @@ approval ('hallmark approve').`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			return runPlan(c.Context(), e, o, false, args[0], func(ctx context.Context, t *maintainer.Tool) (*maintainer.Plan, error) {
+			err := runPlan(c.Context(), e, o, isTerminal(e.stdin), args[0], func(ctx context.Context, t *maintainer.Tool) (*maintainer.Plan, error) {
 				return t.PlanRelease(ctx, args[0], args[1], args[2:])
 			})
+			var ap *maintainer.AlreadyPublished
+			if !errors.As(err, &ap) {
+				return err
+			}
+			if o.asJSON {
+				return printJSON(e, map[string]any{"project": ap.Project, "version": ap.Version, "status": "already_published"})
+			}
+			fmt.Fprintf(e.stderr, "%s; nothing to do\n", ap.Error())
+			return nil
 		},
 	}
-	o.register(upload, false)
+	o.register(upload, true)
 	c.AddCommand(upload, newYankCmd(e, true), newYankCmd(e, false))
 	return c
 }
 
 // explainWrite turns a write API error into a message with what to do.
 func explainWrite(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return withHint(errors.New("interrupted before the repository answered: the change was most likely not published"),
+			"run the same command again; a release that did get published is then reported as already published")
+	}
 	var ae *maintainer.APIError
 	if errors.As(err, &ae) {
 		switch ae.Body.Code {
