@@ -227,3 +227,26 @@ func Size(n int64) string { return size(n) }
 func Unclaimed(project string) string {
 	return fmt.Sprintf("note: %s is not claimed yet by the repository's admins; until they claim it, it is only as safe as the repository server's online key (whoever holds that key could hand the project to someone else)", project)
 }
+
+// Duration formats a span for people: "365 days", "1 day", "5 hours",
+// "12 minutes", "less than a minute"; a negative span is said as "… ago".
+func Duration(d time.Duration) string {
+	if d < 0 {
+		return Duration(-d) + " ago"
+	}
+	plural := func(n int64, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	switch {
+	case d >= 48*time.Hour:
+		return plural(int64(d/(24*time.Hour)), "day")
+	case d >= 2*time.Hour:
+		return plural(int64(d/time.Hour), "hour")
+	case d >= time.Minute:
+		return plural(int64(d/time.Minute), "minute")
+	}
+	return "less than a minute"
+}

@@ -107,3 +107,23 @@ func TestSignersNamesEveryKeyInFull(t *testing.T) {
 		t.Fatalf("Signers = %q\nwant %q", got, want)
 	}
 }
+
+func TestDurationIsForPeople(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{8760 * time.Hour, "365 days"},
+		{49 * time.Hour, "2 days"},
+		{47 * time.Hour, "47 hours"},
+		{90 * time.Minute, "90 minutes"},
+		{time.Minute, "1 minute"},
+		{10 * time.Second, "less than a minute"},
+		{-72 * time.Hour, "3 days ago"},
+	}
+	for _, tt := range tests {
+		if got := Duration(tt.d); got != tt.want {
+			t.Errorf("Duration(%s) = %q; want %q", tt.d, got, tt.want)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"hallmark.dev/hallmark/admin"
 	"hallmark.dev/hallmark/api"
 	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/explain"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/server"
 	"hallmark.dev/hallmark/signing"
@@ -241,6 +242,9 @@ prepare'). With --root-pubkey, other admins' root keys join; they sign with
 			get := func(name, label string) (*signing.Key, error) {
 				if _, err := kr.Raw(name); err == nil {
 					return kr.Load(name, pass)
+				}
+				if err := signing.CheckNewPassphrase(pass); err != nil {
+					return nil, withHint(err, "choose a longer passphrase for the new offline keys")
 				}
 				fmt.Fprintf(e.stderr, "creating offline key %s\n", filepath.Join(o.keys, name+".key"))
 				return kr.Create(name, label, pass)
@@ -556,7 +560,7 @@ func newAdminStatusCmd(e *env) *cobra.Command {
 				if x.InSigningPeriod > 0 {
 					note = fmt.Sprintf("  ← due in %d shard(s) (%s)", x.InSigningPeriod, who)
 				}
-				fmt.Fprintf(w, "  %-10s %s (in %s, shard %s)%s\n", x.Role, x.Earliest.Format(time.DateOnly), x.Earliest.Sub(now).Round(time.Hour), x.Shard, note)
+				fmt.Fprintf(w, "  %-10s %s (in %s, shard %s)%s\n", x.Role, x.Earliest.Format(time.DateOnly), explain.Duration(x.Earliest.Sub(now)), x.Shard, note)
 			}
 			fmt.Fprintf(w, "\nprojects waiting to be claimed: %d\n", st.UnclaimedTotal)
 			for i, p := range st.Unclaimed {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"hallmark.dev/hallmark/api"
+	"hallmark.dev/hallmark/explain"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/maintainer"
 	"hallmark.dev/hallmark/signing"
@@ -150,6 +151,14 @@ func newThresholdCmd(e *env) *cobra.Command {
 		Short: "Set how many maintainers must sign a release (and owners an owners change)",
 		Args:  exactArgs(1, "project threshold PROJECT --releases N [--owners N]"),
 		RunE: func(c *cobra.Command, args []string) error {
+			for _, f := range []struct {
+				name string
+				n    int
+			}{{"releases", releases}, {"owners", owners}} {
+				if c.Flags().Changed(f.name) && f.n < 1 {
+					return &usageError{msg: fmt.Sprintf("--%s %d: a threshold is how many must sign, at least 1", f.name, f.n), hint: "pass --" + f.name + " N with N between 1 and the number of keys"}
+				}
+			}
 			if releases == 0 && owners == 0 {
 				return &usageError{msg: "nothing to change", hint: "pass --releases N and/or --owners N"}
 			}
@@ -403,7 +412,7 @@ func expiryWarnings(e *env, project string, pol layout.Policy, roles map[string]
 	for role, exp := range roles {
 		if pol.NeedsRenewal(role, exp, now) {
 			fmt.Fprintf(e.stderr, "warning: the %s metadata of %s expires %s (in %s); renew it with 'hallmark project renew %s'\n",
-				role, project, exp.Format(time.DateOnly), exp.Sub(now).Round(time.Hour), project)
+				role, project, exp.Format(time.DateOnly), explain.Duration(exp.Sub(now)), project)
 		}
 	}
 }
