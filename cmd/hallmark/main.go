@@ -94,6 +94,7 @@ with TUF. Start a development repository with 'hallmark serve --dev', trust it w
 		newAdminCmd(e),
 	)
 	refuseUnknownSubcommands(root)
+	setExamples(root)
 	return root
 }
 
