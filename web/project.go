@@ -101,7 +101,8 @@ const projectTmpl = `{{define "project"}}{{template "header" .Page}}
 {{if .Blocked}}<div class="banner" role="alert" id="blocked"><strong>This project is blocked by the repository's admins.</strong>{{if .BlockReason}} Reason: {{.BlockReason}}{{end}}</div>{{end}}
 {{if .Problems}}<div class="alert bad" role="alert"><ul>{{range .Problems}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
 <p class="muted">{{.Status}}</p>
-{{if .Latest}}
+{{if .Blocked}}<div class="card get" id="not-served"><p>Its files are not served, and downloaders refuse them. The releases below are listed for the record only.</p></div>
+{{else if .Latest}}
 <div class="card get"><p>Latest release: <a href="{{.LatestHref}}" id="latest"><strong>{{.Latest}}</strong></a>. Get it, verified with TUF:</p>
 <p><code class="copy" id="get-command">{{.GetCommand}}</code></p></div>
 {{else}}<div class="card get"><p>No release qualifies as latest yet (none, or only pre-releases and yanked ones). Get an exact version with <code class="copy">hallmark get {{.Name}}@VERSION</code>.</p></div>{{end}}
@@ -113,7 +114,7 @@ const projectTmpl = `{{define "project"}}{{template "header" .Page}}
 <h3><a href="{{.Href}}">{{.Version}}</a>{{if .Latest}} <span class="badge ok">latest</span>{{end}}{{if .Prerelease}} <span class="badge info">pre-release</span>{{end}}{{if .Yanked}} <span class="badge warn">yanked</span>{{end}} <span class="muted small">{{.Size}}</span></h3>
 {{if .Yanked}}<p class="small">Yanked: {{if .YankedReason}}{{.YankedReason}}{{else}}no reason given{{end}}. Still installable by exact version; never chosen as latest.</p>{{end}}
 <div class="table-wrap"><table class="files"><tbody>
-{{range .Files}}<tr><td><a href="{{.Href}}">{{.Name}}</a></td><td class="num">{{.Size}}</td><td><code class="hash small" title="sha256 {{.SHA256}}">{{.Short}}…</code></td><td><a href="{{.Download}}" download="{{.Name}}">download</a></td></tr>
+{{range .Files}}<tr><td><a href="{{.Href}}">{{.Name}}</a></td><td class="num">{{.Size}}</td><td><code class="hash small" title="sha256 {{.SHA256}}">{{.Short}}…</code></td><td>{{if not $.Blocked}}<a href="{{.Download}}" download="{{.Name}}">download</a>{{end}}</td></tr>
 {{end}}</tbody></table></div>
 </div>
 {{else}}<p class="muted">No releases yet.</p>{{end}}
@@ -121,7 +122,7 @@ const projectTmpl = `{{define "project"}}{{template "header" .Page}}
 </section>
 <section>
 <h2 id="owners">Owners</h2>
-<p class="small muted">{{.OwnersThreshold}} of {{.OwnersCount}} must sign changes of owners and maintainers.</p>
+{{if .Blocked}}<p class="small muted">As the project's last signed owners role names them.</p>{{else}}<p class="small muted">{{.OwnersThreshold}} of {{.OwnersCount}} must sign changes of owners and maintainers.</p>{{end}}
 <ul class="plain keys">{{range .Owners}}<li>{{if .Label}}{{.Label}}{{else}}<span class="muted">no label</span>{{end}}<br><code class="key small" title="{{.KeyID}}">{{.Short}}</code></li>{{end}}</ul>
 {{if .DeclaredOwners}}<p class="alert info small">An owner change waits for the admins: the owners role names {{range .DeclaredOwners}}<code title="{{.KeyID}}">{{.Short}}</code> {{.Label}} {{end}}</p>{{end}}
 <h2 id="maintainers">Maintainers</h2>
@@ -169,12 +170,20 @@ func (h *Handler) project(r *http.Request) (view, error) {
 			p.Removed = append(p.Removed, removedFile{Path: f.Path, SHA256: f.SHA256})
 		}
 	}
-	p.Owners, p.OwnersThreshold = keyViews(s.BinDel, labels), s.BinDel.Threshold
+	owners := s.BinDel
+	if s.Blocked {
+		// A block replaces the bin's delegation with one no key satisfies:
+		// the owners are the ones the project's own owners role names.
+		if d, ok, err := tufmeta.DeclaredOwners(s.Owners); err == nil && ok {
+			owners = d
+		}
+	}
+	p.Owners, p.OwnersThreshold = keyViews(owners, labels), owners.Threshold
 	if d, _, err := tufmeta.TargetsDelegation(s.Owners, layout.ReleasesRole(name)); err == nil {
 		p.Maintainers, p.ReleasesThreshold = keyViews(d, labels), d.Threshold
 	}
 	p.OwnersCount, p.MaintainersCount = len(p.Owners), len(p.Maintainers)
-	if d, ok, err := tufmeta.DeclaredOwners(s.Owners); err == nil && ok && s.BinFound && !tufmeta.SameKeys(d, s.BinDel) {
+	if d, ok, err := tufmeta.DeclaredOwners(s.Owners); err == nil && ok && s.BinFound && !s.Blocked && !tufmeta.SameKeys(d, s.BinDel) {
 		p.DeclaredOwners = keyViews(d, labels)
 	}
 	if p.Pending, err = h.pendingViews(ctx, s, now); err != nil {

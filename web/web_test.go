@@ -206,6 +206,15 @@ func TestBlockedProjectBanner(t *testing.T) {
 	if !strings.Contains(f.get("/?q=foo").Body.String(), ">blocked<") {
 		t.Errorf("search results do not mark the project blocked")
 	}
+	// No download pitch, no download links, no false owner-change notice.
+	for _, unwanted := range []string{"Get it, verified with TUF", `id="get-command"`, `download="`, "waits for the admins", "no label"} {
+		if strings.Contains(body, unwanted) {
+			t.Errorf("the blocked project's page shows %q", unwanted)
+		}
+	}
+	if !strings.Contains(body, `id="not-served"`) {
+		t.Errorf("the blocked project's page does not say its files are not served")
+	}
 }
 
 func TestHealthShowsRenewal(t *testing.T) {
