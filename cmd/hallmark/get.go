@@ -102,7 +102,7 @@ release that is neither a pre-release nor yanked.`,
 				fmt.Fprintln(e.stderr, explain.Unclaimed(p.Name))
 			}
 			if version == "" {
-				fmt.Fprintf(e.stderr, "picked %s %s, the latest release (neither a pre-release nor yanked)\n", p.Name, rel.Version)
+				fmt.Fprintf(e.stderr, "picked %s %s, the latest release (for another one: hallmark get %s@VERSION)\n", p.Name, rel.Version, p.Name)
 			}
 			if rel.Yanked {
 				fmt.Fprintf(e.stderr, "warning: %s %s is yanked: %s\n", p.Name, rel.Version, orDefault(rel.YankedReason, "no reason given"))
