@@ -26,6 +26,9 @@ type Plan struct {
 	// Lines say in plain words what the change does.
 	Lines []string
 
+	// Intent is what was asked for, to plan it again if it is superseded.
+	Intent Intent
+
 	base     *client.Project
 	owners   *tufmeta.Targets // proposed owners role, nil if unchanged
 	releases *tufmeta.Targets // proposed releases role, nil if unchanged
@@ -143,6 +146,13 @@ func (t *Tool) PlanRelease(ctx context.Context, project, version string, paths [
 	}
 	ix := *p.Index
 	ix.Releases = append(slices.Clone(ix.Releases), rel)
+	abs := make([]string, len(paths))
+	for i, path := range paths {
+		if abs[i], err = filepath.Abs(path); err != nil {
+			return nil, err
+		}
+	}
+	plan.Intent = Intent{Op: OpRelease, Project: p.Name, Version: version, Files: abs}
 	return t.finish(plan, &ix)
 }
 
@@ -190,7 +200,11 @@ func (t *Tool) PlanYank(ctx context.Context, project, version, reason string, ya
 	if yank {
 		rel.YankedReason = reason
 	}
-	return t.finish(&Plan{Project: p.Name, base: p, releases: t.nextReleases(p)}, ix)
+	op := OpUnyank
+	if yank {
+		op = OpYank
+	}
+	return t.finish(&Plan{Project: p.Name, base: p, releases: t.nextReleases(p), Intent: Intent{Op: op, Project: p.Name, Version: version, Reason: reason}}, ix)
 }
 
 // PlanRemoveFile stops serving and trusting one file of a release; a
@@ -215,6 +229,7 @@ func (t *Tool) PlanRemoveFile(ctx context.Context, project, version, file string
 	}
 	plan := &Plan{Project: p.Name, base: p, releases: t.nextReleases(p)}
 	delete(plan.releases.Signed.Targets, layout.FilePath(p.Name, version, file))
+	plan.Intent = Intent{Op: OpRemoveFile, Project: p.Name, Version: version, File: file}
 	return t.finish(plan, ix)
 }
 
@@ -224,7 +239,8 @@ func (t *Tool) PlanRenew(ctx context.Context, project string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan := &Plan{Project: p.Name, base: p, owners: t.nextOwners(p), releases: t.nextReleases(p), index: p.IndexBytes}
+	plan := &Plan{Project: p.Name, base: p, owners: t.nextOwners(p), releases: t.nextReleases(p), index: p.IndexBytes,
+		Intent: Intent{Op: OpRenew, Project: p.Name}}
 	return t.finish(plan, nil)
 }
 
@@ -245,7 +261,15 @@ func (t *Tool) PlanMaintainers(ctx context.Context, project string, add []signin
 	}
 	dl.Keys, role.KeyIDs = set.Keys, set.KeyIDs
 	tufmeta.SetLabels(owners, labels)
-	return t.finish(&Plan{Project: p.Name, base: p, owners: owners}, nil)
+	return t.finish(&Plan{Project: p.Name, base: p, owners: owners, Intent: keyIntent(OpMaintainers, p.Name, add, remove)}, nil)
+}
+
+func keyIntent(op, project string, add []signing.PublicKey, remove []string) Intent {
+	in := Intent{Op: op, Project: project, Remove: remove}
+	for _, k := range add {
+		in.Add = append(in.Add, k.String())
+	}
+	return in
 }
 
 // PlanOwners adds and removes owners: for a project not claimed yet the
@@ -268,7 +292,7 @@ func (t *Tool) PlanOwners(ctx context.Context, project string, add []signing.Pub
 	}
 	tufmeta.SetDeclaredOwners(owners, set)
 	tufmeta.SetLabels(owners, labels)
-	return t.finish(&Plan{Project: p.Name, base: p, owners: owners}, nil)
+	return t.finish(&Plan{Project: p.Name, base: p, owners: owners, Intent: keyIntent(OpOwners, p.Name, add, remove)}, nil)
 }
 
 // editKeySet adds and removes keys of a set of owners or maintainers (what
@@ -331,7 +355,7 @@ func (t *Tool) PlanThresholds(ctx context.Context, project string, releases, own
 		set.Threshold = owners
 		tufmeta.SetDeclaredOwners(next, set)
 	}
-	return t.finish(&Plan{Project: p.Name, base: p, owners: next}, nil)
+	return t.finish(&Plan{Project: p.Name, base: p, owners: next, Intent: Intent{Op: OpThresholds, Project: p.Name, Releases: releases, Owners: owners}}, nil)
 }
 
 // resolveKey finds a key id by full id, by a prefix of at least 8 hex

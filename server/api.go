@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -130,7 +129,6 @@ func (s *Server) writeResult(w http.ResponseWriter, c *publish.Change, res publi
 	out := api.ChangeResponse{Project: c.Project, Shard: res.Shard, SignaturesValid: len(res.Sigs.Valid), Threshold: res.Sigs.Threshold}
 	switch res.Outcome {
 	case validation.Accept:
-		s.dropStale(context.Background(), c.Project, res.Shard)
 		out.Status = api.StatusPublished
 		out.SnapshotVersion = res.SnapshotVersion
 		status := http.StatusOK

@@ -183,7 +183,7 @@ func TestPendingChangeShowsSigners(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := f.get("/p/foo-bar").Body.String()
-	for _, want := range []string{"Change abc123", "1 of 2 signatures", "Alice &lt;alice@example.org&gt;", "renew the releases role", "hallmark approve abc123"} {
+	for _, want := range []string{"Change abc123", "1 of 2 signatures", "Alice &lt;alice@example.org&gt;", "renew the releases role", "hallmark approve foo-bar abc123"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("project page does not show %q", want)
 		}

@@ -55,6 +55,7 @@ hallmark maintainer remove hello-world 3f2a1b2c`,
 	"owner remove": `hallmark owner remove hello-world "Carol <carol@example.org>"`,
 	"pending": `hallmark pending                                       # what your keys can sign
 hallmark pending hello-world --all`,
+	"pending resign": `hallmark pending resign hello-world 4352dea0debda090   # on the machine that made it`,
 	"approve": `hallmark approve hello-world                           # the one pending change
 hallmark approve hello-world 0a448ea2ab8fc9f5 --key bob`,
 	"inspect": `hallmark inspect http://127.0.0.1:8080 -o inspect-out
