@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -111,5 +112,56 @@ func waitFor(t testing.TB, d time.Duration, what string, ok func() bool) {
 			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestProjectDetailsAreSignedWithReleases: a description, README, links and
+// licence set with release upload travel in the signed index: project show
+// (verified), the web page and a yank keep them; upload dates are shown per
+// release; a bad link is refused and changes nothing.
+func TestProjectDetailsAreSignedWithReleases(t *testing.T) {
+	srv := StartServer(t)
+	alice := NewMaintainer(t, srv, "alice")
+	alice.MustRun("project", "create", "about-demo", "--key", "alice")
+	dir := t.TempDir()
+	readme := WriteFile(t, dir, "README.md", []byte("# about-demo\n\nSays <hello>.\n"))
+	f := WriteFile(t, dir, "about-demo-1.0.0.txt", []byte("1.0.0"))
+
+	alice.MustFail("the homepage \"javascript:alert(1)\" must be an http:// or https:// URL", "release", "upload", "about-demo", "1.0.0", f, "--homepage", "javascript:alert(1)")
+	r := alice.MustRun("release", "upload", "about-demo", "1.0.0", f, "--yes", "--description", "Says hello", "--license", "MIT",
+		"--homepage", "https://about.example.org", "--repository", "https://git.example.org/about-demo", "--readme", readme)
+	for _, want := range []string{`set the description to "Says hello"`, `set the licence to "MIT"`, "set the README: 4 line(s)"} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("upload does not explain %q:\n%s", want, r.Stderr)
+		}
+	}
+	// Details stay when later changes do not name them.
+	alice.MustRun("release", "upload", "about-demo", "1.1.0", WriteFile(t, dir, "about-demo-1.1.0.txt", []byte("1.1.0")), "--yes")
+	alice.MustRun("release", "yank", "about-demo", "1.1.0", "--reason", "oops", "--yes")
+	details := WriteFile(t, dir, "details.json", []byte(`{"description": "Says hello, politely"}`))
+	alice.MustRun("release", "upload", "about-demo", "1.2.0", WriteFile(t, dir, "about-demo-1.2.0.txt", []byte("1.2.0")), "--yes", "--details", details)
+
+	bob := NewMaintainer(t, srv, "bob")
+	show := bob.MustRun("project", "show", "about-demo").Stdout
+	for _, want := range []string{"description  Says hello, politely", "homepage     https://about.example.org", "repository   https://git.example.org/about-demo", "licence      MIT", "readme       4 line(s)", "uploaded 20"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("project show lacks %q:\n%s", want, show)
+		}
+	}
+	var js struct {
+		Meta     struct{ Readme string }
+		Releases []struct{ Uploaded string }
+	}
+	if err := json.Unmarshal([]byte(bob.MustRun("project", "show", "about-demo", "--json").Stdout), &js); err != nil {
+		t.Fatal(err)
+	}
+	if js.Meta.Readme != "# about-demo\n\nSays <hello>.\n" || len(js.Releases) != 3 || js.Releases[0].Uploaded == "" {
+		t.Fatalf("project show --json = %+v", js)
+	}
+	page := govPage(t, srv.URL+"/p/about-demo")
+	for _, want := range []string{`id="description">Says hello, politely<`, `href="https://about.example.org"`, `id="license">MIT<`, "Says &lt;hello&gt;.", ", uploaded 20"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the web page lacks %q", want)
+		}
 	}
 }

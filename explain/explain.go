@@ -6,8 +6,10 @@
 package explain
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"hallmark.dev/hallmark/layout"
@@ -165,6 +167,7 @@ func indexDiff(old, new *layout.Index) []string {
 			lines = append(lines, fmt.Sprintf("change the yank reason of %s: %s", v, reason(nr.YankedReason)))
 		}
 	}
+	lines = append(lines, metaDiff(old.Meta, new.Meta)...)
 	for _, v := range old.Versions() {
 		if _, still := new.Release(v); !still {
 			or, _ := old.Release(v)
@@ -249,4 +252,37 @@ func Duration(d time.Duration) string {
 		return plural(int64(d/time.Minute), "minute")
 	}
 	return "less than a minute"
+}
+
+// metaDiff explains a change of what a project says about itself.
+func metaDiff(old, new *layout.ProjectMeta) []string {
+	var o, n layout.ProjectMeta
+	if old != nil {
+		o = *old
+	}
+	if new != nil {
+		n = *new
+	}
+	var lines []string
+	for _, f := range []struct{ what, o, n string }{
+		{"description", o.Description, n.Description}, {"homepage", o.Homepage, n.Homepage},
+		{"repository link", o.Repository, n.Repository}, {"licence", o.License, n.License},
+	} {
+		switch {
+		case f.o == f.n:
+		case f.n == "":
+			lines = append(lines, fmt.Sprintf("remove the %s (was %q)", f.what, f.o))
+		default:
+			lines = append(lines, fmt.Sprintf("set the %s to %q", f.what, f.n))
+		}
+	}
+	switch {
+	case o.Readme == n.Readme:
+	case n.Readme == "":
+		lines = append(lines, "remove the README")
+	default:
+		sum := sha256.Sum256([]byte(n.Readme))
+		lines = append(lines, fmt.Sprintf("set the README: %d line(s), %s, sha256 %x", strings.Count(n.Readme, "\n")+1, size(int64(len(n.Readme))), sum))
+	}
+	return lines
 }

@@ -127,3 +127,19 @@ func TestDurationIsForPeople(t *testing.T) {
 		}
 	}
 }
+
+func TestChangeOfProjectDetails(t *testing.T) {
+	old := &layout.Index{Project: "p", Meta: &layout.ProjectMeta{Description: "old", Homepage: "https://old.example"}}
+	next := &layout.Index{Project: "p", Meta: &layout.ProjectMeta{Description: "A library", License: "MIT", Readme: "# p\nhello"}}
+	got := Change(State{Project: "p", Index: old}, State{Project: "p", Index: next})
+	want := []string{`set the description to "A library"`, `remove the homepage (was "https://old.example")`, `set the licence to "MIT"`,
+		"set the README: 2 line(s), 9 B, sha256 "}
+	if len(got) != len(want) {
+		t.Fatalf("lines %q; want %q", got, want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("line %d = %q; want %q", i, got[i], want[i])
+		}
+	}
+}

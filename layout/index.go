@@ -18,6 +18,8 @@ const MaxIndexSize = 4 << 20
 type Index struct {
 	Project  string    `json:"project"`
 	Releases []Release `json:"releases"`
+	// Meta is what the project says about itself; nil when nothing.
+	Meta *ProjectMeta `json:"meta,omitempty"`
 }
 
 // Release is one version of a project in its index.
@@ -26,6 +28,9 @@ type Release struct {
 	Files        []FileEntry `json:"files"`
 	Yanked       bool        `json:"yanked,omitempty"`
 	YankedReason string      `json:"yanked_reason,omitempty"`
+	// Uploaded is when the maintainer's tool signed the release
+	// (UploadTime's form); empty in indexes written before it was kept.
+	Uploaded string `json:"uploaded,omitempty"`
 }
 
 // FileEntry is one file of a release. Its hash and length must equal the
@@ -87,6 +92,16 @@ func ParseIndex(b []byte) (*Index, error) {
 		if !r.Yanked && r.YankedReason != "" {
 			return nil, fmt.Errorf("project index, version %s: a yank reason without a yank", r.Version)
 		}
+		if r.Uploaded != "" {
+			if err := checkUploadTime(r.Uploaded); err != nil {
+				return nil, fmt.Errorf("project index, version %s: %w", r.Version, err)
+			}
+		}
+	}
+	if ix.Meta != nil {
+		if err := ix.Meta.Check(); err != nil {
+			return nil, fmt.Errorf("project index: %w", err)
+		}
 	}
 	return &ix, nil
 }
@@ -94,7 +109,10 @@ func ParseIndex(b []byte) (*Index, error) {
 // Marshal encodes the index in its canonical form: releases newest first,
 // files by name, compact JSON.
 func (ix *Index) Marshal() ([]byte, error) {
-	c := Index{Project: ix.Project, Releases: slices.Clone(ix.Releases)}
+	c := Index{Project: ix.Project, Releases: slices.Clone(ix.Releases), Meta: ix.Meta}
+	if c.Meta != nil && c.Meta.IsZero() {
+		c.Meta = nil
+	}
 	if c.Releases == nil {
 		c.Releases = []Release{}
 	}

@@ -26,6 +26,8 @@ type Intent struct {
 	Reason  string   `json:"reason,omitempty"`
 	Add     []string `json:"add,omitempty"` // public keys, one-line form
 	Remove  []string `json:"remove,omitempty"`
+	// Meta updates what the project says about itself with a release.
+	Meta *MetaUpdate `json:"meta,omitempty"`
 	// Releases and Owners are thresholds (0: unchanged).
 	Releases int `json:"releases,omitempty"`
 	Owners   int `json:"owners,omitempty"`
@@ -59,7 +61,7 @@ func (t *Tool) Replan(ctx context.Context, in Intent) (*Plan, error) {
 	}
 	switch in.Op {
 	case OpRelease:
-		return t.PlanRelease(ctx, in.Project, in.Version, in.Files)
+		return t.PlanReleaseWith(ctx, in.Project, in.Version, in.Files, in.Meta)
 	case OpYank, OpUnyank:
 		return t.PlanYank(ctx, in.Project, in.Version, in.Reason, in.Op == OpYank)
 	case OpRemoveFile:

@@ -106,6 +106,12 @@ func (t *Tool) finish(plan *Plan, ix *layout.Index) (*Plan, error) {
 
 // PlanRelease adds release version with the given files.
 func (t *Tool) PlanRelease(ctx context.Context, project, version string, paths []string) (*Plan, error) {
+	return t.PlanReleaseWith(ctx, project, version, paths, nil)
+}
+
+// PlanReleaseWith adds release version with the given files and updates
+// what the project says about itself (nil: unchanged).
+func (t *Tool) PlanReleaseWith(ctx context.Context, project, version string, paths []string, meta *MetaUpdate) (*Plan, error) {
 	if _, err := layout.ParseVersion(version); err != nil {
 		return nil, err
 	}
@@ -117,7 +123,7 @@ func (t *Tool) PlanRelease(ctx context.Context, project, version string, paths [
 		return nil, err
 	}
 	plan := &Plan{Project: p.Name, base: p, releases: t.nextReleases(p)}
-	rel := layout.Release{Version: version}
+	rel := layout.Release{Version: version, Uploaded: layout.UploadTime(t.now())}
 	for _, path := range paths {
 		name := filepath.Base(path)
 		if err := layout.CheckFilename(name); err != nil {
@@ -139,20 +145,28 @@ func (t *Tool) PlanRelease(ctx context.Context, project, version string, paths [
 		switch {
 		case old.Version != version:
 			return nil, fmt.Errorf("%s %s is the same release as the published %s: they differ only in build metadata, which SemVer ignores; publish a new version", p.Name, version, old.Version)
-		case sameFiles(old.Files, rel.Files):
+		case sameFiles(old.Files, rel.Files) && (meta == nil || metaOrZero(meta.apply(p.Index.Meta)) == metaOrZero(p.Index.Meta)):
 			return nil, &AlreadyPublished{Project: p.Name, Version: version}
+		case sameFiles(old.Files, rel.Files):
+			return nil, fmt.Errorf("%s %s is already published with these files; to change what the project says about itself, upload its next release with the new details", p.Name, version)
 		}
 		return nil, fmt.Errorf("%s %s is already published with other files; releases are immutable, so publish a new version", p.Name, version)
 	}
 	ix := *p.Index
 	ix.Releases = append(slices.Clone(ix.Releases), rel)
+	if meta != nil {
+		ix.Meta = meta.apply(p.Index.Meta)
+		if err := metaOrZero(ix.Meta).Check(); err != nil {
+			return nil, err
+		}
+	}
 	abs := make([]string, len(paths))
 	for i, path := range paths {
 		if abs[i], err = filepath.Abs(path); err != nil {
 			return nil, err
 		}
 	}
-	plan.Intent = Intent{Op: OpRelease, Project: p.Name, Version: version, Files: abs}
+	plan.Intent = Intent{Op: OpRelease, Project: p.Name, Version: version, Files: abs, Meta: meta}
 	return t.finish(plan, &ix)
 }
 
@@ -377,7 +391,7 @@ func resolveKey(s string, ids []string, labels map[string]string) (string, error
 }
 
 func cloneIndex(ix *layout.Index) *layout.Index {
-	c := &layout.Index{Project: ix.Project}
+	c := &layout.Index{Project: ix.Project, Meta: ix.Meta}
 	for _, r := range ix.Releases {
 		r.Files = slices.Clone(r.Files)
 		c.Releases = append(c.Releases, r)

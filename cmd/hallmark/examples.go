@@ -40,7 +40,9 @@ hallmark project threshold hello-world --owners 2`,
 	"project renew": `hallmark project renew hello-world`,
 	"release":       `hallmark release upload hello-world 1.0.0 hello-1.0.0.tar.gz`,
 	"release upload": `hallmark release upload hello-world 1.0.0 hello-1.0.0.tar.gz hello-1.0.0.py --key alice
-hallmark release upload hello-world 2.0.0-rc.1 dist/* --yes   # in CI`,
+hallmark release upload hello-world 2.0.0-rc.1 dist/* --yes   # in CI
+hallmark release upload hello-world 1.1.0 hello-1.1.0.tar.gz --description "Says hello" --license MIT --homepage https://hello.example.org --readme README.md
+hallmark release upload hello-world 1.2.0 hello-1.2.0.tar.gz --details project.json`,
 	"release yank":   `hallmark release yank hello-world 1.0.0 --reason "broken on Windows"`,
 	"release unyank": `hallmark release unyank hello-world 1.0.0`,
 	"file":           `hallmark file remove hello-world 1.0.0 hello-1.0.0.py`,
