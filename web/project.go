@@ -30,8 +30,8 @@ type projectPage struct {
 	LatestHref  string `json:"latest_href,omitempty"`
 	// Meta is what the project says about itself, as its maintainers
 	// signed it in the index.
-	Meta *layout.ProjectMeta `json:"meta,omitempty"`
-	GetCommand  string `json:"get_command"`
+	Meta       *layout.ProjectMeta `json:"meta,omitempty"`
+	GetCommand string              `json:"get_command"`
 	// Releases are newest first.
 	Releases          []releaseView `json:"releases"`
 	Removed           []removedFile `json:"removed_files"`
