@@ -77,6 +77,9 @@ hallmark admin claim hello-world --keys ./offline-keys`,
 hallmark admin rotate online --online-keys next-online-keys.json --keys ./offline-keys`,
 	"admin sign":   `hallmark admin sign ceremony-claim.json --keys ./my-offline-keys`,
 	"admin submit": `hallmark admin submit ceremony-claim.json`,
+	"witness": `hallmark witness init --data /srv/witness --name witness.example.org
+hallmark witness serve --data /srv/witness --trust https://repo.example.org`,
+	"admin witness": `hallmark admin witness add witness-example-org.json --keys ./offline-keys`,
 	"admin config": `hallmark admin config                                  # show the signed settings
 hallmark admin config --set expiry.timestamp.valid=12h --keys ./offline-keys
 hallmark admin config --set allow-confusable+=hel1o-world --keys ./offline-keys`,
