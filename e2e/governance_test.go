@@ -311,14 +311,6 @@ func govSetChange(t testing.TB, db *sql.DB, id string, change []byte) {
 	}
 }
 
-func govInsertPending(t testing.TB, db *sql.DB, r govPendingRow) {
-	t.Helper()
-	if _, err := db.Exec(`INSERT INTO pending (id, project, created, expires, change, files, summary) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Project, r.Created, r.Expires, r.Change, r.Files, r.Summary); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // govTree returns the sha256 of every file below dir, by relative path
 // (nil if dir does not exist).
 func govTree(t testing.TB, dir string) map[string]string {
