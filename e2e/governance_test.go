@@ -1051,10 +1051,17 @@ func TestGovernanceStalePendingChange(t *testing.T) {
 	if _, still := govPendingRowOf(t, db, x); !still {
 		t.Fatal("the server dropped the superseded change; its author would never know")
 	}
-	govMustSay(t, "bob's pending --all", bob.MustRun("pending", "race", "--all").Stdout, "race "+x+" superseded (kept until ")
-	govMustSay(t, "alice's pending", alice.MustRun("pending").Stdout, "race "+x+" superseded", "sign it again on top of the new state with: hallmark pending resign race "+x)
-	r = bob.MustFail("pending change "+x+" is superseded", "approve", "race", x, "--yes")
-	govMustSay(t, "approve of a superseded change", r.Stderr, "hallmark pending resign race "+x)
+	govMustSay(t, "bob's pending --all", bob.MustRun("pending", "race", "--all").Stderr, "pending change "+x+" of race is not offered: it no longer applies", "it is superseded", "kept until ")
+	govMustSay(t, "alice's pending", alice.MustRun("pending").Stderr, "pending change "+x+" of race is not offered", "sign it again on top of the new state with: hallmark pending resign race "+x)
+	var rows []struct {
+		ID         string `json:"id"`
+		Superseded bool   `json:"superseded"`
+	}
+	if err := json.Unmarshal([]byte(bob.MustRun("pending", "race", "--all", "--json").Stdout), &rows); err != nil || len(rows) != 1 || rows[0].ID != x || !rows[0].Superseded {
+		t.Fatalf("pending --all --json = %+v (%v)", rows, err)
+	}
+	r = bob.MustFail("refusing to sign pending change "+x+": it no longer applies", "approve", "race", x, "--yes")
+	govMustSay(t, "approve of a superseded change", r.Stderr, "it is superseded", "hallmark pending resign race "+x)
 	bob.MustFail("race has no pending change to approve", "approve", "race", "--yes")
 	if page := govPage(t, srv.URL+"/p/race"); !strings.Contains(page, `id="superseded-`+x+`"`) {
 		t.Error("the web page does not show the superseded change")

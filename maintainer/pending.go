@@ -101,11 +101,8 @@ func (t *Tool) ListPending(ctx context.Context, project string) ([]*Pending, []R
 	var ok []*Pending
 	var bad []Refused
 	for _, raw := range list.Pending {
-		if raw.Superseded {
-			bad = append(bad, Refused{ID: raw.ID, Project: raw.Project, Expires: raw.Expires, Superseded: true,
-				Reason: fmt.Errorf("%w: it is superseded by a change published after it", ErrSuperseded)})
-			continue
-		}
+		// The server's own "superseded" flag is not trusted: whether the
+		// change builds on an older version than the verified one decides.
 		p, err := t.verifyPending(ctx, raw)
 		if err != nil {
 			bad = append(bad, Refused{ID: raw.ID, Project: raw.Project, Expires: raw.Expires, Reason: err, Superseded: errors.Is(err, ErrSuperseded)})

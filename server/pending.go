@@ -338,7 +338,7 @@ func (s *Server) superseded(ctx context.Context, p store.PendingChange) bool {
 		if err != nil {
 			continue
 		}
-		if cur, err := s.cfg.State.Role(ctx, pr.Shard, role); err == nil && md.Signed.Version != cur.Version+1 {
+		if cur, err := s.cfg.State.Role(ctx, pr.Shard, role); err == nil && md.Signed.Version <= cur.Version {
 			return true
 		}
 	}

@@ -321,24 +321,28 @@ current verified state. Changes that fail are reported, never offered for signin
 			}
 			home, _ := e.home()
 			var superseded []row
+			// Changes that cannot be signed are reported on stderr; stdout
+			// lists what may be signed. Superseded ones say so, and their
+			// author (this machine made them) how to make them again.
 			for _, r := range refused {
-				if r.Superseded {
-					if mine := maintainer.HasIntent(home, r.Project, r.ID); all || mine {
-						superseded = append(superseded, row{ID: r.ID, Project: r.Project, Expires: r.Expires, Superseded: true, MadeHere: mine,
-							Changes: []string{}, Signers: []string{}, Names: []string{}, Yours: []string{}})
-					}
+				if !r.Superseded {
+					fmt.Fprintf(e.stderr, "warning: pending change %s of %s is not offered: %v\n", r.ID, r.Project, r.Reason)
 					continue
 				}
-				fmt.Fprintf(e.stderr, "warning: pending change %s of %s is not offered: %v\n", r.ID, r.Project, r.Reason)
+				mine := maintainer.HasIntent(home, r.Project, r.ID)
+				if !all && !mine {
+					continue
+				}
+				superseded = append(superseded, row{ID: r.ID, Project: r.Project, Expires: r.Expires, Superseded: true, MadeHere: mine,
+					Changes: []string{}, Signers: []string{}, Names: []string{}, Yours: []string{}})
+				fmt.Fprintf(e.stderr, "warning: pending change %s of %s is not offered: %v; it is superseded (a change published after it changed the same metadata) and kept until %s\n",
+					r.ID, r.Project, r.Reason, r.Expires.Format(time.DateOnly))
+				if mine {
+					fmt.Fprintf(e.stderr, "  you made it; sign it again on top of the new state with: hallmark pending resign %s %s\n", r.Project, r.ID)
+				}
 			}
 			if asJSON {
 				return printJSON(e, append(rows, superseded...))
-			}
-			for _, r := range superseded {
-				fmt.Fprintf(e.stdout, "%s %s superseded (kept until %s)\n  a change published after it changed the same metadata, so it can never apply\n", r.Project, r.ID, r.Expires.Format(time.DateOnly))
-				if r.MadeHere {
-					fmt.Fprintf(e.stdout, "  you made it; sign it again on top of the new state with: hallmark pending resign %s %s\n", r.Project, r.ID)
-				}
 			}
 			if len(rows) == 0 {
 				fmt.Fprintln(e.stderr, "nothing awaits your signature")
@@ -460,7 +464,7 @@ func newApproveCmd(e *env) *cobra.Command {
 				if p == nil {
 					for _, r := range refused {
 						if r.ID == args[1] && r.Superseded {
-							return withHint(fmt.Errorf("pending change %s is superseded: a change published after it changed the same metadata, so it can never apply; nothing was signed", r.ID),
+							return withHint(fmt.Errorf("refusing to sign pending change %s: %v; it is superseded (a change published after it changed the same metadata); nothing was signed", r.ID, r.Reason),
 								"its author can sign it again on top of the new state with 'hallmark pending resign "+args[0]+" "+r.ID+"'")
 						}
 						if r.ID == args[1] {
