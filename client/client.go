@@ -55,6 +55,8 @@ type Client struct {
 	dir   string
 	http  *http.Client
 	trust *trust.File
+	// timeout bounds how long a download may go without receiving data.
+	timeout time.Duration
 }
 
 // ErrNotPinned is returned by Open when the user has not pinned the repository.
@@ -153,7 +155,11 @@ func Open(o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pinned trust for %s is corrupt (%v); pin it again", repo, err)
 	}
-	return &Client{repo: repo, dir: dir, http: httpClient(o), trust: tf}, nil
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Client{repo: repo, dir: dir, http: httpClient(o), trust: tf, timeout: timeout}, nil
 }
 
 // Repo returns the repository URL.

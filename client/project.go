@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -131,6 +132,14 @@ func explainTarget(shard, path string, err error) error {
 	return fmt.Errorf("failed to download %s: %w", path, err)
 }
 
+// errStalled is why a download that stopped receiving data was abandoned.
+var errStalled = stalledError{}
+
+type stalledError struct{}
+
+func (stalledError) Error() string { return "no data received for too long" }
+func (stalledError) Timeout() bool { return true }
+
 // Progress reports download progress: bytes so far of total.
 type Progress func(done, total int64)
 
@@ -151,12 +160,21 @@ func (c *Client) Download(ctx context.Context, p *Project, version, file, dest s
 		return &VerificationError{Shard: p.Shard, Err: fmt.Errorf("%s has no sha256 hash", path)}
 	}
 	u := TargetsURL(c.repo) + layout.TargetBlobPath(path, want)
+	// A download that receives nothing for the timeout is abandoned (the
+	// transport only bounds the wait for the answer to start).
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stall := time.AfterFunc(c.timeout, func() { cancel(errStalled) })
+	defer stall.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errStalled) {
+			err = errStalled
+		}
 		return fmt.Errorf("failed to download %s: %w", path, &NetworkError{URL: u, Err: err})
 	}
 	defer resp.Body.Close()
@@ -182,6 +200,7 @@ func (c *Client) Download(ctx context.Context, p *Project, version, file, dest s
 	buf := make([]byte, 256<<10)
 	for {
 		k, rerr := body.Read(buf)
+		stall.Reset(c.timeout)
 		if k > 0 {
 			if _, err := w.Write(buf[:k]); err != nil {
 				tmp.Close()
@@ -197,6 +216,9 @@ func (c *Client) Download(ctx context.Context, p *Project, version, file, dest s
 		}
 		if rerr != nil {
 			tmp.Close()
+			if errors.Is(context.Cause(ctx), errStalled) {
+				rerr = errStalled
+			}
 			return fmt.Errorf("failed to download %s: %w", path, &NetworkError{URL: u, Err: rerr})
 		}
 	}

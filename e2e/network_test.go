@@ -55,6 +55,20 @@ func newFlakyRepo(t testing.TB, backend string) *flakyRepo {
 		switch f.mode.Load() {
 		case "503":
 			http.Error(w, "upstream is down", http.StatusServiceUnavailable)
+		case "stall":
+			if !strings.HasSuffix(r.URL.Path, ".txt") {
+				proxy.ServeHTTP(w, r)
+				return
+			}
+			// A release file whose body starts, then stops coming.
+			w.Header().Set("Content-Length", "3")
+			w.WriteHeader(http.StatusOK)
+			w.Write([]byte("o"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(30 * time.Second):
+			}
 		case "hang":
 			select {
 			case <-r.Context().Done():
@@ -97,6 +111,7 @@ func TestGetSaysNetworkErrorNotVerification(t *testing.T) {
 		{"HTTP 503 on get", "503", bob, []string{"get", "net-demo"}, []string{"network error", "HTTP 503", "check that the repository is up"}},
 		{"HTTP 503 on versions", "503", bob, []string{"versions", "net-demo"}, []string{"network error", "HTTP 503"}},
 		{"no answer", "hang", bob, []string{"get", "net-demo", "--timeout", "1s"}, []string{"network error", "timed out"}},
+		{"a download that stops", "stall", bob, []string{"get", "net-demo", "--timeout", "1s", "-o", "stalled"}, []string{"network error", "timed out"}},
 		{"tampered timestamp", "tamper", bob, []string{"get", "net-demo"}, []string{"failed verification"}},
 	}
 	for _, tt := range tests {
