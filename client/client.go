@@ -103,7 +103,7 @@ func FetchTrust(ctx context.Context, o Options) (*trust.File, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	data, err := get(ctx, httpClient(o), repo+"/"+layout.TrustFile, 1<<20)
+	data, err := get(ctx, httpClient(o), repo+"/"+layout.TrustFile, 1<<20, o.Timeout)
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to fetch the repository's trust summary: %w", err)
 	}
@@ -189,12 +189,24 @@ func (c *Client) PostJSON(ctx context.Context, hc *http.Client, path string, v a
 // Trust returns the pinned trust.
 func (c *Client) Trust() *trust.File { return c.trust }
 
-func get(ctx context.Context, hc *http.Client, u string, limit int64) ([]byte, error) {
+// get fetches a small file (metadata, at most limit bytes). A fetch that
+// receives nothing for stall is abandoned as a NetworkError.
+func get(ctx context.Context, hc *http.Client, u string, limit int64, stall time.Duration) ([]byte, error) {
+	if stall <= 0 {
+		stall = DefaultTimeout
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(stall, func() { cancel(errStalled) })
+	defer timer.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := hc.Do(req)
+	if errors.Is(context.Cause(ctx), errStalled) {
+		err = errStalled
+	}
 	if err != nil {
 		return nil, &NetworkError{URL: u, Err: err}
 	}
@@ -202,7 +214,10 @@ func get(ctx context.Context, hc *http.Client, u string, limit int64) ([]byte, e
 	if resp.StatusCode != http.StatusOK {
 		return nil, &HTTPError{URL: u, Status: resp.StatusCode}
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	data, err := io.ReadAll(&stallReader{r: io.LimitReader(resp.Body, limit+1), timer: timer, stall: stall})
+	if errors.Is(context.Cause(ctx), errStalled) {
+		err = errStalled
+	}
 	if err != nil {
 		return nil, &NetworkError{URL: u, Err: err}
 	}
@@ -274,4 +289,19 @@ func writeAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// stallReader restarts a stall timer whenever data arrives.
+type stallReader struct {
+	r     io.Reader
+	timer *time.Timer
+	stall time.Duration
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.timer.Reset(s.stall)
+	}
+	return n, err
 }

@@ -55,13 +55,14 @@ func newFlakyRepo(t testing.TB, backend string) *flakyRepo {
 		switch f.mode.Load() {
 		case "503":
 			http.Error(w, "upstream is down", http.StatusServiceUnavailable)
-		case "stall":
-			if !strings.HasSuffix(r.URL.Path, ".txt") {
+		case "stall", "stall-metadata":
+			suffix := map[string]string{"stall": ".txt", "stall-metadata": "timestamp.json"}[f.mode.Load().(string)]
+			if !strings.HasSuffix(r.URL.Path, suffix) {
 				proxy.ServeHTTP(w, r)
 				return
 			}
-			// A release file whose body starts, then stops coming.
-			w.Header().Set("Content-Length", "3")
+			// A file whose body starts, then stops coming.
+			w.Header().Set("Content-Length", "300")
 			w.WriteHeader(http.StatusOK)
 			w.Write([]byte("o"))
 			w.(http.Flusher).Flush()
@@ -112,6 +113,7 @@ func TestGetSaysNetworkErrorNotVerification(t *testing.T) {
 		{"HTTP 503 on versions", "503", bob, []string{"versions", "net-demo"}, []string{"network error", "HTTP 503"}},
 		{"no answer", "hang", bob, []string{"get", "net-demo", "--timeout", "1s"}, []string{"network error", "timed out"}},
 		{"a download that stops", "stall", bob, []string{"get", "net-demo", "--timeout", "1s", "-o", "stalled"}, []string{"network error", "timed out"}},
+		{"metadata that stops", "stall-metadata", bob, []string{"versions", "net-demo", "--timeout", "1s"}, []string{"network error", "timed out"}},
 		{"tampered timestamp", "tamper", bob, []string{"get", "net-demo"}, []string{"failed verification"}},
 	}
 	for _, tt := range tests {
