@@ -609,6 +609,7 @@ func (t *Tool) Config(ctx context.Context, sets []string, keys []*signing.Key) (
 	}
 	next := cur
 	next.Reserved = slices.Clone(cur.Reserved)
+	next.AllowConfusable = slices.Clone(cur.AllowConfusable)
 	for _, kv := range sets {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {

@@ -474,6 +474,16 @@ func settingsDiff(a, b layout.Settings) []string {
 			out = append(out, "release the reserved name "+r)
 		}
 	}
+	for _, r := range b.AllowConfusable {
+		if !slices.Contains(a.AllowConfusable, r) {
+			out = append(out, "allow a project named "+r+" although an existing project's name looks alike")
+		}
+	}
+	for _, r := range a.AllowConfusable {
+		if !slices.Contains(b.AllowConfusable, r) {
+			out = append(out, "stop allowing the look-alike name "+r+" (an existing project keeps it)")
+		}
+	}
 	return out
 }
 

@@ -509,6 +509,19 @@ func TestAdminBlockUnblock(t *testing.T) {
 	rp.admin.MustFail("fresh is blocked; unblock it instead", "admin", "claim", "fresh", "--keys", rp.keys, "--yes")
 
 	for _, p := range projects {
+		// Its web page: the reason, the owners by label, no download pitch
+		// and no false "owner change waits for the admins".
+		code, page := admStatus(t, srv.URL+"/p/"+p.name)
+		if code != http.StatusOK || !strings.Contains(page, p.reason) || !strings.Contains(page, "alice &lt;alice@example.org&gt;") {
+			t.Errorf("the blocked %s's web page (%d) lacks its reason or its owner's label", p.name, code)
+		}
+		for _, unwanted := range []string{"Get it, verified with TUF", `download="`, "waits for the admins", "no label"} {
+			if strings.Contains(page, unwanted) {
+				t.Errorf("the blocked %s's web page shows %q", p.name, unwanted)
+			}
+		}
+	}
+	for _, p := range projects {
 		target := layout.FilePath(p.name, "1.0.0", p.file)
 		// The CLI says it is blocked, for a user with cached state and a new one.
 		for _, u := range []*User{dl, admPin(t, srv, rp.fp)} {
