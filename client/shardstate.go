@@ -56,7 +56,7 @@ func (c *Client) Shard(ctx context.Context, shard string) (*ShardState, error) {
 // say, against the keys that were in force). It returns nil and no error
 // when the server has no such file.
 func (c *Client) FetchUnverified(ctx context.Context, shard, file string) ([]byte, error) {
-	b, err := get(ctx, c.http, MetadataURL(c.repo, shard)+file, tufmeta.MaxRoleSize)
+	b, err := get(ctx, c.http, MetadataURL(c.repo, shard)+file, tufmeta.MaxRoleSize, c.timeout)
 	var he *HTTPError
 	if errors.As(err, &he) && he.Status == http.StatusNotFound {
 		return nil, nil
