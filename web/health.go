@@ -23,8 +23,8 @@ type healthView struct {
 	// Behind lists the shards whose newest publication is not served yet.
 	Behind  []string `json:"behind"`
 	Status  string   `json:"status"`
-	Class   string       `json:"class"`
-	Checked string       `json:"checked"`
+	Class   string   `json:"class"`
+	Checked string   `json:"checked"`
 }
 
 // roleHealth is the earliest expiry of one kind of role across shards.
