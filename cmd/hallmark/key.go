@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -39,8 +38,8 @@ as a maintainer of your project. See docs/maintainers.md, "Releases from CI".`,
 			if err != nil {
 				return err
 			}
-			if len(pass) == 0 {
-				return withHint(errors.New("the passphrase is empty"), "choose a passphrase; keys are always stored encrypted")
+			if err := signing.CheckNewPassphrase(pass); err != nil {
+				return withHint(err, "choose a longer passphrase (several words are easy to remember); keys are always stored encrypted")
 			}
 			k, err := keyring(home).Create(args[0], label, pass)
 			if err != nil {
