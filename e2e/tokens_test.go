@@ -176,7 +176,7 @@ func TestTokenKeysCeremonyClaimBlockAndReleases(t *testing.T) {
 
 	// The claim and the block are signed with the claim key on admin 1's token.
 	r = a1.MustRun("admin", "claim", "demo", "--key", "claim", "--yes")
-	admSays(t, "admin claim", r.Stderr, "  - claim demo (shard ", "published in 1 shard(s)")
+	admSays(t, "admin claim", r.Stderr, "  - claim demo: owners bob on bob", "published in 1 shard(s)")
 	r = a1.MustRun("admin", "block", "other", "--reason", "typosquat", "--key", "claim", "--yes")
 	admSays(t, "admin block", r.Stderr, "  - block other: typosquat", "published in 1 shard(s)")
 
