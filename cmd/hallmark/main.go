@@ -88,6 +88,7 @@ with TUF. Start a development repository with 'hallmark serve --dev', trust it w
 		newPendingCmd(e),
 		newApproveCmd(e),
 		newInspectCmd(e),
+		newProxyCmd(e),
 		newAdminCmd(e),
 	)
 	return root
