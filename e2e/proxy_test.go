@@ -1,0 +1,191 @@
+package e2e
+
+// `hallmark proxy` with the real pip and npm: a maintainer publishes a tiny
+// wheel, sdist and npm package with `hallmark release upload`; a downloader
+// installs them through the proxy and imports/requires them; yanked
+// releases are skipped unless pinned; a tampered stored file makes pip and
+// npm fail with the proxy's verification message and installs nothing.
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"hallmark.dev/hallmark/layout"
+)
+
+const (
+	proxyProject = "hm-demo" // pip's distribution hm_demo, module hm_demo; npm's hm-demo
+	proxyModule  = "hm_demo"
+)
+
+// publishDemo creates proxyProject and uploads each version with a wheel, an
+// sdist, an npm tarball and a file neither view lists. It returns the files
+// uploaded, by version.
+func publishDemo(t testing.TB, alice *User, versions ...string) map[string][]string {
+	t.Helper()
+	alice.MustRun("project", "create", proxyProject, "--key", "alice")
+	files := map[string][]string{}
+	for _, v := range versions {
+		dir := t.TempDir()
+		fs := []string{
+			buildWheel(t, dir, proxyProject, v),
+			buildSdist(t, dir, proxyProject, v),
+			buildNpmPackage(t, dir, proxyProject+"-"+v+".tgz", proxyProject, v),
+			WriteFile(t, dir, "NOTES.txt", []byte("not a package\n")),
+		}
+		alice.MustRun(append([]string{"release", "upload", proxyProject, v}, fs...)...)
+		files[v] = fs
+	}
+	return files
+}
+
+func TestProxyInstallsWithPipAndNpm(t *testing.T) {
+	v := newVenv(t)
+	n := newNpmDir(t)
+	srv := StartServer(t)
+	alice := NewMaintainer(t, srv, "alice")
+	publishDemo(t, alice, "1.0.0", "1.1.0", "2.0.0")
+	alice.MustRun("release", "yank", proxyProject, "2.0.0", "--reason", "breaks the frobnicator", "--yes")
+
+	bob := NewUser(t, srv)
+	bob.MustRun("trust", srv.URL, "--yes")
+	px := StartProxy(t, bob)
+	index, registry := px.URL+"/pypi/simple/", px.URL+"/npm/"
+
+	t.Run("pip installs the latest release that is not yanked", func(t *testing.T) {
+		if code, out := v.pip(index, proxyProject); code != 0 {
+			t.Fatalf("pip install %s: exit %d\n%s\nproxy:\n%s", proxyProject, code, out, px.Log())
+		}
+		if got := v.imported(proxyModule); got != "1.1.0" {
+			t.Fatalf("import %s: VERSION %q; want 1.1.0 (2.0.0 is yanked)", proxyModule, got)
+		}
+	})
+	t.Run("pip installs a yanked release pinned exactly, and says why it was yanked", func(t *testing.T) {
+		code, out := v.pip(index, proxyProject+"==2.0.0")
+		if code != 0 {
+			t.Fatalf("pip install %s==2.0.0: exit %d\n%s", proxyProject, code, out)
+		}
+		if !strings.Contains(out, "breaks the frobnicator") {
+			t.Errorf("pip did not show the yank reason:\n%s", out)
+		}
+		if got := v.imported(proxyModule); got != "2.0.0" {
+			t.Fatalf("import %s: VERSION %q; want 2.0.0", proxyModule, got)
+		}
+	})
+	t.Run("pip builds and installs the sdist", func(t *testing.T) {
+		code, out := v.pip(index, "--no-binary", proxyProject, "--force-reinstall", proxyProject+"==1.0.0")
+		if code != 0 {
+			t.Fatalf("pip install --no-binary %s==1.0.0: exit %d\n%s", proxyProject, code, out)
+		}
+		if !strings.Contains(out, proxyModule+"-1.0.0.tar.gz") {
+			t.Errorf("pip did not use the sdist:\n%s", out)
+		}
+		if got := v.imported(proxyModule); got != "1.0.0" {
+			t.Fatalf("import %s: VERSION %q; want 1.0.0", proxyModule, got)
+		}
+	})
+	t.Run("npm installs the latest release that is not yanked", func(t *testing.T) {
+		if code, out := n.install(registry, proxyProject); code != 0 {
+			t.Fatalf("npm install %s: exit %d\n%s\nproxy:\n%s", proxyProject, code, out, px.Log())
+		}
+		if got := n.required(proxyProject); got != "1.1.0" {
+			t.Fatalf("require(%q).version = %q; want 1.1.0 (2.0.0 is yanked)", proxyProject, got)
+		}
+	})
+	t.Run("npm installs a yanked release named exactly, as deprecated", func(t *testing.T) {
+		code, out := n.install(registry, proxyProject+"@2.0.0")
+		if code != 0 {
+			t.Fatalf("npm install %s@2.0.0: exit %d\n%s", proxyProject, code, out)
+		}
+		if !strings.Contains(out, "breaks the frobnicator") {
+			t.Errorf("npm did not show the yank reason as a deprecation:\n%s", out)
+		}
+		if got := n.required(proxyProject); got != "2.0.0" {
+			t.Fatalf("require(%q).version = %q; want 2.0.0", proxyProject, got)
+		}
+	})
+	t.Run("every download is logged once verified", func(t *testing.T) {
+		for _, f := range []string{proxyModule + "-1.1.0-py3-none-any.whl", proxyModule + "-2.0.0-py3-none-any.whl",
+			proxyModule + "-1.0.0.tar.gz", proxyProject + "-1.1.0.tgz", proxyProject + "-2.0.0.tgz"} {
+			if !strings.Contains(px.Log(), `"msg":"verified"`) || !strings.Contains(px.Log(), `"file":"`+f+`"`) {
+				t.Errorf("the proxy's JSON log has no verified download of %s:\n%s", f, px.Log())
+			}
+		}
+	})
+	t.Run("the pages list only packages, with hashes and yanks", func(t *testing.T) {
+		code, page := admStatus(t, index+proxyProject+"/")
+		if code != 200 || strings.Contains(page, "NOTES.txt") || strings.Contains(page, ".tgz") ||
+			!strings.Contains(page, `data-yanked="breaks the frobnicator"`) || !strings.Contains(page, "#sha256=") {
+			t.Errorf("simple page: HTTP %d\n%s", code, page)
+		}
+		code, list := admStatus(t, index)
+		if code != 200 || !strings.Contains(list, `href="`+proxyProject+`/"`) {
+			t.Errorf("project list: HTTP %d\n%s", code, list)
+		}
+		code, doc := admStatus(t, registry+proxyProject)
+		if code != 200 || !strings.Contains(doc, `"latest":"1.1.0"`) || !strings.Contains(doc, `"integrity":"sha512-`) {
+			t.Errorf("npm document: HTTP %d\n%s", code, doc)
+		}
+	})
+}
+
+// After a stored file is tampered with on the server, a proxy that has not
+// verified it before refuses it, pip and npm fail with its message, and
+// nothing is installed.
+func TestProxyAttackTamperedFile(t *testing.T) {
+	v := newVenv(t)
+	n := newNpmDir(t)
+	srv := StartServer(t)
+	alice := NewMaintainer(t, srv, "alice")
+	publishDemo(t, alice, "1.0.0")
+	bob := NewUser(t, srv)
+	bob.MustRun("trust", srv.URL, "--yes")
+	px := StartProxy(t, bob)
+
+	for _, name := range []string{proxyModule + "-1.0.0-py3-none-any.whl", proxyModule + "-1.0.0.tar.gz", proxyProject + "-1.0.0.tgz"} {
+		tamperTarget(t, srv, layout.FilePath(proxyProject, "1.0.0", name))
+	}
+	const says = "hallmark verification failed"
+	defer func() { t.Logf("proxy log:\n%s", px.Log()) }()
+	code, out := v.pip(px.URL+"/pypi/simple/", proxyProject)
+	t.Logf("pip:\n%s", out)
+	if code == 0 || !strings.Contains(out, says) || !strings.Contains(out, "tampered") {
+		t.Errorf("pip install of a tampered wheel: exit %d; want a failure saying %q:\n%s", code, says, out)
+	}
+	if got := v.imported(proxyModule); got != "" {
+		t.Errorf("pip installed %s %s from a tampered file", proxyModule, got)
+	}
+	code, out = n.install(px.URL+"/npm/", proxyProject)
+	t.Logf("npm:\n%s", out)
+	if code == 0 || !strings.Contains(out, says) || !strings.Contains(out, "tampered") {
+		t.Errorf("npm install of a tampered tarball: exit %d; want a failure saying %q:\n%s", code, says, out)
+	}
+	if _, err := os.Stat(filepath.Join(n.dir, "node_modules", proxyProject)); !os.IsNotExist(err) {
+		t.Errorf("npm left node_modules/%s behind (%v)", proxyProject, err)
+	}
+	if !strings.Contains(px.Log(), "tampered") {
+		t.Errorf("the proxy did not log the refusal:\n%s", px.Log())
+	}
+}
+
+// tamperTarget overwrites the stored blob of a published target with other
+// bytes of the same length.
+func tamperTarget(t testing.TB, srv *Server, target string) {
+	t.Helper()
+	matches, err := filepath.Glob(srv.BlobPath("targets/" + filepath.Dir(target) + "/*." + filepath.Base(target)))
+	if err != nil || len(matches) != 1 {
+		t.Fatalf("blob of %s: %v %v", target, matches, err)
+	}
+	data, err := os.ReadFile(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range data {
+		data[i] ^= 0xff
+	}
+	if err := os.WriteFile(matches[0], data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
