@@ -117,13 +117,19 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 // its wheel and its own build backend, and returns its path.
 func buildSdist(t testing.TB, dir, dist, version string) string {
 	t.Helper()
+	return buildSdistOf(t, dir, dist, version, pyModule(version))
+}
+
+// buildSdistOf is buildSdist with the module's source given.
+func buildSdistOf(t testing.TB, dir, dist, version string, module []byte) string {
+	t.Helper()
 	mod := strings.ReplaceAll(dist, "-", "_")
 	root := mod + "-" + version + "/"
 	files := map[string]string{
 		root + "PKG-INFO":           "Metadata-Version: 2.1\nName: " + dist + "\nVersion: " + version + "\n",
 		root + "pyproject.toml":     "[build-system]\nrequires = []\nbuild-backend = \"hm_backend\"\nbackend-path = [\".\"]\n",
 		root + "hm_backend.py":      sdistBackend,
-		root + mod + "/__init__.py": string(pyModule(version)),
+		root + mod + "/__init__.py": string(module),
 	}
 	names := []string{root + "PKG-INFO", root + "pyproject.toml", root + "hm_backend.py", root + mod + "/__init__.py"}
 	return WriteFile(t, dir, mod+"-"+version+".tar.gz", tarGz(t, names, files))
@@ -177,6 +183,14 @@ func (v *venv) run(args ...string) (int, string) {
 func (v *venv) pip(index string, args ...string) (int, string) {
 	v.t.Helper()
 	return v.run(append([]string{"-m", "pip", "install", "--index-url", index, "--timeout", "60"}, args...)...)
+}
+
+// uninstall removes dist from the venv, if installed.
+func (v *venv) uninstall(dist string) {
+	v.t.Helper()
+	if code, out := v.run("-m", "pip", "uninstall", "-y", dist); code != 0 {
+		v.t.Fatalf("pip uninstall %s: exit %d\n%s", dist, code, out)
+	}
 }
 
 // imported returns the VERSION of module mod as the venv imports it, or ""

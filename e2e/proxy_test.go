@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/signing"
 )
 
 const (
@@ -187,5 +188,86 @@ func tamperTarget(t testing.TB, srv *Server, target string) {
 	}
 	if err := os.WriteFile(matches[0], data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The online keys take over a claimed project through the new-projects bin
+// (as in TestAdminAttackOnlineKeyTakesOverClaimed): pip through the proxy,
+// warm or fresh, installs the genuine release or fails with the proxy's
+// verification message, never mallory's; the unclaimed control project in
+// the same shard is taken over, so the forgery is real.
+func TestProxyAttackOnlineKeyTakesOverClaimed(t *testing.T) {
+	v := newVenv(t)
+	rp := admSetup(t)
+	srv := rp.srv
+	alice := NewMaintainer(t, srv, "alice")
+	victim := "victim"
+	shard := layout.ShardOf(victim, admShards)
+	newbie := admNameInShard(t, "newbie", shard) // unclaimed, same shard: the control
+	files, evil := map[string]string{}, map[string][]byte{}
+	for _, p := range []string{victim, newbie} {
+		genuine := buildSdistOf(t, t.TempDir(), p, "1.0.0", []byte("VERSION = 'genuine'\n"))
+		data, err := os.ReadFile(buildSdistOf(t, t.TempDir(), p, "1.0.0", []byte("VERSION = 'backdoor'\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[p], evil[p] = filepath.Base(genuine), data
+		alice.MustRun("project", "create", p, "--key", "alice")
+		alice.MustRun("release", "upload", p, "1.0.0", genuine)
+	}
+	rp.admin.MustRun("admin", "claim", victim, "--keys", rp.keys, "--yes")
+	mallory, err := signing.Generate("mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAttacker(t, srv)
+	module := func(p string) string { return strings.ReplaceAll(p, "-", "_") }
+	// pip logs why an index page failed only at debug level (-vv; otherwise
+	// it says only that no version matches), so installs here are verbose.
+	install := func(t *testing.T, px *Proxy, p string) (string, string) {
+		v.uninstall(p)
+		code, out := v.pip(px.URL+"/pypi/simple/", "-vv", p+"==1.0.0")
+		got := v.imported(module(p))
+		if code != 0 && got != "" {
+			t.Fatalf("pip failed but %s %s is installed:\n%s", p, got, out)
+		}
+		return got, out
+	}
+
+	for _, tc := range []struct {
+		name       string
+		listVictim bool
+	}{
+		{"mallory's roles replace the victim's", true},
+		{"the victim's genuine roles stay listed", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			restore := saveTree(t, filepath.Join(srv.Data, "blobs"))
+			defer restore()
+			warm := StartProxy(t, admPin(t, srv, rp.fp))
+			if got, out := install(t, warm, victim); got != "genuine" {
+				t.Fatalf("before the attack: installed %q:\n%s", got, out)
+			}
+
+			admForgeTakeover(t, a, srv, shard, mallory, files, evil, func(p string) bool { return p == newbie || tc.listVictim })
+
+			fresh := StartProxy(t, admPin(t, srv, rp.fp))
+			if got, out := install(t, fresh, newbie); got != "backdoor" {
+				t.Fatalf("control: the unclaimed project was not taken over (installed %q); the test would prove nothing:\n%s", got, out)
+			}
+			for who, px := range map[string]*Proxy{"warm": warm, "fresh": fresh} {
+				got, out := install(t, px, victim)
+				t.Logf("%s proxy: %s installed %q", who, victim, got)
+				switch {
+				case got == "genuine":
+				case got != "":
+					t.Fatalf("%s proxy: pip installed mallory's %s (%q):\n%s", who, victim, got, out)
+				case !tc.listVictim:
+					t.Fatalf("%s proxy: pip failed although the genuine roles are served:\n%s\nproxy:\n%s", who, out, px.Log())
+				case !strings.Contains(out, "hallmark verification failed"):
+					t.Fatalf("%s proxy: pip failed without the proxy's verification message:\n%s\nproxy:\n%s", who, out, px.Log())
+				}
+			}
+		})
 	}
 }
