@@ -5,13 +5,8 @@ package e2e
 // venv, the real npm with its own cache, and a running `hallmark proxy`.
 
 import (
-	"archive/tar"
-	"archive/zip"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
@@ -21,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hallmark.dev/hallmark/internal/pkgbuild"
 )
 
 // pyModule is the module of the test's Python package ("hm_demo") for a
@@ -29,89 +26,16 @@ func pyModule(version string) []byte {
 	return []byte(fmt.Sprintf("VERSION = %q\n", version))
 }
 
-// buildWheel writes a pure-Python wheel of dist (a normalized name) with one
-// module, as the wheel specification lays it out, and returns its path.
+// buildWheel writes a pure-Python wheel of dist with one module and returns
+// its path.
 func buildWheel(t testing.TB, dir, dist, version string) string {
 	t.Helper()
-	mod := strings.ReplaceAll(dist, "-", "_")
-	info := mod + "-" + version + ".dist-info/"
-	files := []struct{ name, body string }{
-		{mod + "/__init__.py", string(pyModule(version))},
-		{info + "METADATA", "Metadata-Version: 2.1\nName: " + dist + "\nVersion: " + version + "\nSummary: a test package\n"},
-		{info + "WHEEL", "Wheel-Version: 1.0\nGenerator: hallmark-e2e\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
-	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	var record strings.Builder
-	for _, f := range files {
-		w, err := zw.Create(f.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(f.body))
-		sum := sha256.Sum256([]byte(f.body))
-		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", f.name, base64.RawURLEncoding.EncodeToString(sum[:]), len(f.body))
-	}
-	record.WriteString(info + "RECORD,,\n")
-	w, err := zw.Create(info + "RECORD")
+	name, data, err := pkgbuild.Wheel(dist, version, "py3-none-any", pyModule(version), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Write([]byte(record.String()))
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return WriteFile(t, dir, mod+"-"+version+"-py3-none-any.whl", buf.Bytes())
+	return WriteFile(t, dir, name, data)
 }
-
-// tarGz returns a gzipped tar of files (name -> content), in order.
-func tarGz(t testing.TB, names []string, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, n := range names {
-		body := files[n]
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0)}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write([]byte(body))
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// sdistBackend is the sdist's PEP 517 build backend, in the sdist itself
-// (backend-path), so pip builds it offline with nothing to install: it
-// zips the module and PKG-INFO into a wheel as the wheel specification
-// lays it out.
-const sdistBackend = `import base64, hashlib, os, zipfile
-
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    meta = open("PKG-INFO", "rb").read()
-    fields = dict(l.split(": ", 1) for l in meta.decode().splitlines() if ": " in l)
-    mod, version = fields["Name"].replace("-", "_"), fields["Version"]
-    info = f"{mod}-{version}.dist-info/"
-    files = {
-        f"{mod}/__init__.py": open(os.path.join(mod, "__init__.py"), "rb").read(),
-        info + "METADATA": meta,
-        info + "WHEEL": b"Wheel-Version: 1.0\nGenerator: hallmark-e2e\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    name = f"{mod}-{version}-py3-none-any.whl"
-    record = ""
-    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as z:
-        for path, data in files.items():
-            z.writestr(path, data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-            record += f"{path},sha256={digest},{len(data)}\n"
-        z.writestr(info + "RECORD", record + info + "RECORD,,\n")
-    return name
-`
 
 // buildSdist writes a source distribution of dist with the same module as
 // its wheel and its own build backend, and returns its path.
@@ -123,28 +47,22 @@ func buildSdist(t testing.TB, dir, dist, version string) string {
 // buildSdistOf is buildSdist with the module's source given.
 func buildSdistOf(t testing.TB, dir, dist, version string, module []byte) string {
 	t.Helper()
-	mod := strings.ReplaceAll(dist, "-", "_")
-	root := mod + "-" + version + "/"
-	files := map[string]string{
-		root + "PKG-INFO":           "Metadata-Version: 2.1\nName: " + dist + "\nVersion: " + version + "\n",
-		root + "pyproject.toml":     "[build-system]\nrequires = []\nbuild-backend = \"hm_backend\"\nbackend-path = [\".\"]\n",
-		root + "hm_backend.py":      sdistBackend,
-		root + mod + "/__init__.py": string(module),
+	name, data, err := pkgbuild.Sdist(dist, version, module)
+	if err != nil {
+		t.Fatal(err)
 	}
-	names := []string{root + "PKG-INFO", root + "pyproject.toml", root + "hm_backend.py", root + mod + "/__init__.py"}
-	return WriteFile(t, dir, mod+"-"+version+".tar.gz", tarGz(t, names, files))
+	return WriteFile(t, dir, name, data)
 }
 
-// buildNpmPackage writes an npm tarball (package/package.json and
-// package/index.js, as `npm pack` lays them out) whose package.json names
-// pkgName, and returns its path.
+// buildNpmPackage writes an npm tarball whose package.json names pkgName as
+// file, and returns its path.
 func buildNpmPackage(t testing.TB, dir, file, pkgName, version string) string {
 	t.Helper()
-	files := map[string]string{
-		"package/package.json": fmt.Sprintf(`{"name": %q, "version": %q, "main": "index.js", "license": "MIT"}`, pkgName, version),
-		"package/index.js":     fmt.Sprintf("module.exports = { version: %q };\n", version),
+	data, err := pkgbuild.NpmTarball(pkgName, version, fmt.Appendf(nil, "module.exports = { version: %q };\n", version))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return WriteFile(t, dir, file, tarGz(t, []string{"package/package.json", "package/index.js"}, files))
+	return WriteFile(t, dir, file, data)
 }
 
 // venv is a throwaway Python virtual environment with pip.
