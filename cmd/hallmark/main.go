@@ -90,6 +90,7 @@ with TUF. Start a development repository with 'hallmark serve --dev', trust it w
 		newInspectCmd(e),
 		newProxyCmd(e),
 		newAdminCmd(e),
+		newWitnessCmd(e),
 	)
 	return root
 }
