@@ -7,6 +7,10 @@
 //     metadata (a fresh downloader home with the trust pinned);
 //   - warm: the same proxy again (metadata and the verified file cached).
 //
+// Then, without pip, the two requests pip makes (the project page and the
+// wheel) are timed from Go against another fresh proxy, cold and warm, and
+// against the plain index.
+//
 // pip runs with --no-cache-dir in one throwaway venv, and the package is
 // uninstalled between runs, so every run downloads the wheel. The release
 // has 10 files: one pure-Python wheel pip picks, eight wheels for other
@@ -23,6 +27,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -113,11 +118,39 @@ func run(ctx context.Context, runs, size int) error {
 			results[m.name] = append(results[m.name], d)
 		}
 		stopProxy()
+
+		// The same two requests pip makes (the project page, the wheel),
+		// timed from Go without pip, against another fresh proxy.
+		home, err = b.downloader(ctx, runs+i)
+		if err != nil {
+			return err
+		}
+		proxyURL, stopProxy, err = b.startProxy(ctx, home)
+		if err != nil {
+			return err
+		}
+		wheel := pkgbuild.Module(project) + "-" + version + "-py3-none-any.whl"
+		for _, m := range []struct{ name, page, file string }{
+			{"GET page + wheel: proxy, cold", proxyURL + "/pypi/simple/" + project + "/", proxyURL + "/files/" + project + "/" + version + "/" + wheel},
+			{"GET page + wheel: proxy, warm", proxyURL + "/pypi/simple/" + project + "/", proxyURL + "/files/" + project + "/" + version + "/" + wheel},
+			{"GET page + wheel: blob URLs", plain + project + "/", strings.TrimSuffix(plain, "simple/") + "files/" + files[wheel] + "/" + wheel},
+		} {
+			start := time.Now()
+			for _, u := range []string{m.page, m.file} {
+				if err := fetch(ctx, u); err != nil {
+					stopProxy()
+					return fmt.Errorf("%s: %w", m.name, err)
+				}
+			}
+			results[m.name] = append(results[m.name], time.Since(start))
+		}
+		stopProxy()
 	}
 	fmt.Printf("pip install of %s %s (10 files of %d KiB random data each; pip downloads the one wheel it picks), %d runs each\n\n", project, version, size>>10, runs)
 	fmt.Println("| Index | median | min | max |")
 	fmt.Println("| --- | --- | --- | --- |")
-	for _, name := range []string{"proxy, cold", "proxy, warm", "blob URLs, first", "blob URLs, again"} {
+	for _, name := range []string{"proxy, cold", "proxy, warm", "blob URLs, first", "blob URLs, again",
+		"GET page + wheel: proxy, cold", "GET page + wheel: proxy, warm", "GET page + wheel: blob URLs"} {
 		ds := results[name]
 		slices.Sort(ds)
 		fmt.Printf("| %s | %s | %s | %s |\n", name, ms(ds[len(ds)/2]), ms(ds[0]), ms(ds[len(ds)-1]))
@@ -340,6 +373,26 @@ func (b *bench) pipInstall(ctx context.Context, index string) (time.Duration, er
 		return 0, err
 	}
 	return d, command(ctx, b.pyEnv, "", b.python, "-c", "import "+pkgbuild.Module(project))
+}
+
+// fetch GETs u and reads the whole answer.
+func fetch(ctx context.Context, u string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return nil
 }
 
 func sha256hex(b []byte) string {
