@@ -130,6 +130,23 @@ func TestProxyInstallsWithPipAndNpm(t *testing.T) {
 			t.Errorf("npm document: HTTP %d\n%s", code, doc)
 		}
 	})
+	t.Run("bad and unknown names get a clear error", func(t *testing.T) {
+		for _, tc := range []struct {
+			path string
+			code int
+			says string
+		}{
+			{"/npm/@scope%2Fpkg", 400, "Hallmark has no npm scopes"},
+			{"/npm/HM_Demo", 404, `Hallmark names it \"hm-demo\"`},
+			{"/pypi/simple/no-such-project/", 404, "project not found: no-such-project"},
+			{"/files/" + proxyProject + "/9.9.9/x.whl", 404, "hm-demo has no version 9.9.9"},
+			{"/files/" + proxyProject + "/1.0.0/x.whl", 404, "hm-demo 1.0.0 has no file x.whl"},
+		} {
+			if code, body := admStatus(t, px.URL+tc.path); code != tc.code || !strings.Contains(body, tc.says) {
+				t.Errorf("GET %s: HTTP %d %q; want %d saying %q", tc.path, code, body, tc.code, tc.says)
+			}
+		}
+	})
 }
 
 // After a stored file is tampered with on the server, a proxy that has not
