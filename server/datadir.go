@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/internal/dirlock"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/publish"
 	"hallmark.dev/hallmark/signing"
@@ -61,7 +62,8 @@ type Repo struct {
 	// Created is true when this call created the repository.
 	Created bool
 
-	sec *secrets
+	sec  *secrets
+	lock *dirlock.Lock
 }
 
 // OpenOptions configure OpenRepo.
@@ -95,6 +97,19 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 		return nil, fmt.Errorf("failed to create data directory: %w", err)
 	}
 	r := &Repo{Dir: dir}
+	// One server at a time on an embedded data directory: a second one
+	// would publish the same versions on its own.
+	lock, err := dirlock.Acquire(dir, time.Now())
+	if err != nil {
+		return nil, err // a *dirlock.HeldError names the holder
+	}
+	r.lock = lock
+	opened := false
+	defer func() {
+		if !opened {
+			lock.Release()
+		}
+	}()
 	infoData, err := os.ReadFile(filepath.Join(dir, repoFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !o.Dev:
@@ -176,14 +191,19 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 		return nil, err
 	}
 	r.Fingerprint = tf.Fingerprint()
+	opened = true
 	return r, nil
 }
 
 // StagingDir is where uploads wait while they are checked.
 func (r *Repo) StagingDir() string { return filepath.Join(r.Dir, stagingDir) }
 
-// Close closes the stores.
-func (r *Repo) Close() error { return r.State.Close() }
+// Close closes the stores and releases the data directory.
+func (r *Repo) Close() error {
+	err := r.State.Close()
+	r.lock.Release()
+	return err
+}
 
 func loadOrCreateSecret(path string, create bool) ([]byte, error) {
 	data, err := os.ReadFile(path)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"hallmark.dev/hallmark/internal/dirlock"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/server"
 	"hallmark.dev/hallmark/web"
@@ -95,6 +96,10 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 		}
 	}
 	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle})
+	var held *dirlock.HeldError
+	if errors.As(err, &held) {
+		return withHint(err, fmt.Sprintf("stop that server first (process %d), or give this one another --data directory", held.Holder.PID))
+	}
 	if err != nil {
 		return withHint(err, "check --data, or start a development repository with 'hallmark serve --dev'")
 	}
