@@ -21,8 +21,6 @@ import (
 	"hallmark.dev/hallmark/publish"
 	"hallmark.dev/hallmark/signing"
 	"hallmark.dev/hallmark/store"
-	"hallmark.dev/hallmark/store/blobdir"
-	"hallmark.dev/hallmark/store/sqlite"
 	"hallmark.dev/hallmark/trust"
 )
 
@@ -77,6 +75,12 @@ type OpenOptions struct {
 	// InitBundle is the admins' init ceremony, for a prepared production
 	// data directory that has not been initialized.
 	InitBundle []byte
+	// Database is the state store's PostgreSQL URL; "" keeps the state in
+	// a SQLite file in the data directory (and locks the directory).
+	Database string
+	// Blobs is the blob store's URL (s3://...); "" keeps blobs in a
+	// directory inside the data directory.
+	Blobs string
 }
 
 // OpenRepo opens the repository in dir. With Dev set and no repository
@@ -99,15 +103,17 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 	r := &Repo{Dir: dir}
 	// One server at a time on an embedded data directory: a second one
 	// would publish the same versions on its own.
-	lock, err := dirlock.Acquire(dir, time.Now())
-	if err != nil {
-		return nil, err // a *dirlock.HeldError names the holder
+	if o.embedded() {
+		lock, err := dirlock.Acquire(dir, time.Now())
+		if err != nil {
+			return nil, err // a *dirlock.HeldError names the holder
+		}
+		r.lock = lock
 	}
-	r.lock = lock
 	opened := false
 	defer func() {
 		if !opened {
-			lock.Release()
+			r.lock.Release()
 		}
 	}()
 	infoData, err := os.ReadFile(filepath.Join(dir, repoFile))
@@ -134,13 +140,8 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, stateFile))
+	st, blobs, err := openStores(ctx, dir, o)
 	if err != nil {
-		return nil, err
-	}
-	blobs, err := blobdir.Open(filepath.Join(dir, blobsDir))
-	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	// Served files are cached in memory; every write goes through this
@@ -155,6 +156,13 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 	if err != nil {
 		r.Close()
 		return nil, err
+	}
+	if ok && r.Created {
+		// A replica started with an empty data directory on a shared
+		// database would sign with an online secret of its own.
+		r.Close()
+		os.Remove(filepath.Join(dir, secretFile))
+		return nil, fmt.Errorf("the database already holds a repository, and %s holds none: give every replica a copy of the first replica's data directory", dir)
 	}
 	if !ok && !r.Info.Dev {
 		if o.InitBundle == nil {

@@ -17,6 +17,7 @@ import (
 	"hallmark.dev/hallmark/internal/dirlock"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/server"
+	"hallmark.dev/hallmark/store/postgres"
 	"hallmark.dev/hallmark/web"
 )
 
@@ -31,6 +32,8 @@ type serveOptions struct {
 	bundle    string
 	tokens    string
 	rate      int
+	database  string
+	blobs     string
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -51,6 +54,8 @@ the online secret and the signed initial metadata of every shard. Later starts r
 	c.Flags().BoolVar(&o.dev, "dev", false, "create a development repository if the data directory has none")
 	c.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (HOST:PORT)")
 	c.Flags().StringVar(&o.data, "data", "./hallmark-data", "data directory")
+	c.Flags().StringVar(&o.database, "database", "", "PostgreSQL URL of the state store, postgres://USER:PASSWORD@HOST:PORT/DATABASE (default: SQLite in the data directory)")
+	c.Flags().StringVar(&o.blobs, "blobs", "", "S3 bucket of published files, s3://BUCKET/PREFIX?endpoint=URL&region=REGION (default: the data directory's blobs/)")
 	c.Flags().IntVar(&o.shards, "shards", layout.DefaultShards, "shard count of a new repository: 1, 16, 256 or 4096")
 	c.Flags().Int64Var(&o.maxUpload, "max-upload", server.DefaultMaxUpload, "largest write request accepted, in bytes")
 	c.Flags().StringVar(&o.bundle, "init-bundle", "", "the admins' init ceremony, to initialize a data directory made by 'hallmark admin prepare'")
@@ -64,6 +69,9 @@ the online secret and the signed initial metadata of every shard. Later starts r
 func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) error {
 	if err := layout.CheckShardCount(o.shards); err != nil {
 		return &usageError{msg: err.Error(), hint: "pass --shards 1, 16, 256 or 4096"}
+	}
+	if err := server.CheckDatabaseURL(o.database); err != nil {
+		return &usageError{msg: err.Error(), hint: "see 'hallmark serve --help'"}
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(ctx)
@@ -95,10 +103,14 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 			}
 		}
 	}
-	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle})
+	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle,
+		Database: o.database, Blobs: o.blobs})
 	var held *dirlock.HeldError
 	if errors.As(err, &held) {
 		return withHint(err, fmt.Sprintf("stop that server first (process %d), or give this one another --data directory", held.Holder.PID))
+	}
+	if errors.Is(err, postgres.ErrSchema) {
+		return withHint(err, "") // the message says which version and what to run
 	}
 	if err != nil {
 		return withHint(err, "check --data, or start a development repository with 'hallmark serve --dev'")
