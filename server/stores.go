@@ -9,6 +9,7 @@ import (
 	"hallmark.dev/hallmark/store"
 	"hallmark.dev/hallmark/store/blobdir"
 	"hallmark.dev/hallmark/store/postgres"
+	"hallmark.dev/hallmark/store/s3blobs"
 	"hallmark.dev/hallmark/store/sqlite"
 )
 
@@ -69,7 +70,9 @@ func openBlobs(ctx context.Context, dir, url string) (store.Blobs, error) {
 	switch {
 	case url == "":
 		return blobdir.Open(filepath.Join(dir, blobsDir))
+	case strings.HasPrefix(url, "s3://"):
+		return s3blobs.Open(ctx, url)
 	default:
-		return nil, fmt.Errorf("unsupported blob store %q: give s3://BUCKET/PREFIX?endpoint=URL&region=REGION, or leave --blobs out for the blobs directory inside --data", url)
+		return nil, fmt.Errorf("unsupported blob store %q: give %s, or leave --blobs out for the blobs directory inside --data", url, s3blobs.URLForm)
 	}
 }

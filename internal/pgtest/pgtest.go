@@ -177,7 +177,7 @@ var shared struct {
 // Need returns the cluster the tests of this package share, starting it
 // on first use. When PostgreSQL is not installed the test skips naming
 // what to install, or fails under HALLMARK_TEST_ALL=1. The package's
-// TestMain must call Main so the cluster is stopped.
+// TestMain must call StopShared after m.Run.
 func Need(t testing.TB) *Cluster {
 	t.Helper()
 	shared.Lock()
@@ -203,16 +203,15 @@ func NewDatabase(t testing.TB) string {
 	return url
 }
 
-// Main runs a package's tests and stops the shared cluster, if one was
-// started: call it from TestMain, os.Exit(pgtest.Main(m)).
-func Main(m *testing.M) int {
-	code := m.Run()
+// StopShared stops the shared cluster, if Need started one: call it from
+// TestMain after m.Run.
+func StopShared() {
 	shared.Lock()
 	defer shared.Unlock()
 	if shared.c != nil {
 		if err := shared.c.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "pgtest:", err)
 		}
+		shared.c = nil
 	}
-	return code
 }

@@ -16,7 +16,11 @@ import (
 	"hallmark.dev/hallmark/store/storetest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.StopShared()
+	os.Exit(code)
+}
 
 var ctx = context.Background()
 
