@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hallmark.dev/hallmark/internal/pgtest"
+	"hallmark.dev/hallmark/internal/s3test"
 )
 
 // binary is the hallmark binary built for this test run.
@@ -34,8 +37,34 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	pgtest.StopShared()
+	s3test.StopShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// backendEnv picks the stores behind the servers of a test run:
+//
+//	sqlite       (the default) SQLite and a blob directory in the data directory
+//	postgres     a database of a throwaway PostgreSQL cluster; blobs in the data directory
+//	postgres+s3  PostgreSQL, and a bucket of a throwaway versitygw for the blobs
+//
+// .ci/run runs the suite on each.
+const backendEnv = "HALLMARK_E2E_BACKEND"
+
+// backend returns the stores chosen by HALLMARK_E2E_BACKEND.
+func backend(t testing.TB) (postgres, s3 bool) {
+	switch b := os.Getenv(backendEnv); b {
+	case "", "sqlite":
+		return false, false
+	case "postgres":
+		return true, false
+	case "postgres+s3":
+		return true, true
+	default:
+		t.Fatalf("%s=%q: want sqlite, postgres or postgres+s3", backendEnv, b)
+		return false, false
+	}
 }
 
 // Server is a running `hallmark serve` process.
@@ -44,9 +73,18 @@ type Server struct {
 	URL  string
 	Data string
 	Addr string
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
-	args []string
+	// Database is the PostgreSQL URL of its state ("": SQLite in Data).
+	Database string
+	// Blobs is the directory holding its blobs: Data/blobs, or the
+	// directory of its bucket's objects below the prefix.
+	Blobs string
+	// stores are the serve flags naming its stores; env gives it the
+	// bucket's credentials.
+	stores []string
+	env    []string
+	cmd    *exec.Cmd
+	log    *bytes.Buffer
+	args   []string
 }
 
 func freeAddr(t testing.TB) string {
@@ -63,22 +101,61 @@ func freeAddr(t testing.TB) string {
 // directory, and waits until it is healthy. Extra args are appended.
 func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
-	s := &Server{t: t, Data: filepath.Join(t.TempDir(), "data"), Addr: freeAddr(t), args: args}
-	s.URL = "http://" + s.Addr
+	s := newServer(t)
+	s.args = args
 	s.Start()
+	return s
+}
+
+// newServer returns a server on a free address with a new data directory
+// and new stores of the chosen backend (see backendEnv), not started yet.
+func newServer(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{t: t, Data: filepath.Join(t.TempDir(), "data"), Addr: freeAddr(t)}
+	s.URL = "http://" + s.Addr
+	s.Blobs = filepath.Join(s.Data, "blobs")
+	pg, s3 := backend(t)
+	if pg {
+		s.Database = pgtest.NewDatabase(t)
+		if out, err := exec.Command(binary, "migrate", "--database", s.Database).CombinedOutput(); err != nil {
+			t.Fatalf("hallmark migrate: %v\n%s", err, out)
+		}
+		s.stores = append(s.stores, "--database", s.Database)
+	}
+	if s3 {
+		s.env = s3test.Need(t).Env()
+		b := s3test.NewBucket(t, "repo")
+		s.Blobs = b.Dir
+		s.stores = append(s.stores, "--blobs", b.URL)
+	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// command returns the `hallmark serve` command of this server.
+func (s *Server) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(binary, append(args, s.stores...)...)
+	cmd.Env = append(os.Environ(), s.env...)
+	s.log = &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	// If the test binary dies, so does the server.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// needSQLite skips a test that reads or tampers with the SQLite state
+// file itself when the servers run on another backend.
+func needSQLite(t testing.TB) {
+	t.Helper()
+	if pg, _ := backend(t); pg {
+		t.Skipf("this test opens the SQLite state file directly; it runs with %s=sqlite", backendEnv)
+	}
 }
 
 // Start (re)starts the server process on its address and data directory.
 func (s *Server) Start() {
 	s.t.Helper()
-	args := append([]string{"serve", "--dev", "--data", s.Data, "--addr", s.Addr}, s.args...)
-	s.log = &bytes.Buffer{}
-	s.cmd = exec.Command(binary, args...)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	// If the test binary dies, so does the server.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	s.cmd = s.command(append([]string{"serve", "--dev", "--data", s.Data, "--addr", s.Addr}, s.args...)...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -129,9 +206,10 @@ func (s *Server) Kill() {
 // Log returns the server's output so far.
 func (s *Server) Log() string { return s.log.String() }
 
-// BlobPath is the file behind a served path ("metadata/0/timestamp.json").
+// BlobPath is the file behind a served path ("metadata/0/timestamp.json"),
+// in the blob directory or in the bucket's directory of the S3 server.
 func (s *Server) BlobPath(served string) string {
-	return filepath.Join(s.Data, "blobs", filepath.FromSlash(served))
+	return filepath.Join(s.Blobs, filepath.FromSlash(served))
 }
 
 // User is a person with their own HALLMARK_HOME.

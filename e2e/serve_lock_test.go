@@ -14,6 +14,7 @@ import (
 // own: the second one must refuse to start, naming the first, and a
 // first one killed with kill -9 must not leave the directory locked.
 func TestSecondServerOnOneDataDirectoryIsRefused(t *testing.T) {
+	needSQLite(t)
 	first := StartServer(t)
 	host, _ := os.Hostname()
 

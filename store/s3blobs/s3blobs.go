@@ -15,7 +15,6 @@ package s3blobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -203,29 +202,26 @@ func (b *Bucket) Open(ctx context.Context, p string) (store.Blob, error) {
 
 // Exists implements store.Blobs.
 func (b *Bucket) Exists(ctx context.Context, p string) (bool, error) {
-	_, _, err := b.Stat(ctx, p)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// Stat returns a blob's size and modification time without reading it
-// (the server checks its in-memory copies with it).
-func (b *Bucket) Stat(ctx context.Context, p string) (int64, time.Time, error) {
 	key, err := b.key(p)
 	if err != nil {
-		return 0, time.Time{}, err
+		return false, err
 	}
-	info, err := b.client.StatObject(ctx, b.bucket, key, minio.StatObjectOptions{})
+	_, err = b.client.StatObject(ctx, b.bucket, key, minio.StatObjectOptions{})
 	if notFound(err) {
-		return 0, time.Time{}, store.ErrNotFound
+		return false, nil
 	}
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("failed to stat %s: %w", p, err)
+		return false, fmt.Errorf("failed to stat %s: %w", p, err)
 	}
-	return info.Size, info.LastModified, nil
+	return true, nil
 }
+
+// Bucket has no Stat method on purpose: the server keeps in-memory copies
+// of served files only for blob stores that can tell cheaply and exactly
+// whether a copy is still what is stored. An object's Last-Modified has
+// whole seconds, and another replica (or an attacker with the bucket's
+// keys) may rewrite timestamp.json within one second with the same
+// length; so with a bucket every request is answered from the bucket.
 
 // Delete implements store.Blobs; deleting a missing object is not an
 // error.
