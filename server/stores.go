@@ -36,6 +36,15 @@ func redact(url string) string {
 	return url
 }
 
+// StoreError is returned by OpenRepo when the state or blob store cannot
+// be opened.
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *StoreError) Unwrap() error { return e.Err }
+
 // embedded reports whether the options keep the state in the data
 // directory (SQLite), which then belongs to one server at a time.
 func (o OpenOptions) embedded() bool { return o.Database == "" }
@@ -43,6 +52,14 @@ func (o OpenOptions) embedded() bool { return o.Database == "" }
 // openStores opens the state and blob stores: SQLite and a directory
 // inside dir by default, or those named by o.Database and o.Blobs.
 func openStores(ctx context.Context, dir string, o OpenOptions) (store.State, store.Blobs, error) {
+	st, blobs, err := openStoresOf(ctx, dir, o)
+	if err != nil {
+		return nil, nil, &StoreError{Err: err}
+	}
+	return st, blobs, nil
+}
+
+func openStoresOf(ctx context.Context, dir string, o OpenOptions) (store.State, store.Blobs, error) {
 	if err := CheckDatabaseURL(o.Database); err != nil {
 		return nil, nil, err
 	}

@@ -112,6 +112,10 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	if errors.Is(err, postgres.ErrSchema) {
 		return withHint(err, "") // the message says which version and what to run
 	}
+	var storeErr *server.StoreError
+	if errors.As(err, &storeErr) {
+		return withHint(err, "check --database and --blobs, and that the database and the bucket answer")
+	}
 	if err != nil {
 		return withHint(err, "check --data, or start a development repository with 'hallmark serve --dev'")
 	}

@@ -158,6 +158,12 @@ func (b *Bucket) Put(ctx context.Context, p string, r io.Reader) error {
 	cacheControl, contentType := layout.ServedHeaders(p)
 	_, err = b.client.PutObject(ctx, b.bucket, key, r, size(r), minio.PutObjectOptions{
 		CacheControl: cacheControl, ContentType: contentType, PartSize: partSize,
+		// Over plain HTTP the SDK would otherwise sign the body in
+		// aws-chunked framing, and some servers (versitygw) then keep
+		// "Content-Encoding: aws-chunked" on the object and serve it to
+		// downloaders. TUF verifies every byte anyway; S3 still checks
+		// the body against its checksum.
+		DisableContentSha256: true,
 	})
 	if err != nil {
 		return fmt.Errorf("failed to store %s: %w", p, err)

@@ -114,3 +114,25 @@ func TestOpenOfAMissingBucketSaysSo(t *testing.T) {
 		t.Errorf("Open of a missing bucket: %v", err)
 	}
 }
+
+// The objects are served to downloaders as they are: no transfer
+// framing of the upload may stay on them.
+func TestObjectsHaveNoContentEncoding(t *testing.T) {
+	s, b := open(t, "")
+	const p = "metadata/0/timestamp.json"
+	if err := s.Put(ctx, p, strings.NewReader(`{"signed":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	g := s3test.Need(t)
+	client, err := minio.New(strings.TrimPrefix(g.Endpoint, "http://"), &minio.Options{Creds: credentials.NewStaticV4(g.AccessKey, g.SecretKey, ""), Region: s3test.Region})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := client.StatObject(ctx, b.Name, p, minio.StatObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if enc := info.Metadata.Get("Content-Encoding"); enc != "" {
+		t.Errorf("object %s is served with Content-Encoding %q", p, enc)
+	}
+}
