@@ -78,6 +78,8 @@ type Server struct {
 	// Blobs is the directory holding its blobs: Data/blobs, or the
 	// directory of its bucket's objects below the prefix.
 	Blobs string
+	// Bucket is its bucket with HALLMARK_E2E_BACKEND=postgres+s3, else nil.
+	Bucket *s3test.Bucket
 	// stores are the serve flags naming its stores; env gives it the
 	// bucket's credentials.
 	stores []string
@@ -125,7 +127,7 @@ func newServer(t testing.TB) *Server {
 	if s3 {
 		s.env = s3test.Need(t).Env()
 		b := s3test.NewBucket(t, "repo")
-		s.Blobs = b.Dir
+		s.Bucket, s.Blobs = &b, b.Dir
 		s.stores = append(s.stores, "--blobs", b.URL)
 	}
 	t.Cleanup(s.Stop)

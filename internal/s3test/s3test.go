@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -167,6 +168,11 @@ func (g *Gateway) Env() []string {
 type Bucket struct {
 	// Name is the bucket's name.
 	Name string
+	// Prefix is where the blobs are, "" or ending in "/".
+	Prefix string
+	// HTTP is the bucket's URL below the prefix for plain HTTP GETs
+	// (path-style: ENDPOINT/BUCKET/PREFIX), ending in "/".
+	HTTP string
 	// URL is the s3:// URL of the bucket below the prefix, as --blobs
 	// takes it.
 	URL string
@@ -178,9 +184,7 @@ type Bucket struct {
 // NewBucket creates an empty bucket; blobs go below prefix ("" for none).
 func (g *Gateway) NewBucket(ctx context.Context, prefix string) (Bucket, error) {
 	name := fmt.Sprintf("hallmark-%d", g.buckets.Add(1))
-	client, err := minio.New(g.Endpoint[len("http://"):], &minio.Options{
-		Creds: credentials.NewStaticV4(g.AccessKey, g.SecretKey, ""), Region: Region,
-	})
+	client, err := g.client()
 	if err != nil {
 		return Bucket{}, err
 	}
@@ -188,8 +192,37 @@ func (g *Gateway) NewBucket(ctx context.Context, prefix string) (Bucket, error) 
 		return Bucket{}, fmt.Errorf("failed to create bucket %s: %w", name, err)
 	}
 	b := Bucket{Name: name, Dir: filepath.Join(g.Dir, name, filepath.FromSlash(prefix))}
+	if prefix != "" {
+		b.Prefix = prefix + "/"
+	}
+	b.HTTP = g.Endpoint + "/" + name + "/" + b.Prefix
 	b.URL = fmt.Sprintf("s3://%s/%s?endpoint=%s&region=%s", name, prefix, g.Endpoint, Region)
 	return b, nil
+}
+
+// client returns an S3 client with the root credentials.
+func (g *Gateway) client() (*minio.Client, error) {
+	return minio.New(g.Endpoint[len("http://"):], &minio.Options{
+		Creds: credentials.NewStaticV4(g.AccessKey, g.SecretKey, ""), Region: Region,
+	})
+}
+
+// AllowPublicRead lets anyone read the objects below the given
+// directories of a bucket's prefix ("metadata", "targets") without
+// credentials, as a bucket serving downloads directly (or a CDN's origin)
+// is set up; everything else stays private.
+func (g *Gateway) AllowPublicRead(ctx context.Context, b Bucket, dirs ...string) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	var resources []string
+	for _, d := range dirs {
+		resources = append(resources, fmt.Sprintf(`"arn:aws:s3:::%s/%s%s/*"`, b.Name, b.Prefix, d))
+	}
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":["s3:GetObject"],"Resource":[` +
+		strings.Join(resources, ",") + `]}]}`
+	return c.SetBucketPolicy(ctx, b.Name, policy)
 }
 
 // shared is the gateway of one test binary, started by the first Need.
