@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"hallmark.dev/hallmark/internal/pgtest"
 )
 
 // Two servers on one embedded data directory would each publish on their
@@ -41,5 +44,48 @@ func TestSecondServerOnOneDataDirectoryIsRefused(t *testing.T) {
 	// kill -9 leaves no lock behind: the kernel drops it with the process.
 	first.Kill()
 	first.Start()
+	u.MustRun("versions", "lock-demo")
+}
+
+// The same on a shared PostgreSQL database: a second server (its own
+// copy of the data directory, the same --database) is refused naming the
+// first, and takes over once the first is killed with kill -9.
+func TestSecondServerOnOneDatabaseIsRefused(t *testing.T) {
+	first := newServer(t)
+	if first.Database == "" {
+		first.Database = pgtest.NewDatabase(t)
+		if out, err := exec.Command(binary, "migrate", "--database", first.Database).CombinedOutput(); err != nil {
+			t.Fatalf("hallmark migrate: %v\n%s", err, out)
+		}
+		first.stores = append(first.stores, "--database", first.Database)
+	}
+	first.Start()
+	u := NewMaintainer(t, first, "alice")
+	u.MustRun("project", "create", "lock-demo", "--key", "alice")
+
+	second := &Server{t: t, Data: filepath.Join(t.TempDir(), "data"), Addr: freeAddr(t), Database: first.Database,
+		Blobs: first.Blobs, Bucket: first.Bucket, stores: first.stores, env: first.env}
+	second.URL = "http://" + second.Addr
+	t.Cleanup(second.Stop)
+	if err := os.CopyFS(second.Data, os.DirFS(first.Data)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := second.command("serve", "--data", second.Data, "--addr", second.Addr)
+	if err := cmd.Run(); err == nil {
+		t.Fatalf("a second server on database %s started:\n%s", first.Database, second.Log())
+	}
+	host, _ := os.Hostname()
+	pid := fmt.Sprint(first.cmd.Process.Pid)
+	for _, want := range []string{"in use by hallmark server process " + pid + " on host " + host, "stop that server first"} {
+		if !strings.Contains(second.Log(), want) {
+			t.Errorf("refusal does not say %q:\n%s", want, second.Log())
+		}
+	}
+
+	first.Kill()
+	second.Start()
+	u.Repo = second.URL
+	u.Env = append(u.Env, "HALLMARK_REPO="+second.URL)
+	u.MustRun("trust", second.URL, "--yes")
 	u.MustRun("versions", "lock-demo")
 }

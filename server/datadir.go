@@ -21,6 +21,7 @@ import (
 	"hallmark.dev/hallmark/publish"
 	"hallmark.dev/hallmark/signing"
 	"hallmark.dev/hallmark/store"
+	"hallmark.dev/hallmark/store/postgres"
 	"hallmark.dev/hallmark/trust"
 )
 
@@ -60,8 +61,9 @@ type Repo struct {
 	// Created is true when this call created the repository.
 	Created bool
 
-	sec  *secrets
-	lock *dirlock.Lock
+	sec    *secrets
+	lock   *dirlock.Lock
+	dbLock *postgres.Lock
 }
 
 // OpenOptions configure OpenRepo.
@@ -114,6 +116,7 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 	defer func() {
 		if !opened {
 			r.lock.Release()
+			r.dbLock.Release()
 		}
 	}()
 	infoData, err := os.ReadFile(filepath.Join(dir, repoFile))
@@ -143,6 +146,13 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 	st, blobs, err := openStores(ctx, dir, o)
 	if err != nil {
 		return nil, err
+	}
+	if !o.embedded() {
+		// One server at a time on a database, as on a data directory.
+		if r.dbLock, err = postgres.LockServer(ctx, o.Database, time.Now(), 2*time.Second); err != nil {
+			st.Close()
+			return nil, err // a *postgres.HeldError names the holder
+		}
 	}
 	// Served files are cached in memory; every write goes through this
 	// wrapper so the cache never serves a stale copy.
@@ -210,7 +220,19 @@ func (r *Repo) StagingDir() string { return filepath.Join(r.Dir, stagingDir) }
 func (r *Repo) Close() error {
 	err := r.State.Close()
 	r.lock.Release()
+	r.dbLock.Release()
+	r.lock, r.dbLock = nil, nil
 	return err
+}
+
+// LockLost is closed when this server lost its hold of a shared database
+// (its lock's connection failed): it must stop, as another server may
+// publish now. It is nil, never closed, for an embedded data directory.
+func (r *Repo) LockLost() <-chan struct{} {
+	if r.dbLock == nil {
+		return nil
+	}
+	return r.dbLock.Lost()
 }
 
 func loadOrCreateSecret(path string, create bool) ([]byte, error) {

@@ -109,6 +109,10 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	if errors.As(err, &held) {
 		return withHint(err, fmt.Sprintf("stop that server first (process %d), or give this one another --data directory", held.Holder.PID))
 	}
+	var dbHeld *postgres.HeldError
+	if errors.As(err, &dbHeld) {
+		return withHint(err, "one server publishes on a database at a time (several replicas are not supported yet): stop that server first, or give this one another --database")
+	}
 	if errors.Is(err, postgres.ErrSchema) {
 		return withHint(err, "") // the message says which version and what to run
 	}
@@ -162,9 +166,13 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	var lockErr error
 	select {
 	case err := <-errc:
 		return err
+	case <-repo.LockLost():
+		lockErr = errors.New("lost the database's server lock (its connection failed): stopping, since another server may publish now")
+		log.Error("lost the database's server lock; stopping")
 	case <-ctx.Done():
 	}
 	fmt.Fprintln(e.stderr, "shutting down")
@@ -175,7 +183,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	}
 	cancel()
 	repo.Publisher.Wait()
-	return nil
+	return lockErr
 }
 
 // runDevOfflineRenewal keeps a development repository's offline metadata

@@ -42,6 +42,11 @@ var migrations = []string{
 		change BYTEA NOT NULL, files JSONB NOT NULL, summary TEXT NOT NULL);
 	CREATE INDEX pending_project ON pending (project, created);
 	CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+	// 2: who holds the server lock (see LockServer), for the message of
+	// a server refused.
+	`CREATE TABLE server_lock (
+		id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL,
+		started TIMESTAMPTZ NOT NULL);`,
 }
 
 // SchemaVersion is the schema version this build of Hallmark reads and
