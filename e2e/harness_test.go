@@ -113,10 +113,17 @@ func StartServer(t testing.TB, args ...string) *Server {
 // and new stores of the chosen backend (see backendEnv), not started yet.
 func newServer(t testing.TB) *Server {
 	t.Helper()
+	pg, s3 := backend(t)
+	return newServerOn(t, pg, s3)
+}
+
+// newServerOn returns a server, not started yet, with new stores: a
+// PostgreSQL database if pg, a bucket if s3.
+func newServerOn(t testing.TB, pg, s3 bool) *Server {
+	t.Helper()
 	s := &Server{t: t, Data: filepath.Join(t.TempDir(), "data"), Addr: freeAddr(t)}
 	s.URL = "http://" + s.Addr
 	s.Blobs = filepath.Join(s.Data, "blobs")
-	pg, s3 := backend(t)
 	if pg {
 		s.Database = pgtest.NewDatabase(t)
 		if out, err := exec.Command(binary, "migrate", "--database", s.Database).CombinedOutput(); err != nil {

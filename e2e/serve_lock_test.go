@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"hallmark.dev/hallmark/internal/pgtest"
 )
 
 // Two servers on one embedded data directory would each publish on their
@@ -51,14 +49,8 @@ func TestSecondServerOnOneDataDirectoryIsRefused(t *testing.T) {
 // copy of the data directory, the same --database) is refused naming the
 // first, and takes over once the first is killed with kill -9.
 func TestSecondServerOnOneDatabaseIsRefused(t *testing.T) {
-	first := newServer(t)
-	if first.Database == "" {
-		first.Database = pgtest.NewDatabase(t)
-		if out, err := exec.Command(binary, "migrate", "--database", first.Database).CombinedOutput(); err != nil {
-			t.Fatalf("hallmark migrate: %v\n%s", err, out)
-		}
-		first.stores = append(first.stores, "--database", first.Database)
-	}
+	_, s3 := backend(t)
+	first := newServerOn(t, true, s3)
 	first.Start()
 	u := NewMaintainer(t, first, "alice")
 	u.MustRun("project", "create", "lock-demo", "--key", "alice")

@@ -46,8 +46,12 @@ type Cluster struct {
 // binDir finds the directory of initdb and pg_ctl.
 func binDir() (string, error) {
 	if p, err := exec.LookPath("pg_ctl"); err == nil {
-		if _, err := exec.LookPath("initdb"); err == nil {
-			return filepath.Dir(p), nil
+		// PATH may hold links to a few of the programs only (Debian keeps
+		// them all in /usr/lib/postgresql/N/bin): use their directory.
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			if _, err := os.Stat(filepath.Join(filepath.Dir(real), "initdb")); err == nil {
+				return filepath.Dir(real), nil
+			}
 		}
 	}
 	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
@@ -136,6 +140,10 @@ func freePort() (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+// Program returns the path of one of PostgreSQL's programs (pg_dump,
+// pg_restore, psql), to run as a client of the cluster.
+func (c *Cluster) Program(name string) string { return filepath.Join(c.bin, name) }
 
 // URL returns the connection URL of a database of the cluster.
 func (c *Cluster) URL(database string) string {

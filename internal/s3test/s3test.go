@@ -225,6 +225,28 @@ func (g *Gateway) AllowPublicRead(ctx context.Context, b Bucket, dirs ...string)
 	return c.SetBucketPolicy(ctx, b.Name, policy)
 }
 
+// CopyBucket copies every object below from's prefix to the same keys
+// below to's prefix, metadata (Cache-Control, Content-Type) included: the
+// restore of a bucket from its versions or a replica.
+func (g *Gateway) CopyBucket(ctx context.Context, from, to Bucket) (int, error) {
+	c, err := g.client()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for obj := range c.ListObjects(ctx, from.Name, minio.ListObjectsOptions{Prefix: from.Prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return n, obj.Err
+		}
+		dst := minio.CopyDestOptions{Bucket: to.Name, Object: to.Prefix + strings.TrimPrefix(obj.Key, from.Prefix)}
+		if _, err := c.CopyObject(ctx, dst, minio.CopySrcOptions{Bucket: from.Name, Object: obj.Key}); err != nil {
+			return n, fmt.Errorf("failed to copy %s: %w", obj.Key, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
 // shared is the gateway of one test binary, started by the first Need.
 var shared struct {
 	sync.Mutex
