@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,7 +48,8 @@ func TestSecondServerOnOneDataDirectoryIsRefused(t *testing.T) {
 
 // The same on a shared PostgreSQL database: a second server (its own
 // copy of the data directory, the same --database) is refused naming the
-// first, and takes over once the first is killed with kill -9.
+// first; started with --standby it waits, and takes over once the first
+// is killed with kill -9.
 func TestSecondServerOnOneDatabaseIsRefused(t *testing.T) {
 	_, s3 := backend(t)
 	first := newServerOn(t, true, s3)
@@ -74,8 +76,32 @@ func TestSecondServerOnOneDatabaseIsRefused(t *testing.T) {
 		}
 	}
 
+	// A standby waits without serving, then takes over.
+	second.cmd = second.command("serve", "--dev", "--data", second.Data, "--addr", second.Addr, "--standby")
+	if err := second.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	healthy := func() bool {
+		resp, err := http.Get(second.URL + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	time.Sleep(2 * time.Second)
+	if healthy() || !strings.Contains(second.Log(), "standing by") {
+		t.Fatalf("the standby serves, or does not say it stands by, while the first server runs:\n%s", second.Log())
+	}
 	first.Kill()
-	second.Start()
+	killed := time.Now()
+	for !healthy() {
+		if time.Since(killed) > 30*time.Second {
+			t.Fatalf("the standby did not take over within 30s:\n%s", second.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("the standby served %v after the first server was killed", time.Since(killed).Round(time.Millisecond))
 	u.Repo = second.URL
 	u.Env = append(u.Env, "HALLMARK_REPO="+second.URL)
 	u.MustRun("trust", second.URL, "--yes")

@@ -83,6 +83,9 @@ type OpenOptions struct {
 	// Blobs is the blob store's URL (s3://...); "" keeps blobs in a
 	// directory inside the data directory.
 	Blobs string
+	// Standby waits while another server holds the database, and takes
+	// over when it is gone, instead of refusing to start.
+	Standby bool
 }
 
 // OpenRepo opens the repository in dir. With Dev set and no repository
@@ -149,7 +152,7 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 	}
 	if !o.embedded() {
 		// One server at a time on a database, as on a data directory.
-		if r.dbLock, err = postgres.LockServer(ctx, o.Database, time.Now(), 2*time.Second); err != nil {
+		if r.dbLock, err = lockDatabase(ctx, o); err != nil {
 			st.Close()
 			return nil, err // a *postgres.HeldError names the holder
 		}
@@ -211,6 +214,27 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 	r.Fingerprint = tf.Fingerprint()
 	opened = true
 	return r, nil
+}
+
+// lockDatabase takes the database's server lock; a standby waits for it.
+func lockDatabase(ctx context.Context, o OpenOptions) (*postgres.Lock, error) {
+	logged := false
+	for {
+		l, err := postgres.LockServer(ctx, o.Database, time.Now(), 2*time.Second)
+		var held *postgres.HeldError
+		if !o.Standby || !errors.As(err, &held) {
+			return l, err
+		}
+		if !logged {
+			o.Log.Info("standing by: taking over when the server holding the database is gone", "holder", held.Error())
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // StagingDir is where uploads wait while they are checked.

@@ -34,6 +34,7 @@ type serveOptions struct {
 	rate      int
 	database  string
 	blobs     string
+	standby   bool
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -55,6 +56,7 @@ the online secret and the signed initial metadata of every shard. Later starts r
 	c.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (HOST:PORT)")
 	c.Flags().StringVar(&o.data, "data", "./hallmark-data", "data directory")
 	c.Flags().StringVar(&o.database, "database", "", "PostgreSQL URL of the state store, postgres://USER:PASSWORD@HOST:PORT/DATABASE (default: SQLite in the data directory)")
+	c.Flags().BoolVar(&o.standby, "standby", false, "with --database: if another server holds the database, wait and take over when it is gone")
 	c.Flags().StringVar(&o.blobs, "blobs", "", "S3 bucket of published files, s3://BUCKET/PREFIX?endpoint=URL&region=REGION (default: the data directory's blobs/)")
 	c.Flags().IntVar(&o.shards, "shards", layout.DefaultShards, "shard count of a new repository: 1, 16, 256 or 4096")
 	c.Flags().Int64Var(&o.maxUpload, "max-upload", server.DefaultMaxUpload, "largest write request accepted, in bytes")
@@ -72,6 +74,9 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	}
 	if err := server.CheckDatabaseURL(o.database); err != nil {
 		return &usageError{msg: err.Error(), hint: "see 'hallmark serve --help'"}
+	}
+	if o.standby && o.database == "" {
+		return &usageError{msg: "--standby needs --database", hint: "a data directory (SQLite) is held by one server; a standby shares a PostgreSQL database"}
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(ctx)
@@ -104,14 +109,14 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 		}
 	}
 	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle,
-		Database: o.database, Blobs: o.blobs})
+		Database: o.database, Blobs: o.blobs, Standby: o.standby})
 	var held *dirlock.HeldError
 	if errors.As(err, &held) {
 		return withHint(err, fmt.Sprintf("stop that server first (process %d), or give this one another --data directory", held.Holder.PID))
 	}
 	var dbHeld *postgres.HeldError
 	if errors.As(err, &dbHeld) {
-		return withHint(err, "one server publishes on a database at a time (several replicas are not supported yet): stop that server first, or give this one another --database")
+		return withHint(err, "one server publishes on a database at a time (several replicas are not supported yet): stop that server first, start this one with --standby to take over when it is gone, or give it another --database")
 	}
 	if errors.Is(err, postgres.ErrSchema) {
 		return withHint(err, "") // the message says which version and what to run
