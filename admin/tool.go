@@ -277,6 +277,9 @@ func (t *Tool) finish(ctx context.Context, b *ceremony.Bundle, base Base, keys [
 	if len(b.Changes) == 0 {
 		return nil, errors.New("nothing to do")
 	}
+	if err := setTrust(b); err != nil {
+		return nil, err
+	}
 	n, err := Sign(b, base, keys)
 	if err != nil {
 		return nil, err

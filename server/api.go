@@ -180,13 +180,15 @@ func (s *Server) readUpload(r *http.Request) (*upload, int, string, error) {
 			if name != "change" {
 				return u, http.StatusBadRequest, "bad_request", errors.New("the first part must be \"change\", the signed metadata")
 			}
-			dec := json.NewDecoder(io.LimitReader(part, 4*tufmeta.MaxRoleSize))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&u.req); err != nil {
-				return u, http.StatusBadRequest, "bad_request", fmt.Errorf("the change is not valid JSON: %w", err)
+			data, err := io.ReadAll(io.LimitReader(part, 4*tufmeta.MaxRoleSize+1))
+			if err != nil {
+				return u, http.StatusBadRequest, "bad_request", fmt.Errorf("malformed multipart body: %w", err)
 			}
-			if _, err := dec.Token(); err != io.EOF {
-				return u, http.StatusBadRequest, "bad_request", errors.New("the change is not valid JSON: it has data after its JSON object")
+			if len(data) > 4*tufmeta.MaxRoleSize {
+				return u, http.StatusRequestEntityTooLarge, "too_large", fmt.Errorf("the change is over %d bytes", 4*tufmeta.MaxRoleSize)
+			}
+			if err := api.DecodeStrict(data, &u.req); err != nil {
+				return u, http.StatusBadRequest, "bad_request", fmt.Errorf("the change is not valid JSON: %w", err)
 			}
 			first = false
 			continue

@@ -123,9 +123,11 @@ func (s *Server) handleSign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var sreq api.SignaturesRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&sreq); err != nil {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err == nil {
+		err = api.DecodeStrict(body, &sreq)
+	}
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", "the signatures are not valid JSON: "+err.Error(), "")
 		return
 	}

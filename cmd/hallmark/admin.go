@@ -18,6 +18,7 @@ import (
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/server"
 	"hallmark.dev/hallmark/signing"
+	"hallmark.dev/hallmark/witness"
 )
 
 // adminOptions are the flags admin ceremonies share.
@@ -46,7 +47,7 @@ admins, the first saves the ceremony to a file and the others run 'hallmark admi
 	}
 	c.AddCommand(newAdminPrepareCmd(e), newAdminInitCmd(e), newAdminSignCmd(e), newAdminSubmitCmd(e),
 		newAdminStatusCmd(e), newAdminClaimCmd(e), newAdminBlockCmd(e, true), newAdminBlockCmd(e, false),
-		newAdminRotateCmd(e), newAdminRenewCmd(e), newAdminConfigCmd(e))
+		newAdminRotateCmd(e), newAdminRenewCmd(e), newAdminConfigCmd(e), newAdminWitnessCmd(e))
 	return c
 }
 
@@ -161,6 +162,9 @@ func submitCeremony(ctx context.Context, e *env, t *admin.Tool, b *ceremony.Bund
 		return withHint(fmt.Errorf("%d of %d shard(s) refused the ceremony", failed, len(results)), "the other shards published it; fix the cause and run the ceremony again")
 	}
 	fmt.Fprintf(e.stderr, "published in %d shard(s)\n", len(results))
+	if b.Trust != nil && b.Kind != ceremony.KindInit {
+		fmt.Fprintf(e.stderr, "the repository's trust fingerprint is now %s: publish it for new users (users who pinned it before follow the new roots by themselves)\n", b.Trust.Fingerprint())
+	}
 	return nil
 }
 
@@ -210,7 +214,8 @@ output file, for the admins' 'hallmark admin init' ceremony.`,
 func newAdminInitCmd(e *env) *cobra.Command {
 	o := &adminOptions{}
 	var onlineFile string
-	var rootN, rootT int
+	var rootN, rootT, witnessT int
+	var witnessFiles []string
 	var extraRoot []string
 	c := &cobra.Command{
 		Use:   "init --keys DIR --online-keys FILE",
@@ -246,7 +251,13 @@ prepare'). With --root-pubkey, other admins' root keys join; they sign with
 				return kr.Create(name, label, pass)
 			}
 			var keys []*signing.Key
-			p := admin.InitParams{Online: online, RootThreshold: rootT, TargetsThreshold: 1, ClaimThreshold: 1, Now: time.Now()}
+			p := admin.InitParams{Online: online, RootThreshold: rootT, TargetsThreshold: 1, ClaimThreshold: 1, Now: time.Now(), WitnessThreshold: witnessT}
+			if p.Witnesses, err = readWitnessKeys(witnessFiles); err != nil {
+				return err
+			}
+			if len(p.Witnesses) == 0 {
+				fmt.Fprintln(e.stderr, "warning: no --witness: fresh clients (new users, CI runners) will be only as safe as the server's online keys; add witnesses later with 'hallmark admin witness add'")
+			}
 			for i := 1; i <= rootN; i++ {
 				k, err := get(fmt.Sprintf("root-%d", i), fmt.Sprintf("root key %d", i))
 				if err != nil {
@@ -286,6 +297,68 @@ prepare'). With --root-pubkey, other admins' root keys join; they sign with
 	c.Flags().IntVar(&rootN, "root-keys", 3, "how many root keys to create in --keys DIR")
 	c.Flags().IntVar(&rootT, "root-threshold", 2, "how many root keys must sign root changes")
 	c.Flags().StringArrayVar(&extraRoot, "root-pubkey", nil, "another admin's root public key (repeatable)")
+	c.Flags().StringArrayVar(&witnessFiles, "witness", nil, "a witness's keys file, from 'hallmark witness key' (repeatable)")
+	c.Flags().IntVar(&witnessT, "timestamp-threshold", 0, "signatures a timestamp needs: the online key plus witnesses (default: the online key and a majority of the witnesses)")
+	return c
+}
+
+// readWitnessKeys reads witness keys files.
+func readWitnessKeys(files []string) ([]*witness.Keys, error) {
+	var out []*witness.Keys
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		k, err := witness.ParseKeys(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func newAdminWitnessCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "witness add|remove",
+		Short: "Change the witnesses that co-sign every shard's timestamp",
+		Long: `Witnesses co-sign each shard's timestamp only when it rolls nothing back; every
+shard's root names them, with how many signatures a timestamp needs (the online key
+plus witnesses). Changing them is a root ceremony in every shard.`,
+	}
+	for _, add := range []bool{true, false} {
+		o := &adminOptions{}
+		var threshold int
+		use, short, example := "add FILE... --keys DIR", "Add witnesses (their 'hallmark witness key' files)", "  hallmark admin witness add witness-example-org.json --keys ./offline-keys"
+		if !add {
+			use, short, example = "remove NAME... --keys DIR", "Remove witnesses by name", "  hallmark admin witness remove witness.example.org --keys ./offline-keys"
+		}
+		cmd := &cobra.Command{
+			Use:     use,
+			Short:   short,
+			Example: example,
+			Args:    cobra.MinimumNArgs(1),
+			RunE: func(c *cobra.Command, args []string) error {
+				wc := admin.WitnessChange{Threshold: threshold}
+				if add {
+					ws, err := readWitnessKeys(args)
+					if err != nil {
+						return err
+					}
+					wc.Add = ws
+				} else {
+					wc.Remove = args
+				}
+				return runCeremony(c.Context(), e, o, func(t *admin.Tool, keys []*signing.Key) (*ceremony.Bundle, *admin.Report, error) {
+					return t.Witnesses(c.Context(), wc, keys)
+				})
+			},
+		}
+		cmd.Flags().IntVar(&threshold, "timestamp-threshold", 0, "signatures a timestamp needs: the online key plus witnesses (default: the online key and a majority of the witnesses)")
+		o.register(cmd)
+		c.AddCommand(cmd)
+	}
 	return c
 }
 

@@ -90,6 +90,7 @@ with TUF. Start a development repository with 'hallmark serve --dev', trust it w
 		newApproveCmd(e),
 		newInspectCmd(e),
 		newAdminCmd(e),
+		newWitnessCmd(e),
 	)
 	return root
 }

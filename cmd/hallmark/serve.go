@@ -35,6 +35,7 @@ type serveOptions struct {
 	database  string
 	blobs     string
 	standby   bool
+	noWitness bool
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -53,6 +54,7 @@ the online secret and the signed initial metadata of every shard. Later starts r
 		},
 	}
 	c.Flags().BoolVar(&o.dev, "dev", false, "create a development repository if the data directory has none")
+	c.Flags().BoolVar(&o.noWitness, "no-witness", false, "with --dev: create the development repository without a witness (fresh clients are then only as safe as the online keys)")
 	c.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (HOST:PORT)")
 	c.Flags().StringVar(&o.data, "data", "./hallmark-data", "data directory")
 	c.Flags().StringVar(&o.database, "database", "", "PostgreSQL URL of the state store, postgres://USER:PASSWORD@HOST:PORT/DATABASE (default: SQLite in the data directory)")
@@ -109,6 +111,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 		}
 	}
 	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle,
+		DevWitness: o.dev && !o.noWitness, WitnessLog: e.stderr,
 		Database: o.database, Blobs: o.blobs, Standby: o.standby})
 	var held *dirlock.HeldError
 	if errors.As(err, &held) {
@@ -129,6 +132,12 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 		return withHint(err, "check --data, or start a development repository with 'hallmark serve --dev'")
 	}
 	defer repo.Close()
+	witnessURL := repo.DevWitnessURL
+	if witnessURL != "" {
+		if behind := repo.Publisher.Behind(); len(behind) > 0 {
+			return fmt.Errorf("the development witness did not co-sign %d shard(s), e.g. %s", len(behind), firstValue(behind))
+		}
+	}
 	srv, err := server.New(server.Config{
 		State: repo.State, Blobs: repo.Blobs, Publisher: repo.Publisher, Shards: repo.Info.Shards,
 		StagingDir: repo.StagingDir(), MaxUpload: o.maxUpload, Log: log, Dev: repo.Info.Dev,
@@ -158,6 +167,9 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	fmt.Fprintf(e.stderr, "  data:              %s\n", abs)
 	fmt.Fprintf(e.stderr, "  shards:            %d\n", repo.Info.Shards)
 	fmt.Fprintf(e.stderr, "  trust fingerprint: %s\n", repo.Fingerprint)
+	if witnessURL != "" {
+		fmt.Fprintf(e.stderr, "  witness:           %s (a development witness in %s; a real one is run by someone else, elsewhere)\n", witnessURL, filepath.Join(abs, server.DevWitnessDir))
+	}
 	if repo.Info.Dev {
 		fmt.Fprintf(e.stderr, "  DEVELOPMENT ONLY:  offline keys are unencrypted in %s; never use this repository for real releases\n", filepath.Join(abs, server.DevKeysDir))
 	}
@@ -208,4 +220,12 @@ func runDevOfflineRenewal(ctx context.Context, repo *server.Repo, policy func() 
 		case <-t.C:
 		}
 	}
+}
+
+// firstValue returns one "key: value" of a map, for a short message.
+func firstValue(m map[string]string) string {
+	for k, v := range m {
+		return k + ": " + v
+	}
+	return ""
 }
