@@ -9,9 +9,6 @@ import (
 	"hallmark.dev/hallmark/internal/testenv"
 )
 
-// testAllEnv, when "1", turns every skip for a missing tool into a failure.
-const testAllEnv = testenv.AllEnv
-
 // needTool skips the test when ok is false, saying what is missing and how
 // to install it, unless HALLMARK_TEST_ALL=1, in which case the test fails.
 func needTool(t testing.TB, what, howToInstall string, ok bool) {
