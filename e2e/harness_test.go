@@ -88,6 +88,9 @@ type Server struct {
 	cmd    *exec.Cmd
 	log    *bytes.Buffer
 	args   []string
+	// standby is a second process waiting to take over (StartStandby).
+	standby    *exec.Cmd
+	standbyLog *bytes.Buffer
 }
 
 func freeAddr(t testing.TB) string {
@@ -186,8 +189,13 @@ func (s *Server) Start() {
 	s.t.Fatalf("server did not become healthy; its output:\n%s", s.log)
 }
 
-// Stop stops the server gracefully.
+// Stop stops the server gracefully, and its standby if one waits.
 func (s *Server) Stop() {
+	if s.standby != nil {
+		s.standby.Process.Kill()
+		s.standby.Wait()
+		s.standby = nil
+	}
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
@@ -201,6 +209,40 @@ func (s *Server) Stop() {
 		<-done
 	}
 	s.cmd = nil
+}
+
+// StartStandby starts a second `hallmark serve --standby` process on the
+// same address, data directory and database: it waits, without
+// listening, while the running server holds the database.
+func (s *Server) StartStandby() {
+	s.t.Helper()
+	running, runningLog := s.cmd, s.log
+	s.standby = s.command(append([]string{"serve", "--dev", "--data", s.Data, "--addr", s.Addr, "--standby"}, s.args...)...)
+	s.standbyLog, s.log = s.log, runningLog
+	s.cmd = running
+	if err := s.standby.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// AwaitTakeOver waits until the standby, once the running server is
+// gone, serves in its place, and returns how long that took.
+func (s *Server) AwaitTakeOver() time.Duration {
+	s.t.Helper()
+	start := time.Now()
+	s.cmd, s.log, s.standby = s.standby, s.standbyLog, nil
+	hc := &http.Client{Timeout: 2 * time.Second}
+	for time.Since(start) < 60*time.Second {
+		if resp, err := hc.Get(s.URL + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(start)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.t.Fatalf("the standby did not take over; its output:\n%s", s.log)
+	return 0
 }
 
 // Kill stops the server with SIGKILL, as a crash would.
