@@ -128,9 +128,11 @@ func (t *Tool) Claim(ctx context.Context, projects, ownerChanges []string, keys 
 	}
 	b := t.newBundle(ceremony.KindClaim)
 	check := t.ownerCheck(ctx)
+	var left []string
 	for _, s := range ids {
 		st := base[s]
 		r := &ceremony.Roles{Shard: s, Claimed: t.nextTargets(st.Claimed, layout.ClaimedRole(s)), Claims: map[string]tufmeta.Delegation{}}
+		changes := 0
 		for _, name := range byShard[s] {
 			if blocked, _, _ := tufmeta.Blocked(st.Claimed, name); blocked {
 				return nil, nil, fmt.Errorf("%s is blocked; unblock it instead", name)
@@ -148,25 +150,83 @@ func (t *Tool) Claim(ctx context.Context, projects, ownerChanges []string, keys 
 					}
 					return nil, nil, fmt.Errorf("%s is claimed already", name)
 				}
-				if err := check(name, cur, declared); err != nil {
+				if _, err := check(name, cur, declared); err != nil {
 					return nil, nil, fmt.Errorf("refusing the owner change of %s: %w", name, err)
 				}
 				tufmeta.SetProjectDelegation(r.Claimed, name, declared)
+				changes++
 				continue
 			}
 			d, _, err := tufmeta.TargetsDelegation(st.New, layout.OwnersRole(name))
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s is not waiting to be claimed: %s does not delegate it", name, layout.NewRole(s))
 			}
+			// Lock in only owners the project's owners put there
+			// themselves; the others are listed and left unclaimed.
+			if _, err := t.OwnerHistory(ctx, name, d); err != nil {
+				left = append(left, err.Error())
+				continue
+			}
 			tufmeta.SetProjectDelegation(r.Claimed, name, d)
 			r.Claims[name] = d
+			changes++
+		}
+		if changes == 0 {
+			continue
 		}
 		if err := addChange(b, r); err != nil {
 			return nil, nil, err
 		}
 	}
+	if len(b.Changes) == 0 && len(left) > 0 {
+		return nil, nil, fmt.Errorf("nothing can be claimed: %s", strings.Join(left, "; "))
+	}
+	if err := t.checkWitnessed(ctx, base); err != nil {
+		return nil, nil, err
+	}
 	rep, err := t.finish(ctx, b, base, keys)
+	if rep != nil {
+		rep.LeftUnclaimed = left
+	}
 	return b, rep, err
+}
+
+// checkWitnessed refuses to build on a shard state older than what its
+// witnesses co-signed last: a server that holds the online keys could show
+// an admin an old (but unexpired) co-signed state, and a ceremony signed on
+// it would re-delegate what was since claimed. At least one witness of each
+// shard that names witnesses must answer.
+func (t *Tool) checkWitnessed(ctx context.Context, base Base) error {
+	for _, s := range sortedKeys(base) {
+		st := base[s]
+		keys, err := tufmeta.SplitTimestamp(st.Root)
+		if err != nil {
+			return err
+		}
+		if len(keys.Witnesses) == 0 {
+			continue
+		}
+		var problems []string
+		answered := 0
+		for _, w := range keys.Witnesses {
+			ts, err := witness.FetchStatus(ctx, t.httpClient(), w, keys.Role.Keys[w.KeyID], s)
+			switch {
+			case err != nil:
+				problems = append(problems, err.Error())
+				continue
+			case ts == nil:
+				problems = append(problems, fmt.Sprintf("witness %s has co-signed nothing for shard %s", w.Name, s))
+				continue
+			case ts.Signed.Version > st.TimestampVersion:
+				return fmt.Errorf("shard %s: witness %s co-signed timestamp version %d, but the server showed you version %d: you were shown old metadata, or the server is catching up; nothing was signed, try again in a minute", s, w.Name, ts.Signed.Version, st.TimestampVersion)
+			}
+			answered++
+		}
+		if answered == 0 {
+			return fmt.Errorf("shard %s: no witness confirmed that you see its newest state (%s); nothing was signed", s, strings.Join(problems, "; "))
+		}
+	}
+	return nil
 }
 
 // Block replaces a project's delegation by one no key can satisfy, in the
@@ -549,6 +609,7 @@ func (t *Tool) Config(ctx context.Context, sets []string, keys []*signing.Key) (
 	}
 	next := cur
 	next.Reserved = slices.Clone(cur.Reserved)
+	next.AllowConfusable = slices.Clone(cur.AllowConfusable)
 	for _, kv := range sets {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {

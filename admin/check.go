@@ -29,6 +29,9 @@ type Report struct {
 	Missing []string
 	// Added counts the signatures the last signing added.
 	Added int
+	// LeftUnclaimed lists the projects a claim left out, and why: their
+	// owners' chain of signed changes does not verify.
+	LeftUnclaimed []string
 }
 
 // Complete reports whether every role has its threshold.
@@ -38,7 +41,12 @@ func (r *Report) Complete() bool { return len(r.Missing) == 0 }
 // if the project's published owners role (verified through TUF) declares
 // exactly this owner set and is signed by a threshold of the current and of
 // the declared owners.
-type OwnerCheck func(project string, current, proposed tufmeta.Delegation) error
+//
+// With no current owners (current.KeyIDs empty) it checks a new claim: the
+// proposed owners must be the end of the owners' own signed chain of owner
+// changes from the project's creation. It returns a line that says who the
+// owners are, for the admins.
+type OwnerCheck func(project string, current, proposed tufmeta.Delegation) (string, error)
 
 // Check validates every shard change of b against the verified base (nil
 // entries for a new repository) and explains it. A role short of its
@@ -304,7 +312,15 @@ func claimedLines(cur *client.ShardState, r *ceremony.Roles, owners OwnerCheck) 
 				if !tufmeta.SameKeys(inNew, d) {
 					return nil, fmt.Errorf("the ceremony claims %s but delegates it to other keys than its owners", name)
 				}
-				out = append(out, "claim "+name)
+				line := "claim " + name
+				if owners != nil {
+					who, err := owners(name, tufmeta.Delegation{}, d)
+					if err != nil {
+						return nil, fmt.Errorf("refusing to claim %s: %w", name, err)
+					}
+					line += ": " + who
+				}
+				out = append(out, line)
 			}
 		case blocked && !wasBlocked:
 			if !tufmeta.SameKeys(blockedOwners(r.Claimed, name), old) {
@@ -324,7 +340,7 @@ func claimedLines(cur *client.ShardState, r *ceremony.Roles, owners OwnerCheck) 
 			if owners == nil {
 				return nil, fmt.Errorf("the ceremony changes the owners of %s and cannot be checked", name)
 			}
-			if err := owners(name, old, d); err != nil {
+			if _, err := owners(name, old, d); err != nil {
 				return nil, fmt.Errorf("owner change of %s: %w", name, err)
 			}
 			out = append(out, fmt.Sprintf("change the owners of %s to %s, threshold %d", name, keyNames(d.KeyIDs), d.Threshold))
@@ -456,6 +472,16 @@ func settingsDiff(a, b layout.Settings) []string {
 	for _, r := range a.Reserved {
 		if !slices.Contains(b.Reserved, r) {
 			out = append(out, "release the reserved name "+r)
+		}
+	}
+	for _, r := range b.AllowConfusable {
+		if !slices.Contains(a.AllowConfusable, r) {
+			out = append(out, "allow a project named "+r+" although an existing project's name looks alike")
+		}
+	}
+	for _, r := range a.AllowConfusable {
+		if !slices.Contains(b.AllowConfusable, r) {
+			out = append(out, "stop allowing the look-alike name "+r+" (an existing project keeps it)")
 		}
 	}
 	return out

@@ -349,7 +349,7 @@ func TestAdminCeremonyThreeAdmins(t *testing.T) {
 	admSays(t, "admin status", a1.MustRun("admin", "status").Stdout,
 		"projects waiting to be claimed: 2\n  demo\n  other\n", "claim them with: hallmark admin claim --all")
 	r = a1.MustRun("admin", "claim", "--all", "--keys", k1, "--yes")
-	admSays(t, "admin claim", r.Stderr, "  - claim demo (shard ", "  - claim other (shard ", "published in ")
+	admSays(t, "admin claim", r.Stderr, "  - claim demo: owners alice <alice@example.org> (", "unchanged since the project was created", "  - claim other: owners alice", "published in ")
 	admSays(t, "admin status after the claim", a1.MustRun("admin", "status").Stdout, "projects waiting to be claimed: 0\n")
 	a1.MustRun("admin", "claim", "--all", "--keys", k1, "--yes") // nothing waits: a no-op
 
@@ -428,7 +428,7 @@ func TestAdminCeremonyThreeAdmins(t *testing.T) {
 	r = a1.MustFail("none of your keys can sign this ceremony", "admin", "claim", "later", "--keys", retired, "--yes")
 	admSays(t, "project show before the claim", dl.MustRun("project", "show", "later").Stdout, "not claimed yet")
 	r = a1.MustRun("admin", "claim", "--all", "--keys", k1, "--yes")
-	admSays(t, "claim with the new key", r.Stderr, "  - claim later (shard ", "published in 1 shard(s)")
+	admSays(t, "claim with the new key", r.Stderr, "  - claim later: owners ", "published in 1 shard(s)")
 	admSays(t, "project show after the claim", dl.MustRun("project", "show", "later").Stdout, "claimed: only its owners")
 	admMustGet(t, dl, "later", "later-1.0.0.tar.gz", later1)
 	admMustGet(t, newcomer, "demo", "demo-1.0.0.tar.gz", demo1)
@@ -502,6 +502,19 @@ func TestAdminBlockUnblock(t *testing.T) {
 	rp.admin.MustFail("kept is blocked already", "admin", "block", "kept", "--reason", "again", "--keys", rp.keys, "--yes")
 	rp.admin.MustFail("fresh is blocked; unblock it instead", "admin", "claim", "fresh", "--keys", rp.keys, "--yes")
 
+	for _, p := range projects {
+		// Its web page: the reason, the owners by label, no download pitch
+		// and no false "owner change waits for the admins".
+		code, page := admStatus(t, srv.URL+"/p/"+p.name)
+		if code != http.StatusOK || !strings.Contains(page, p.reason) || !strings.Contains(page, "alice &lt;alice@example.org&gt;") {
+			t.Errorf("the blocked %s's web page (%d) lacks its reason or its owner's label", p.name, code)
+		}
+		for _, unwanted := range []string{"Get it, verified with TUF", `download="`, "waits for the admins", "no label"} {
+			if strings.Contains(page, unwanted) {
+				t.Errorf("the blocked %s's web page shows %q", p.name, unwanted)
+			}
+		}
+	}
 	for _, p := range projects {
 		target := layout.FilePath(p.name, "1.0.0", p.file)
 		// The CLI says it is blocked, for a user with cached state and a new one.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -96,6 +95,9 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, pathProject
 		writeError(w, status, code, err.Error(), "")
 		return
 	}
+	if change.Create && !s.checkConfusable(r.Context(), w, change.Project, change.Display) {
+		return
+	}
 	res, err := s.cfg.Publisher.Submit(r.Context(), change)
 	if err != nil {
 		s.cfg.Log.Error("publish failed", "project", change.Project, "err", err)
@@ -127,9 +129,9 @@ func (s *Server) writeResult(w http.ResponseWriter, c *publish.Change, res publi
 	out := api.ChangeResponse{Project: c.Project, Shard: res.Shard, SignaturesValid: len(res.Sigs.Valid), Threshold: res.Sigs.Threshold}
 	switch res.Outcome {
 	case validation.Accept:
-		s.dropStale(context.Background(), c.Project, res.Shard)
 		out.Status = api.StatusPublished
 		out.SnapshotVersion = res.SnapshotVersion
+		out.Waiting = res.Waiting
 		status := http.StatusOK
 		if c.Create {
 			status = http.StatusCreated

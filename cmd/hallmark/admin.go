@@ -15,6 +15,7 @@ import (
 	"hallmark.dev/hallmark/admin"
 	"hallmark.dev/hallmark/api"
 	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/explain"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/server"
 	"hallmark.dev/hallmark/signing"
@@ -87,6 +88,12 @@ func finishCeremony(ctx context.Context, e *env, t *admin.Tool, b *ceremony.Bund
 	fmt.Fprintf(e.stderr, "ceremony %q will\n", b.Kind)
 	for _, l := range rep.Lines {
 		fmt.Fprintf(e.stderr, "  - %s\n", l)
+	}
+	if len(rep.LeftUnclaimed) > 0 {
+		fmt.Fprintf(e.stderr, "and leaves unclaimed, because their owners' own signed changes do not lead to the keys the server shows:\n")
+		for _, l := range rep.LeftUnclaimed {
+			fmt.Fprintf(e.stderr, "  ! %s\n", l)
+		}
 	}
 	if rep.Added == 0 && !rep.Complete() && o.out == "" && b.Kind != ceremony.KindInit {
 		return withHint(errors.New("none of your keys can sign this ceremony"), "check --keys DIR; to prepare the ceremony for admins who hold the keys, pass -o FILE")
@@ -246,6 +253,9 @@ prepare'). With --root-pubkey, other admins' root keys join; they sign with
 			get := func(name, label string) (*signing.Key, error) {
 				if _, err := kr.Raw(name); err == nil {
 					return kr.Load(name, pass)
+				}
+				if err := signing.CheckNewPassphrase(pass); err != nil {
+					return nil, withHint(err, "choose a longer passphrase for the new offline keys")
 				}
 				fmt.Fprintf(e.stderr, "creating offline key %s\n", filepath.Join(o.keys, name+".key"))
 				return kr.Create(name, label, pass)
@@ -629,7 +639,7 @@ func newAdminStatusCmd(e *env) *cobra.Command {
 				if x.InSigningPeriod > 0 {
 					note = fmt.Sprintf("  ← due in %d shard(s) (%s)", x.InSigningPeriod, who)
 				}
-				fmt.Fprintf(w, "  %-10s %s (in %s, shard %s)%s\n", x.Role, x.Earliest.Format(time.DateOnly), x.Earliest.Sub(now).Round(time.Hour), x.Shard, note)
+				fmt.Fprintf(w, "  %-10s %s (in %s, shard %s)%s\n", x.Role, x.Earliest.Format(time.DateOnly), explain.Duration(x.Earliest.Sub(now)), x.Shard, note)
 			}
 			fmt.Fprintf(w, "\nprojects waiting to be claimed: %d\n", st.UnclaimedTotal)
 			for i, p := range st.Unclaimed {
@@ -676,7 +686,9 @@ in every shard's targets metadata, signed with the targets key. Keys:
   expiry.ROLE.valid, expiry.ROLE.signing   ROLE: root, targets, claimed, new, snapshot, timestamp, project (durations, like 720h)
   max-file-size, max-release-size          bytes, or with KiB, MiB, GiB
   registration                             open, or token (creating a project needs a token from the operator)
-  reserved+ NAME, reserved- NAME           reserve a project name, or release it`,
+  reserved+ NAME, reserved- NAME           reserve a project name, or release it
+  allow-confusable+ NAME, allow-confusable- NAME
+                                           allow a new project's name although an existing one looks alike, or stop allowing it`,
 		Args: exactArgs(0, "admin config [--set KEY=VALUE]... --keys DIR"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			t, err := adminTool(e)
@@ -696,8 +708,8 @@ in every shard's targets metadata, signed with the targets key. Keys:
 					x := s.Expiry.ForKind(k)
 					fmt.Fprintf(w, "expiry.%-10s valid %-10s signing period %s\n", k, x.Valid, x.Signing)
 				}
-				fmt.Fprintf(w, "max-file-size       %d\nmax-release-size    %d\nregistration        %s\nreserved            %s\n",
-					s.MaxFileSize, s.MaxReleaseSize, s.Registration, strings.Join(s.Reserved, ", "))
+				fmt.Fprintf(w, "max-file-size       %d\nmax-release-size    %d\nregistration        %s\nreserved            %s\nallow-confusable    %s\n",
+					s.MaxFileSize, s.MaxReleaseSize, s.Registration, strings.Join(s.Reserved, ", "), strings.Join(s.AllowConfusable, ", "))
 				return nil
 			}
 			keys, err := loadAdminKeys(e, o.keys)
