@@ -47,6 +47,10 @@ var migrations = []string{
 	`CREATE TABLE server_lock (
 		id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL,
 		started TIMESTAMPTZ NOT NULL);`,
+	// 3: each project's layout.Skeleton, for ProjectLike. Open fills in
+	// the projects stored before (the skeleton is computed in Go).
+	`CREATE TABLE skeletons (name TEXT COLLATE "C" PRIMARY KEY, skeleton TEXT COLLATE "C" NOT NULL);
+	CREATE INDEX skeletons_skeleton ON skeletons (skeleton, name);`,
 }
 
 // SchemaVersion is the schema version this build of Hallmark reads and

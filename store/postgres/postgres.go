@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/store"
 )
 
@@ -50,7 +51,41 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &DB{pool: pool}, nil
+	d := &DB{pool: pool}
+	if err := d.fillSkeletons(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("failed to record the skeletons of project names: %w", err)
+	}
+	return d, nil
+}
+
+// fillSkeletons records the skeleton of every project that has none yet
+// (projects stored before schema version 3).
+func (d *DB) fillSkeletons(ctx context.Context) error {
+	rows, err := d.pool.Query(ctx, `SELECT name FROM projects p WHERE NOT EXISTS (SELECT 1 FROM skeletons s WHERE s.name = p.name)`)
+	if err != nil {
+		return err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	b := &pgx.Batch{}
+	for _, n := range names {
+		b.Queue(`INSERT INTO skeletons (name, skeleton) VALUES ($1, $2) ON CONFLICT DO NOTHING`, n, layout.Skeleton(n))
+	}
+	return d.pool.SendBatch(ctx, b).Close()
+}
+
+// ProjectLike implements store.State.
+func (d *DB) ProjectLike(ctx context.Context, name string) (store.Project, error) {
+	var other string
+	err := d.pool.QueryRow(ctx, `SELECT name FROM skeletons WHERE skeleton = $1 AND name <> $2 ORDER BY name LIMIT 1`,
+		layout.Skeleton(name), name).Scan(&other)
+	if err != nil {
+		return store.Project{}, notFound(err)
+	}
+	return d.Project(ctx, other)
 }
 
 // Close implements store.State.
@@ -410,6 +445,8 @@ func writePublication(ctx context.Context, tx pgx.Tx, p store.Publication) error
 			`INSERT INTO projects (name, display, shard, status, created, blocked, block_reason, owner_request) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (name) DO UPDATE SET status = excluded.status, blocked = excluded.blocked, block_reason = excluded.block_reason, owner_request = excluded.owner_request`,
 			pr.Name, pr.Display, pr.Shard, pr.Status, pr.Created, pr.Blocked, pr.BlockReason, pr.OwnerRequest)
+		queue(check{failed: "store project " + pr.Name},
+			`INSERT INTO skeletons (name, skeleton) VALUES ($1, $2) ON CONFLICT DO NOTHING`, pr.Name, layout.Skeleton(pr.Name))
 	}
 	for _, f := range p.Files {
 		queue(check{conflict: "file " + f.Path + " was published with other content", failed: "store file record " + f.Path},

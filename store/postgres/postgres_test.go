@@ -96,3 +96,29 @@ func TestOpenOfABadURLSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// Projects stored before schema version 3 (no skeletons) are found by
+// ProjectLike once the database is opened again.
+func TestProjectLikeFillsSkeletonsOfOldDatabases(t *testing.T) {
+	url := migrated(t)
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckProjectLike(t, db, true)
+	db.Close()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM skeletons`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	again, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	storetest.CheckProjectLike(t, again, false)
+}

@@ -199,3 +199,43 @@ func testProjectFiltersAndCounts(t *testing.T, b Backend) {
 		t.Errorf("CountProjects = %v, %v", counts, err)
 	}
 }
+
+// ProjectLike finds an existing project whose name has the same skeleton,
+// never the project itself.
+func testProjectLikeFindsLookAlikes(t *testing.T, b Backend) {
+	db := b.fresh(t)
+	CheckProjectLike(t, db, true)
+}
+
+// CheckProjectLike checks ProjectLike on a store; with commit it first
+// stores the projects hello-world and numpy.
+func CheckProjectLike(t *testing.T, db store.State, commit bool) {
+	t.Helper()
+	if commit {
+		var pub store.Publication
+		for _, n := range []string{"hello-world", "numpy"} {
+			pub.Projects = append(pub.Projects, store.Project{Name: n, Display: n, Shard: "0", Status: store.StatusNew, Created: t0})
+		}
+		if err := db.Commit(ctx, pub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name, want string
+	}{
+		{"he11o-world", "hello-world"},
+		{"hellow0rld", "hello-world"},
+		{"hello-world", ""}, // itself
+		{"nurnpy", "numpy"},
+		{"scipy", ""},
+	}
+	for _, tt := range tests {
+		p, err := db.ProjectLike(ctx, tt.name)
+		switch {
+		case tt.want == "" && !errors.Is(err, store.ErrNotFound):
+			t.Errorf("ProjectLike(%s) = %v, %v; want not found", tt.name, p.Name, err)
+		case tt.want != "" && (err != nil || p.Name != tt.want):
+			t.Errorf("ProjectLike(%s) = %v, %v; want %s", tt.name, p.Name, err, tt.want)
+		}
+	}
+}

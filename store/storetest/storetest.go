@@ -50,6 +50,7 @@ var tests = []struct {
 	{"RoleExpiriesReadsLatestVersionsWithoutData", testRoleExpiriesReadsLatestVersionsWithoutData},
 	{"PendingChangesRoundTrip", testPendingChangesRoundTrip},
 	{"ProjectFiltersAndCounts", testProjectFiltersAndCounts},
+	{"ProjectLikeFindsLookAlikes", testProjectLikeFindsLookAlikes},
 }
 
 // open opens the store at addr, closing it when the test ends.
