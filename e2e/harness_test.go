@@ -88,6 +88,8 @@ type Server struct {
 	cmd    *exec.Cmd
 	log    *bytes.Buffer
 	args   []string
+	// Env is added to the server process's environment.
+	Env []string
 	// standby is a second process waiting to take over (StartStandby).
 	standby    *exec.Cmd
 	standbyLog *bytes.Buffer
@@ -148,7 +150,7 @@ func newServerOn(t testing.TB, pg, s3 bool) *Server {
 // command returns the `hallmark serve` command of this server.
 func (s *Server) command(args ...string) *exec.Cmd {
 	cmd := exec.Command(binary, append(args, s.stores...)...)
-	cmd.Env = append(os.Environ(), s.env...)
+	cmd.Env = append(append(os.Environ(), s.env...), s.Env...)
 	s.log = &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	// If the test binary dies, so does the server.

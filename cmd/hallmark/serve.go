@@ -121,7 +121,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 		}
 	}
 	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle,
-		DevWitness: o.dev && !o.noWitness, WitnessLog: e.stderr,
+		DevWitness: o.dev && !o.noWitness, WitnessLog: e.stderr, OnlinePIN: []byte(e.getenv("HALLMARK_PIN")),
 		Database: o.database, Blobs: o.blobs, Standby: o.standby})
 	var held *dirlock.HeldError
 	if errors.As(err, &held) {
