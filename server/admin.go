@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,12 +37,9 @@ func (s *Server) handleCeremony(w http.ResponseWriter, r *http.Request) {
 	limit := min(int64(s.cfg.Shards)*256<<10+1<<20, s.cfg.MaxUpload)
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the ceremony is larger than %d bytes", limit), "")
-			return
+		if !s.writeBodyError(w, err, limit, "a ceremony holds the offline roles of every shard; check that the file is one") {
+			writeError(w, http.StatusBadRequest, "bad_request", "failed to read the ceremony: "+err.Error(), "")
 		}
-		writeError(w, http.StatusBadRequest, "bad_request", "failed to read the ceremony: "+err.Error(), "")
 		return
 	}
 	b, err := ceremony.ParseBundle(data)
@@ -82,8 +78,10 @@ func (s *Server) handleCeremony(w http.ResponseWriter, r *http.Request) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			res, err := s.cfg.Publisher.SubmitOffline(r.Context(), &publish.Offline{
-				Shard: ch.Shard, Root: roles.Root, Targets: roles.Targets, Claimed: roles.Claimed, Claims: roles.Claims,
+			res, err := s.measurePublish(func() (publish.Result, error) {
+				return s.cfg.Publisher.SubmitOffline(r.Context(), &publish.Offline{
+					Shard: ch.Shard, Root: roles.Root, Targets: roles.Targets, Claimed: roles.Claimed, Claims: roles.Claims,
+				})
 			})
 			switch {
 			case err != nil:

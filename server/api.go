@@ -83,12 +83,9 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, pathProject
 		defer u.cleanup()
 	}
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the request is larger than the server's limit of %d bytes", s.cfg.MaxUpload), "split the release or ask the operator to raise --max-upload")
-			return
+		if !s.writeBodyError(w, err, s.cfg.MaxUpload, "split the release or ask the operator to raise --max-upload") {
+			writeError(w, status, code, err.Error(), "")
 		}
-		writeError(w, status, code, err.Error(), "")
 		return
 	}
 	change, status, code, err := s.buildChange(u, pathProject)
@@ -96,7 +93,7 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, pathProject
 		writeError(w, status, code, err.Error(), "")
 		return
 	}
-	res, err := s.cfg.Publisher.Submit(r.Context(), change)
+	res, err := s.submit(r.Context(), change)
 	if err != nil {
 		s.cfg.Log.Error("publish failed", "project", change.Project, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "the server could not publish the change; nothing was published", "try again later")

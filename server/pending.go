@@ -126,7 +126,9 @@ func (s *Server) handleSign(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sreq); err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "the signatures are not valid JSON: "+err.Error(), "")
+		if !s.writeBodyError(w, err, 1<<20, "") {
+			writeError(w, http.StatusBadRequest, "bad_request", "the signatures are not valid JSON: "+err.Error(), "")
+		}
 		return
 	}
 	id := r.PathValue("id")
@@ -184,7 +186,7 @@ func (s *Server) handleSign(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, code, err.Error(), "")
 		return
 	}
-	res, err := s.cfg.Publisher.Submit(r.Context(), change)
+	res, err := s.submit(r.Context(), change)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "the server could not publish the change; nothing was published", "try again later")
 		return

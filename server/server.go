@@ -51,6 +51,11 @@ type Config struct {
 	// AfterCeremony runs after a ceremony published in every shard (the
 	// server finishes an online key rotation there).
 	AfterCeremony func(context.Context)
+	// Limits bounds connections, requests in flight and slow clients;
+	// zero fields take DefaultLimits.
+	Limits Limits
+	// MetricSources add their series to /metrics (see MetricSource).
+	MetricSources []MetricSource
 }
 
 // Server serves one repository.
@@ -63,6 +68,8 @@ type Server struct {
 	ceremonies chan struct{}
 	files      fileCache
 	stagedMem  atomic.Int64 // bytes of uploads staged in memory
+	inflight   inFlight
+	metrics    *metrics
 	set        struct {
 		mu sync.RWMutex
 		v  layout.Settings
@@ -98,7 +105,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Policy == (layout.Policy{}) {
 		cfg.Policy = layout.DefaultPolicy()
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{cfg: cfg, started: cfg.Now(), ceremonies: make(chan struct{}, 1)}
+	s.metrics = newMetrics(s)
 	if n, ok := cfg.Blobs.(interface{ OnChange(func(string)) }); ok {
 		n.OnChange(s.files.drop)
 	}
@@ -137,10 +146,17 @@ func (s *Server) routes() http.Handler {
 // answered first, without the router and the request log (which logs
 // only writes and errors): they are most of the traffic.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && s.serveFromMemory(w, r) {
+	rw := s.metrics.start(w)
+	defer s.metrics.done(rw, r)
+	release, ok := s.limitRequest(rw, r)
+	if !ok {
 		return
 	}
-	s.handler.ServeHTTP(w, r)
+	defer release()
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && s.serveFromMemory(rw, r) {
+		return
+	}
+	s.handler.ServeHTTP(rw, r)
 }
 
 // serveFromMemory answers a request for a published file that the file
@@ -254,6 +270,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if err := s.cfg.State.Ping(ctx); err != nil {
+		s.metrics.storeError("state", "ping")
 		http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
@@ -278,23 +295,4 @@ func (s *Server) cachedHealth(ctx context.Context) (bool, string) {
 	s.health.ok, s.health.msg = s.onlineHealth(ctx)
 	s.health.at = now
 	return s.health.ok, s.health.msg
-}
-
-func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	batches, published, rejected, renewals, lastRenewal, _, lastErrTime := s.cfg.Publisher.Snapshot()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	fmt.Fprintf(w, "# HELP hallmark_publish_batches_total Batches published.\n# TYPE hallmark_publish_batches_total counter\nhallmark_publish_batches_total %d\n", batches)
-	fmt.Fprintf(w, "# HELP hallmark_changes_published_total Changes accepted and published.\n# TYPE hallmark_changes_published_total counter\nhallmark_changes_published_total %d\n", published)
-	fmt.Fprintf(w, "# HELP hallmark_changes_rejected_total Changes rejected.\n# TYPE hallmark_changes_rejected_total counter\nhallmark_changes_rejected_total %d\n", rejected)
-	fmt.Fprintf(w, "# HELP hallmark_renewals_total Online metadata renewals.\n# TYPE hallmark_renewals_total counter\nhallmark_renewals_total %d\n", renewals)
-	var last int64
-	if !lastRenewal.IsZero() {
-		last = lastRenewal.Unix()
-	}
-	fmt.Fprintf(w, "# HELP hallmark_last_renewal_timestamp_seconds When online metadata was last renewed.\n# TYPE hallmark_last_renewal_timestamp_seconds gauge\nhallmark_last_renewal_timestamp_seconds %d\n", last)
-	var errAt int64
-	if !lastErrTime.IsZero() {
-		errAt = lastErrTime.Unix()
-	}
-	fmt.Fprintf(w, "# HELP hallmark_last_publish_error_timestamp_seconds When publishing or renewal last failed (0: never).\n# TYPE hallmark_last_publish_error_timestamp_seconds gauge\nhallmark_last_publish_error_timestamp_seconds %d\n", errAt)
 }
