@@ -35,9 +35,14 @@ func (s *Server) handleCeremony(w http.ResponseWriter, r *http.Request) {
 	// A shard's root, targets and claimed bin weigh a few KB to a few
 	// hundred KB (a claimed bin of ~500 projects).
 	limit := min(int64(s.cfg.Shards)*256<<10+1<<20, s.cfg.MaxUpload)
+	const hint = "a ceremony holds the offline roles of every shard; check that the file is one"
+	if r.ContentLength > limit {
+		s.writeBodyError(w, &http.MaxBytesError{Limit: limit}, limit, hint)
+		return
+	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		if !s.writeBodyError(w, err, limit, "a ceremony holds the offline roles of every shard; check that the file is one") {
+		if !s.writeBodyError(w, err, limit, hint) {
 			writeError(w, http.StatusBadRequest, "bad_request", "failed to read the ceremony: "+err.Error(), "")
 		}
 		return

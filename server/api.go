@@ -77,6 +77,11 @@ const (
 )
 
 func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, pathProject string) {
+	if r.ContentLength > s.cfg.MaxUpload {
+		// Refuse at once what would be refused after reading MaxUpload bytes.
+		s.writeBodyError(w, &http.MaxBytesError{Limit: s.cfg.MaxUpload}, s.cfg.MaxUpload, "split the release or ask the operator to raise --max-upload")
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
 	u, status, code, err := s.readUpload(r)
 	if u != nil {

@@ -272,3 +272,25 @@ func TestLimitsCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestOversizedBodyRefusedAtOnce: a write or ceremony announcing a body
+// over the limit gets 413 before the server reads any of it.
+func TestOversizedBodyRefusedAtOnce(t *testing.T) {
+	addr, _ := startLimited(t, Limits{})
+	for _, path := range []string{"/api/v1/projects", "/api/v1/projects/p/changes", "/api/v1/admin/ceremonies"} {
+		t.Run(path, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			// 1 GiB + 1 (the default limit), of which nothing is sent.
+			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n", path, DefaultMaxUpload+1)
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil || !strings.Contains(line, "413") {
+				t.Fatalf("oversized %s got %q (%v), want 413 at once", path, line, err)
+			}
+		})
+	}
+}
