@@ -85,6 +85,28 @@ func (s *server) rss() int64 {
 	return 0
 }
 
+// runtime returns the server's Go heap in use and goroutines, from its
+// /metrics (0 if unknown).
+func (s *server) runtime() (heap int64, goroutines int) {
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			heap = int64(f)
+		}
+		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+			goroutines, _ = strconv.Atoi(v)
+		}
+	}
+	return heap, goroutines
+}
+
 // openFDs returns how many files the server holds open (-1 if unknown).
 func (s *server) openFDs() int {
 	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid))
@@ -112,6 +134,8 @@ func (s *server) stop() {
 type sample struct {
 	at       time.Duration
 	rss      int64
+	heap     int64
+	gor      int
 	fds      int
 	uploads  int64
 	downs    int64
@@ -127,7 +151,8 @@ func sampleMemory(ctx context.Context, s *server, every time.Duration, st *stats
 		t := time.NewTicker(every)
 		defer t.Stop()
 		take := func() {
-			samples = append(samples, sample{at: time.Since(start), rss: s.rss(), fds: s.openFDs(),
+			heap, gor := s.runtime()
+			samples = append(samples, sample{at: time.Since(start), rss: s.rss(), heap: heap, gor: gor, fds: s.openFDs(),
 				uploads: st.uploads.ok.Load(), downs: st.downloadsOK(), failures: st.legitFailures()})
 		}
 		take()

@@ -116,10 +116,10 @@ func report(w io.Writer, o *options, s *stats, samples []sample, finalRSS int64,
 	}
 	s.abuse.mu.Unlock()
 	fmt.Fprintln(w, "\nServer over time:")
-	fmt.Fprintln(w, "\n| t | RSS | open files | uploads | downloads | failed |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "\n| t | RSS | Go heap in use | goroutines | open files | uploads | downloads | failed |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, sm := range samples {
-		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %d |\n", sm.at.Round(time.Second), mib(sm.rss), sm.fds, sm.uploads, sm.downs, sm.failures)
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %d | %d | %d | %d |\n", sm.at.Round(time.Second), mib(sm.rss), mib(sm.heap), sm.gor, sm.fds, sm.uploads, sm.downs, sm.failures)
 	}
 	fmt.Fprintf(w, "\nAfter the clients stopped: RSS %s, /healthz %s.\n", mib(finalRSS), map[bool]string{true: "200", false: "not 200"}[healthy])
 }
