@@ -78,6 +78,12 @@ func (s *Server) handleCeremony(w http.ResponseWriter, r *http.Request) {
 			results[i].Status, results[i].Error = "rejected", err.Error()
 			continue
 		}
+		if roles.Root == nil && roles.Targets == nil && roles.Claimed == nil {
+			// Found by FuzzCeremonyRequest: an empty change was answered
+			// "published", to anyone.
+			results[i].Status, results[i].Error = "rejected", "the ceremony proposes no role for this shard (root, targets or claimed bin)"
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -14,14 +14,21 @@ import (
 // would be the server failing on bad input), nothing is published, and
 // nothing staged stays behind. Seed corpora: testdata/fuzz/<target>/.
 
-// checkUnchanged fails unless s published nothing and holds no staged upload.
-func checkUnchanged(t *testing.T, s *Server, status int, body string) {
+func publishedSoFar(s *Server) int64 {
+	_, published, _, _, _, _, _ := s.cfg.Publisher.Snapshot()
+	return published
+}
+
+// checkUnchanged fails unless this input (s had published before changes
+// until it) published nothing and left no staged upload. Counting per input
+// keeps go test's minimization of a failing input meaningful.
+func checkUnchanged(t *testing.T, s *Server, before int64, status int, body string) {
 	t.Helper()
 	if status < 400 || status >= 500 {
 		t.Fatalf("answered %d to bad input: %s", status, body)
 	}
-	if _, published, _, _, _, _, _ := s.cfg.Publisher.Snapshot(); published != 0 {
-		t.Fatalf("bad input published %d changes", published)
+	if n := publishedSoFar(s) - before; n != 0 {
+		t.Fatalf("bad input published %d changes: %s", n, body)
 	}
 	if n := s.stagedMem.Load(); n != 0 {
 		t.Fatalf("%d bytes of staging memory still held after the request", n)
@@ -54,12 +61,13 @@ func FuzzWriteRequest(f *testing.F) {
 		req := httptest.NewRequest("POST", url, &body)
 		req.Header.Set("Content-Type", mw.FormDataContentType())
 		req.RemoteAddr = "192.0.2.1:1234"
+		before := publishedSoFar(s)
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, req)
 		if rec.Code == 429 {
 			return // the creation rate limit; not a verdict on the input
 		}
-		checkUnchanged(t, s, rec.Code, rec.Body.String())
+		checkUnchanged(t, s, before, rec.Code, rec.Body.String())
 	})
 }
 
@@ -69,9 +77,10 @@ func FuzzSignaturesRequest(f *testing.F) {
 	f.Add([]byte(`{"x":1}`))
 	s := newTestServer(f, 1<<20)
 	f.Fuzz(func(t *testing.T, body []byte) {
+		before := publishedSoFar(s)
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/projects/p/pending/0123456789abcdef/signatures", bytes.NewReader(body)))
-		checkUnchanged(t, s, rec.Code, rec.Body.String())
+		checkUnchanged(t, s, before, rec.Code, rec.Body.String())
 	})
 }
 
@@ -81,8 +90,9 @@ func FuzzCeremonyRequest(f *testing.F) {
 	f.Add([]byte(`{"format":"hallmark-ceremony-v1","kind":"rotate","shards":16,"changes":[{"shard":"0","root":{"signed":{"_type":"root"},"signatures":[]}}]}`))
 	s := newTestServer(f, 1<<20)
 	f.Fuzz(func(t *testing.T, body []byte) {
+		before := publishedSoFar(s)
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/admin/ceremonies", bytes.NewReader(body)))
-		checkUnchanged(t, s, rec.Code, rec.Body.String())
+		checkUnchanged(t, s, before, rec.Code, rec.Body.String())
 	})
 }
