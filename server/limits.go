@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -197,20 +199,31 @@ func (c *limitedConn) Close() error {
 }
 
 // refuseConn answers a connection the server will not serve with status,
-// then closes it. It reads what the client sent meanwhile, briefly, so that
-// the client sees the answer rather than a reset connection.
+// then closes it. It reads the request's head first (for a second at
+// most): an answer that arrives before the request confuses clients (Go's
+// own sees an "unsolicited response" and fails the request), and a
+// connection closed with unread data is reset, losing the answer.
 func refuseConn(c net.Conn, status int) {
 	defer c.Close()
 	msg := "too many connections from your address; close idle connections or try again later\n"
 	if status == http.StatusServiceUnavailable {
 		msg = "the server has too many connections; try again later\n"
 	}
-	c.SetDeadline(time.Now().Add(time.Second))
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	br := bufio.NewReaderSize(io.LimitReader(c, 64<<10), 4096)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil || len(bytes.TrimSpace(line)) == 0 {
+			break
+		}
+	}
+	c.SetWriteDeadline(time.Now().Add(time.Second))
 	fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s",
 		status, http.StatusText(status), len(msg), msg)
 	if tc, ok := c.(interface{ CloseWrite() error }); ok {
 		tc.CloseWrite()
 	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
 	io.Copy(io.Discard, io.LimitReader(c, 64<<10))
 }
 
