@@ -106,6 +106,11 @@ type PendingChange struct {
 	Expires time.Time       `json:"expires"`
 	Change  json.RawMessage `json:"change"`
 	Files   []PendingFile   `json:"files"`
+	// Superseded is set when a change published after this one changed
+	// a role it changes: it can never apply, and is kept (until it
+	// expires) so that its author sees it and can sign it again on top of
+	// the new state.
+	Superseded bool `json:"superseded,omitempty"`
 }
 
 // PendingFile is a staged file of a pending change.

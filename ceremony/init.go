@@ -16,6 +16,7 @@ import (
 	"hallmark.dev/hallmark/signing"
 	"hallmark.dev/hallmark/trust"
 	"hallmark.dev/hallmark/tufmeta"
+	"hallmark.dev/hallmark/witness"
 )
 
 // Online roles whose keys the server derives per shard.
@@ -41,8 +42,35 @@ type Params struct {
 	Keys   Keys
 	// Online returns the public online key of a role of a shard.
 	Online func(shard, role string) signing.PublicKey
-	Policy layout.Policy
-	Now    time.Time
+	// Witnesses co-sign every shard's timestamp; WitnessThreshold is the
+	// timestamp role's threshold over the online key and the witnesses'
+	// keys (0: DefaultTimestampThreshold).
+	Witnesses        []*witness.Keys
+	WitnessThreshold int
+	Policy           layout.Policy
+	Now              time.Time
+}
+
+// DefaultTimestampThreshold is the timestamp threshold for n witnesses:
+// the online key and a majority of the witnesses, so one witness may be
+// down and no single witness can sign a rollback with the online key.
+func DefaultTimestampThreshold(n int) int {
+	if n == 0 {
+		return 1
+	}
+	return 1 + n/2 + 1
+}
+
+// WitnessesOf returns the root entries and this shard's keys of witnesses.
+func WitnessesOf(ws []*witness.Keys, shard string) ([]tufmeta.Witness, []signing.PublicKey) {
+	var entries []tufmeta.Witness
+	var keys []signing.PublicKey
+	for _, w := range ws {
+		k := w.Key(shard)
+		entries = append(entries, tufmeta.Witness{Name: w.Name, URL: w.URL, KeyID: k.ID()})
+		keys = append(keys, k)
+	}
+	return entries, keys
 }
 
 // Signers hold the private offline keys that sign at initialization.
@@ -116,6 +144,19 @@ func Build(p Params) ([]Shard, *trust.File, error) {
 	if err := layout.CheckShardCount(p.Shards); err != nil {
 		return nil, nil, err
 	}
+	names := map[string]bool{}
+	for _, w := range p.Witnesses {
+		if w.Shards != p.Shards {
+			return nil, nil, fmt.Errorf("witness %s exported keys for %d shards; this repository has %d: export them again with `hallmark witness key --shards %d`", w.Name, w.Shards, p.Shards, p.Shards)
+		}
+		if names[w.Name] {
+			return nil, nil, fmt.Errorf("witness %s is named twice", w.Name)
+		}
+		names[w.Name] = true
+	}
+	if p.WitnessThreshold == 0 {
+		p.WitnessThreshold = DefaultTimestampThreshold(len(p.Witnesses))
+	}
 	var out []Shard
 	for _, id := range layout.ShardIDs(p.Shards) {
 		sh, err := buildShard(p, id)
@@ -148,8 +189,11 @@ func buildShard(p Params, id string) (Shard, error) {
 	add(layout.RoleRoot, p.Keys.Root, p.Keys.RootThreshold)
 	add(layout.RoleTargets, p.Keys.Targets, p.Keys.TargetsThreshold)
 	add(layout.RoleSnapshot, []signing.PublicKey{p.Online(id, OnlineSnapshot)}, 1)
-	add(layout.RoleTimestamp, []signing.PublicKey{p.Online(id, OnlineTimestamp)}, 1)
 	trust.SetIdentity(&root.Signed.UnrecognizedFields, ident)
+	entries, wkeys := WitnessesOf(p.Witnesses, id)
+	if err := tufmeta.SetTimestampKeys(root, []signing.PublicKey{p.Online(id, OnlineTimestamp)}, entries, wkeys, p.WitnessThreshold); err != nil {
+		return Shard{}, err
+	}
 
 	targets := metadata.Targets(p.Policy.ExpiresAt(layout.RoleTargets, p.Now))
 	claim := tufmeta.NewDelegation(p.Keys.Claim, p.Keys.ClaimThreshold)

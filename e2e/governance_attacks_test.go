@@ -194,6 +194,11 @@ func (f *govForger) publish() {
 	if err := tufmeta.Sign(ts, f.onlineKey(layout.RoleTimestamp)); err != nil {
 		f.t.Fatal(err)
 	}
+	// Nothing here rolls back, so the witness co-signs: what stops the
+	// forgery is the delegation chain, which this file tests.
+	if refusal := newAttacker(f.t, f.srv).witnessCosign(f.shard, ts, snapData); refusal != "" {
+		f.t.Fatalf("the witness refused a forgery that rolls nothing back: %s", refusal)
+	}
 	tsData, err := tufmeta.Encode(ts)
 	if err != nil {
 		f.t.Fatal(err)

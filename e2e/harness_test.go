@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -216,4 +217,21 @@ func WriteFile(t testing.TB, dir, name string, data []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// WitnessURL is the URL of the server's development witness ("" for a
+// repository created with --no-witness).
+func (s *Server) WitnessURL() string {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.Data, "repository.json"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var info struct {
+		DevWitness string `json:"dev_witness"`
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		s.t.Fatal(err)
+	}
+	return info.DevWitness
 }

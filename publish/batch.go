@@ -45,6 +45,8 @@ type batch struct {
 	// newBinBytes estimates the encoded size of newBin (0: not measured).
 	newBinBytes int
 	renewed     bool
+	// waiting says why the batch's timestamp is not served yet.
+	waiting string
 
 	roles    map[string]*tufmeta.Targets // overlay: accepted roles by name
 	changed  []string                    // roles changed in this batch, in order
@@ -689,13 +691,12 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 		b.p.setDirty(b.shard, true)
 		return snap.Signed.Version, nil
 	}
-	if err := b.p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(b.shard, layout.MetadataFile(layout.RoleTimestamp, 0)), bytes.NewReader(tsData)); err != nil {
+	if err := b.p.serveTimestamp(ctx, b.shard, tsData); err != nil {
 		// The commit stands: the change is published and becomes visible
-		// when Repair rewrites the timestamp (at the next renewal tick or
-		// restart). Reporting a failure would invite a retry that conflicts.
-		b.p.cfg.Log.Error("published but failed to write the timestamp; it will be repaired", "shard", b.shard, "err", err)
-		b.p.noteError(err)
-		b.p.setDirty(b.shard, true)
+		// when the shard catches up (retried every few seconds) or
+		// publishes again. Reporting a failure would invite a retry that
+		// conflicts.
+		b.waiting = err.Error()
 	}
 	for _, path := range b.removed {
 		if err := b.p.cfg.Blobs.Delete(ctx, path); err != nil {
@@ -765,10 +766,8 @@ func (b *batch) publishTimestamp(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	b.remember(pub)
-	if err := b.p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(b.shard, layout.MetadataFile(layout.RoleTimestamp, 0)), bytes.NewReader(data)); err != nil {
-		b.p.cfg.Log.Error("renewed but failed to write the timestamp; it will be repaired", "shard", b.shard, "err", err)
-		b.p.noteError(err)
-		b.p.setDirty(b.shard, true)
+	if err := b.p.serveTimestamp(ctx, b.shard, data); err != nil {
+		b.waiting = err.Error()
 	}
 	return b.snapshot.Signed.Version, nil
 }

@@ -121,9 +121,9 @@ func (p *Publisher) Bootstrap(ctx context.Context, shards []ceremony.Shard, tf *
 		}
 	}
 	for _, s := range stamps {
-		if err := p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(s.shard, layout.MetadataFile(layout.RoleTimestamp, 0)), bytes.NewReader(s.data)); err != nil {
-			return err
-		}
+		// A shard whose witnesses cannot co-sign yet (they may start after
+		// the server) is behind, and caught up when they answer.
+		p.serveTimestamp(ctx, s.shard, s.data)
 	}
 	return nil
 }
@@ -143,10 +143,15 @@ func (p *Publisher) signEncode(shard string, snap *tufmeta.Snapshot) ([]byte, er
 // shard's timestamp.json is rewritten from the store when it differs (a
 // publish that committed but did not write its timestamp), and the
 // current snapshot file is rewritten if it is missing.
+//
+// Each shard is repaired through its publishing loop, so a repair never
+// writes a timestamp older than one the loop is publishing. A timestamp
+// that its witnesses cannot co-sign yet leaves the shard behind (see
+// Behind), which is not an error here.
 func (p *Publisher) Repair(ctx context.Context) (repaired int, err error) {
 	for _, shard := range layout.ShardIDs(p.cfg.Shards) {
-		n, err := p.repairShard(ctx, shard)
-		repaired += n
+		res, err := p.do(ctx, shard, &request{repair: true})
+		repaired += res.repaired
 		if err != nil {
 			return repaired, err
 		}
@@ -169,13 +174,31 @@ func (p *Publisher) repairShard(ctx context.Context, shard string) (repaired int
 		}
 		files = append(files, rf)
 	}
-	for _, role := range []string{layout.RoleSnapshot, layout.RoleTimestamp} {
-		rf, err := p.cfg.State.Role(ctx, shard, role)
-		if err != nil {
-			return repaired, fmt.Errorf("shard %s %s: %w", shard, role, err)
-		}
-		files = append(files, rf)
+	snap, err := p.cfg.State.Role(ctx, shard, layout.RoleSnapshot)
+	if err != nil {
+		return repaired, fmt.Errorf("shard %s %s: %w", shard, layout.RoleSnapshot, err)
 	}
+	files = append(files, snap)
+	ts, err := p.cfg.State.Role(ctx, shard, layout.RoleTimestamp)
+	if err != nil {
+		return repaired, fmt.Errorf("shard %s %s: %w", shard, layout.RoleTimestamp, err)
+	}
+	defer func() {
+		if err != nil {
+			return
+		}
+		// The timestamp last, co-signed by the witnesses when the root
+		// names them; if they cannot sign yet the shard stays behind.
+		ok, cerr := p.servedIsCurrent(ctx, shard, ts.Data)
+		if cerr != nil {
+			err = cerr
+			return
+		}
+		if !ok && p.serveTimestamp(ctx, shard, ts.Data) == nil {
+			p.cfg.Log.Info("repaired published file", "path", layout.MetadataBlobPath(shard, layout.MetadataFile(layout.RoleTimestamp, 0)))
+			repaired++
+		}
+	}()
 	for _, rf := range files {
 		path := layout.MetadataBlobPath(rf.Shard, layout.MetadataFile(rf.Role, rf.Version))
 		same, err := p.blobEquals(ctx, path, rf.Data)

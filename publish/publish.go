@@ -31,6 +31,7 @@ import (
 	"hallmark.dev/hallmark/store"
 	"hallmark.dev/hallmark/tufmeta"
 	"hallmark.dev/hallmark/validation"
+	"hallmark.dev/hallmark/witness"
 )
 
 // OnlineKeys returns the online signing key of a role ("timestamp",
@@ -57,6 +58,12 @@ type Config struct {
 	// creation that would pass it is refused (default: a margin under
 	// tufmeta.MaxRoleSize, which every client reads).
 	MaxNewBin int
+	// Witnesses co-signs the timestamps of shards whose root names
+	// witnesses; it may be nil when no root does.
+	Witnesses *witness.Pool
+	// CatchUp is how often shards whose timestamp waits for witnesses are
+	// retried (default 2s).
+	CatchUp time.Duration
 }
 
 // Publisher validates and publishes changes, one loop per shard.
@@ -72,6 +79,9 @@ type Publisher struct {
 	polMu   sync.RWMutex
 	pol     layout.Policy
 	cache   roleCache
+	behind  behind
+	rootsMu sync.Mutex
+	roots   map[string][][]byte // shard → every root version, oldest first
 }
 
 // Stats are counters for /metrics.
@@ -98,7 +108,12 @@ func New(ctx context.Context, cfg Config) *Publisher {
 	if cfg.MaxNewBin <= 0 || cfg.MaxNewBin > newBinLimit {
 		cfg.MaxNewBin = newBinLimit
 	}
-	return &Publisher{cfg: cfg, queues: map[string]chan *request{}, ctx: ctx}
+	if cfg.CatchUp <= 0 {
+		cfg.CatchUp = 2 * time.Second
+	}
+	p := &Publisher{cfg: cfg, queues: map[string]chan *request{}, ctx: ctx}
+	go p.catchUp(ctx, cfg.CatchUp)
+	return p
 }
 
 // Wait blocks until every shard loop has stopped (after ctx is done).
@@ -152,6 +167,11 @@ type Result struct {
 	Shard  string
 	// SnapshotVersion is the shard snapshot that contains the change.
 	SnapshotVersion int64
+	// Waiting, for a published change, says why clients cannot see it yet
+	// (its timestamp waits for witnesses); empty once it is served.
+	Waiting string
+
+	repaired int // files a repair request rewrote
 }
 
 type request struct {
@@ -159,6 +179,7 @@ type request struct {
 	change  *Change
 	offline *Offline
 	renew   bool
+	repair  bool // serve what the shard's last publication did not
 	done    chan Result
 	err     error
 }
@@ -240,6 +261,24 @@ func (p *Publisher) publishBatch(shard string, batch []*request) {
 	// A publication whose files could not all be written is finished
 	// before anything else is published in the shard: the store remembers
 	// only the last publication's files.
+	if !slices.ContainsFunc(batch, func(r *request) bool { return !r.repair }) {
+		n, err := p.repairShard(ctx, shard)
+		if err == nil {
+			p.setDirty(shard, false)
+		}
+		for _, r := range batch {
+			r.err = err
+			r.done <- Result{Shard: shard, repaired: n}
+			n = 0
+		}
+		return
+	}
+	batch = slices.DeleteFunc(batch, func(r *request) bool {
+		if r.repair {
+			r.done <- Result{Shard: shard} // the batch repairs first anyway
+		}
+		return r.repair
+	})
 	if p.isDirty(shard) {
 		if _, err := p.repairShard(ctx, shard); err != nil {
 			p.noteError(err)
@@ -293,6 +332,7 @@ func (p *Publisher) publishBatch(shard string, batch []*request) {
 		case results[i].Outcome == validation.Accept:
 			p.stats.Published++
 			results[i].SnapshotVersion = version
+			results[i].Waiting = b.waiting
 		case results[i].Outcome == validation.Reject:
 			p.stats.Rejected++
 		}

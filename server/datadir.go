@@ -23,6 +23,7 @@ import (
 	"hallmark.dev/hallmark/store/blobdir"
 	"hallmark.dev/hallmark/store/sqlite"
 	"hallmark.dev/hallmark/trust"
+	"hallmark.dev/hallmark/witness"
 )
 
 // A data directory holds one repository:
@@ -47,6 +48,9 @@ const (
 type RepoInfo struct {
 	Shards int  `json:"shards"`
 	Dev    bool `json:"dev"`
+	// DevWitness is the URL of a development repository's own witness
+	// (DATA/dev-witness), started with the server.
+	DevWitness string `json:"dev_witness,omitempty"`
 }
 
 // Repo is an opened data directory: its stores and its publisher.
@@ -60,6 +64,9 @@ type Repo struct {
 	Fingerprint string
 	// Created is true when this call created the repository.
 	Created bool
+	// DevWitnessURL is where the development witness started by OpenRepo
+	// answers ("" when none runs).
+	DevWitnessURL string
 
 	sec *secrets
 }
@@ -75,6 +82,12 @@ type OpenOptions struct {
 	// InitBundle is the admins' init ceremony, for a prepared production
 	// data directory that has not been initialized.
 	InitBundle []byte
+	// DevWitness gives a new development repository a witness of its own,
+	// which every shard's root names, and starts it (as a separate
+	// process, until ctx ends) when the repository has one.
+	DevWitness bool
+	// WitnessLog receives the development witness's output.
+	WitnessLog io.Writer
 }
 
 // OpenRepo opens the repository in dir. With Dev set and no repository
@@ -134,7 +147,7 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 	r.sec = &secrets{dir: dir, cur: secret}
 	keys := r.sec.current
 	r.Publisher = publish.New(ctx, publish.Config{State: st, Blobs: r.Blobs, Keys: keys, NextKeys: r.sec.nextKey,
-		Policy: o.Policy, Shards: r.Info.Shards, Now: o.Now, Log: o.Log})
+		Policy: o.Policy, Shards: r.Info.Shards, Now: o.Now, Log: o.Log, Witnesses: witness.NewPool(nil, 0)})
 
 	ok, err := r.Publisher.Initialized(ctx)
 	if err != nil {
@@ -157,6 +170,12 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 		}
 		data, _ := json.MarshalIndent(r.Info, "", "  ")
 		if err := os.WriteFile(filepath.Join(dir, repoFile), data, 0o600); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
+	if r.Info.DevWitness != "" && r.DevWitnessURL == "" {
+		if err := r.startDevWitness(ctx, o); err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -296,12 +315,38 @@ func initDev(ctx context.Context, r *Repo, online publish.OnlineKeys, o OpenOpti
 		},
 		Policy: o.Policy, Now: o.Now(),
 	}
+	if o.DevWitness {
+		w, err := newDevWitness(r.Dir, r.Info.Shards)
+		if err != nil {
+			return fmt.Errorf("failed to create the development witness: %w", err)
+		}
+		params.Witnesses = []*witness.Keys{w}
+		r.Info.DevWitness = w.URL
+	}
 	shards, tf, err := ceremony.Init(params, ceremony.Signers{Root: []*signing.Key{root}, Targets: []*signing.Key{targets}, Claim: []*signing.Key{claim}})
 	if err != nil {
 		return err
 	}
 	if onlineErr != nil {
 		return onlineErr
+	}
+	if o.DevWitness {
+		// The witness pins the new repository's trust and answers before
+		// the first timestamps are published.
+		tfData, err := json.Marshal(tf)
+		if err != nil {
+			return err
+		}
+		id, err := witness.Load(filepath.Join(r.Dir, DevWitnessDir))
+		if err != nil {
+			return err
+		}
+		if err := id.Pin(tfData); err != nil {
+			return err
+		}
+		if err := r.startDevWitness(ctx, o); err != nil {
+			return err
+		}
 	}
 	return r.Publisher.Bootstrap(ctx, shards, tf)
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Keyring is a directory of named key files ("<name>.key").
@@ -107,4 +108,17 @@ func (r Keyring) Load(name string, passphrase []byte) (*Key, error) {
 		return nil, err
 	}
 	return ParseKey(data, passphrase)
+}
+
+// MinPassphraseLength is the shortest passphrase a new key accepts, in
+// characters: a stolen key file can be attacked offline, at leisure.
+const MinPassphraseLength = 10
+
+// CheckNewPassphrase returns an error unless p is long enough to protect a
+// new key file.
+func CheckNewPassphrase(p []byte) error {
+	if n := utf8.RuneCount(p); n < MinPassphraseLength {
+		return fmt.Errorf("the passphrase has %d characters; a key's passphrase needs at least %d (a stolen key file can be guessed at offline)", n, MinPassphraseLength)
+	}
+	return nil
 }

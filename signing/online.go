@@ -22,3 +22,22 @@ func DeriveOnline(secret []byte, shard, role string) (*Key, error) {
 	}
 	return FromSeed(seed, "online "+role+" key of shard "+shard), nil
 }
+
+// WitnessSecretSize is the size of a witness's secret.
+const WitnessSecretSize = 32
+
+// DeriveWitness derives a witness's key for one shard from its secret. A
+// witness has one key per shard, as the server has one online key per
+// shard: a signature a witness gave one shard's timestamp never counts in
+// another shard, so one shard's timestamp can never be replayed as
+// another's to lock its clients out.
+func DeriveWitness(secret []byte, name, shard string) (*Key, error) {
+	if len(secret) != WitnessSecretSize {
+		return nil, fmt.Errorf("witness secret is %d bytes; want %d", len(secret), WitnessSecretSize)
+	}
+	seed, err := hkdf.Key(sha256.New, secret, nil, "hallmark witness key v1|"+shard, 32)
+	if err != nil {
+		return nil, fmt.Errorf("failed to derive witness key: %w", err)
+	}
+	return FromSeed(seed, "witness "+name+" key of shard "+shard), nil
+}

@@ -15,9 +15,11 @@ import (
 	"hallmark.dev/hallmark/admin"
 	"hallmark.dev/hallmark/api"
 	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/explain"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/server"
 	"hallmark.dev/hallmark/signing"
+	"hallmark.dev/hallmark/witness"
 )
 
 // adminOptions are the flags admin ceremonies share.
@@ -46,7 +48,7 @@ admins, the first saves the ceremony to a file and the others run 'hallmark admi
 	}
 	c.AddCommand(newAdminPrepareCmd(e), newAdminInitCmd(e), newAdminSignCmd(e), newAdminSubmitCmd(e),
 		newAdminStatusCmd(e), newAdminClaimCmd(e), newAdminBlockCmd(e, true), newAdminBlockCmd(e, false),
-		newAdminRotateCmd(e), newAdminRenewCmd(e), newAdminConfigCmd(e))
+		newAdminRotateCmd(e), newAdminRenewCmd(e), newAdminConfigCmd(e), newAdminWitnessCmd(e))
 	return c
 }
 
@@ -86,6 +88,12 @@ func finishCeremony(ctx context.Context, e *env, t *admin.Tool, b *ceremony.Bund
 	fmt.Fprintf(e.stderr, "ceremony %q will\n", b.Kind)
 	for _, l := range rep.Lines {
 		fmt.Fprintf(e.stderr, "  - %s\n", l)
+	}
+	if len(rep.LeftUnclaimed) > 0 {
+		fmt.Fprintf(e.stderr, "and leaves unclaimed, because their owners' own signed changes do not lead to the keys the server shows:\n")
+		for _, l := range rep.LeftUnclaimed {
+			fmt.Fprintf(e.stderr, "  ! %s\n", l)
+		}
 	}
 	if rep.Added == 0 && !rep.Complete() && o.out == "" && b.Kind != ceremony.KindInit {
 		return withHint(errors.New("none of your keys can sign this ceremony"), "check --keys DIR; to prepare the ceremony for admins who hold the keys, pass -o FILE")
@@ -161,6 +169,9 @@ func submitCeremony(ctx context.Context, e *env, t *admin.Tool, b *ceremony.Bund
 		return withHint(fmt.Errorf("%d of %d shard(s) refused the ceremony", failed, len(results)), "the other shards published it; fix the cause and run the ceremony again")
 	}
 	fmt.Fprintf(e.stderr, "published in %d shard(s)\n", len(results))
+	if b.Trust != nil && b.Kind != ceremony.KindInit {
+		fmt.Fprintf(e.stderr, "the repository's trust fingerprint is now %s: publish it for new users (users who pinned it before follow the new roots by themselves)\n", b.Trust.Fingerprint())
+	}
 	return nil
 }
 
@@ -210,7 +221,8 @@ output file, for the admins' 'hallmark admin init' ceremony.`,
 func newAdminInitCmd(e *env) *cobra.Command {
 	o := &adminOptions{}
 	var onlineFile string
-	var rootN, rootT int
+	var rootN, rootT, witnessT int
+	var witnessFiles []string
 	var extraRoot []string
 	c := &cobra.Command{
 		Use:   "init --keys DIR --online-keys FILE",
@@ -242,11 +254,20 @@ prepare'). With --root-pubkey, other admins' root keys join; they sign with
 				if _, err := kr.Raw(name); err == nil {
 					return kr.Load(name, pass)
 				}
+				if err := signing.CheckNewPassphrase(pass); err != nil {
+					return nil, withHint(err, "choose a longer passphrase for the new offline keys")
+				}
 				fmt.Fprintf(e.stderr, "creating offline key %s\n", filepath.Join(o.keys, name+".key"))
 				return kr.Create(name, label, pass)
 			}
 			var keys []*signing.Key
-			p := admin.InitParams{Online: online, RootThreshold: rootT, TargetsThreshold: 1, ClaimThreshold: 1, Now: time.Now()}
+			p := admin.InitParams{Online: online, RootThreshold: rootT, TargetsThreshold: 1, ClaimThreshold: 1, Now: time.Now(), WitnessThreshold: witnessT}
+			if p.Witnesses, err = readWitnessKeys(witnessFiles); err != nil {
+				return err
+			}
+			if len(p.Witnesses) == 0 {
+				fmt.Fprintln(e.stderr, "warning: no --witness: fresh clients (new users, CI runners) will be only as safe as the server's online keys; add witnesses later with 'hallmark admin witness add'")
+			}
 			for i := 1; i <= rootN; i++ {
 				k, err := get(fmt.Sprintf("root-%d", i), fmt.Sprintf("root key %d", i))
 				if err != nil {
@@ -286,6 +307,68 @@ prepare'). With --root-pubkey, other admins' root keys join; they sign with
 	c.Flags().IntVar(&rootN, "root-keys", 3, "how many root keys to create in --keys DIR")
 	c.Flags().IntVar(&rootT, "root-threshold", 2, "how many root keys must sign root changes")
 	c.Flags().StringArrayVar(&extraRoot, "root-pubkey", nil, "another admin's root public key (repeatable)")
+	c.Flags().StringArrayVar(&witnessFiles, "witness", nil, "a witness's keys file, from 'hallmark witness key' (repeatable)")
+	c.Flags().IntVar(&witnessT, "timestamp-threshold", 0, "signatures a timestamp needs: the online key plus witnesses (default: the online key and a majority of the witnesses)")
+	return c
+}
+
+// readWitnessKeys reads witness keys files.
+func readWitnessKeys(files []string) ([]*witness.Keys, error) {
+	var out []*witness.Keys
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		k, err := witness.ParseKeys(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func newAdminWitnessCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "witness add|remove",
+		Short: "Change the witnesses that co-sign every shard's timestamp",
+		Long: `Witnesses co-sign each shard's timestamp only when it rolls nothing back; every
+shard's root names them, with how many signatures a timestamp needs (the online key
+plus witnesses). Changing them is a root ceremony in every shard.`,
+	}
+	for _, add := range []bool{true, false} {
+		o := &adminOptions{}
+		var threshold int
+		use, short, example := "add FILE... --keys DIR", "Add witnesses (their 'hallmark witness key' files)", "  hallmark admin witness add witness-example-org.json --keys ./offline-keys"
+		if !add {
+			use, short, example = "remove NAME... --keys DIR", "Remove witnesses by name", "  hallmark admin witness remove witness.example.org --keys ./offline-keys"
+		}
+		cmd := &cobra.Command{
+			Use:     use,
+			Short:   short,
+			Example: example,
+			Args:    cobra.MinimumNArgs(1),
+			RunE: func(c *cobra.Command, args []string) error {
+				wc := admin.WitnessChange{Threshold: threshold}
+				if add {
+					ws, err := readWitnessKeys(args)
+					if err != nil {
+						return err
+					}
+					wc.Add = ws
+				} else {
+					wc.Remove = args
+				}
+				return runCeremony(c.Context(), e, o, func(t *admin.Tool, keys []*signing.Key) (*ceremony.Bundle, *admin.Report, error) {
+					return t.Witnesses(c.Context(), wc, keys)
+				})
+			},
+		}
+		cmd.Flags().IntVar(&threshold, "timestamp-threshold", 0, "signatures a timestamp needs: the online key plus witnesses (default: the online key and a majority of the witnesses)")
+		o.register(cmd)
+		c.AddCommand(cmd)
+	}
 	return c
 }
 
@@ -556,7 +639,7 @@ func newAdminStatusCmd(e *env) *cobra.Command {
 				if x.InSigningPeriod > 0 {
 					note = fmt.Sprintf("  ← due in %d shard(s) (%s)", x.InSigningPeriod, who)
 				}
-				fmt.Fprintf(w, "  %-10s %s (in %s, shard %s)%s\n", x.Role, x.Earliest.Format(time.DateOnly), x.Earliest.Sub(now).Round(time.Hour), x.Shard, note)
+				fmt.Fprintf(w, "  %-10s %s (in %s, shard %s)%s\n", x.Role, x.Earliest.Format(time.DateOnly), explain.Duration(x.Earliest.Sub(now)), x.Shard, note)
 			}
 			fmt.Fprintf(w, "\nprojects waiting to be claimed: %d\n", st.UnclaimedTotal)
 			for i, p := range st.Unclaimed {
@@ -603,7 +686,9 @@ in every shard's targets metadata, signed with the targets key. Keys:
   expiry.ROLE.valid, expiry.ROLE.signing   ROLE: root, targets, claimed, new, snapshot, timestamp, project (durations, like 720h)
   max-file-size, max-release-size          bytes, or with KiB, MiB, GiB
   registration                             open, or token (creating a project needs a token from the operator)
-  reserved+ NAME, reserved- NAME           reserve a project name, or release it`,
+  reserved+ NAME, reserved- NAME           reserve a project name, or release it
+  allow-confusable+ NAME, allow-confusable- NAME
+                                           allow a new project's name although an existing one looks alike, or stop allowing it`,
 		Args: exactArgs(0, "admin config [--set KEY=VALUE]... --keys DIR"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			t, err := adminTool(e)
@@ -623,8 +708,8 @@ in every shard's targets metadata, signed with the targets key. Keys:
 					x := s.Expiry.ForKind(k)
 					fmt.Fprintf(w, "expiry.%-10s valid %-10s signing period %s\n", k, x.Valid, x.Signing)
 				}
-				fmt.Fprintf(w, "max-file-size       %d\nmax-release-size    %d\nregistration        %s\nreserved            %s\n",
-					s.MaxFileSize, s.MaxReleaseSize, s.Registration, strings.Join(s.Reserved, ", "))
+				fmt.Fprintf(w, "max-file-size       %d\nmax-release-size    %d\nregistration        %s\nreserved            %s\nallow-confusable    %s\n",
+					s.MaxFileSize, s.MaxReleaseSize, s.Registration, strings.Join(s.Reserved, ", "), strings.Join(s.AllowConfusable, ", "))
 				return nil
 			}
 			keys, err := loadAdminKeys(e, o.keys)

@@ -1,10 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"hallmark.dev/hallmark/signing"
 )
 
 func newKeyCmd(e *env) *cobra.Command {
@@ -25,8 +26,8 @@ from HALLMARK_PASSPHRASE), stored in $HALLMARK_HOME/keys/NAME.key.`,
 			if err != nil {
 				return err
 			}
-			if len(pass) == 0 {
-				return withHint(errors.New("the passphrase is empty"), "choose a passphrase; keys are always stored encrypted")
+			if err := signing.CheckNewPassphrase(pass); err != nil {
+				return withHint(err, "choose a longer passphrase (several words are easy to remember); keys are always stored encrypted")
 			}
 			if label == "" {
 				label = args[0]

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/server"
@@ -32,6 +33,7 @@ type serveOptions struct {
 	rate      int
 	limits    server.Limits
 	pprof     string
+	noWitness bool
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -46,10 +48,20 @@ development offline keys (stored unencrypted in DATA/dev-keys: never for real us
 the online secret and the signed initial metadata of every shard. Later starts reuse them.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if c.Flags().Changed("repo") || c.Flags().Changed("home") {
+				return &usageError{msg: "serve takes no --repo or --home: those pick a repository and keys for the client commands", hint: "use --data DIR for the server's data and --addr HOST:PORT for where it listens"}
+			}
 			return runServe(c.Context(), e, o, c.Flags().Changed("shards"))
 		},
 	}
+	// The client's global flags (--repo, --home) mean nothing to a server:
+	// its help does not list them.
+	c.SetHelpFunc(func(c *cobra.Command, args []string) {
+		c.Root().PersistentFlags().VisitAll(func(f *pflag.Flag) { f.Hidden = true })
+		c.Root().HelpFunc()(c, args)
+	})
 	c.Flags().BoolVar(&o.dev, "dev", false, "create a development repository if the data directory has none")
+	c.Flags().BoolVar(&o.noWitness, "no-witness", false, "with --dev: create the development repository without a witness (fresh clients are then only as safe as the online keys)")
 	c.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (HOST:PORT)")
 	c.Flags().StringVar(&o.data, "data", "./hallmark-data", "data directory")
 	c.Flags().IntVar(&o.shards, "shards", layout.DefaultShards, "shard count of a new repository: 1, 16, 256 or 4096")
@@ -108,11 +120,17 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 			}
 		}
 	}
-	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle})
+	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle, DevWitness: o.dev && !o.noWitness, WitnessLog: e.stderr})
 	if err != nil {
 		return withHint(err, "check --data, or start a development repository with 'hallmark serve --dev'")
 	}
 	defer repo.Close()
+	witnessURL := repo.DevWitnessURL
+	if witnessURL != "" {
+		if behind := repo.Publisher.Behind(); len(behind) > 0 {
+			return fmt.Errorf("the development witness did not co-sign %d shard(s), e.g. %s", len(behind), firstValue(behind))
+		}
+	}
 	srv, err := server.New(server.Config{
 		State: repo.State, Blobs: repo.Blobs, Publisher: repo.Publisher, Shards: repo.Info.Shards,
 		StagingDir: repo.StagingDir(), MaxUpload: o.maxUpload, Log: log, Dev: repo.Info.Dev,
@@ -142,6 +160,9 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	fmt.Fprintf(e.stderr, "  data:              %s\n", abs)
 	fmt.Fprintf(e.stderr, "  shards:            %d\n", repo.Info.Shards)
 	fmt.Fprintf(e.stderr, "  trust fingerprint: %s\n", repo.Fingerprint)
+	if witnessURL != "" {
+		fmt.Fprintf(e.stderr, "  witness:           %s (a development witness in %s; a real one is run by someone else, elsewhere)\n", witnessURL, filepath.Join(abs, server.DevWitnessDir))
+	}
 	if repo.Info.Dev {
 		fmt.Fprintf(e.stderr, "  DEVELOPMENT ONLY:  offline keys are unencrypted in %s; never use this repository for real releases\n", filepath.Join(abs, server.DevKeysDir))
 	}
@@ -195,4 +216,12 @@ func runDevOfflineRenewal(ctx context.Context, repo *server.Repo, policy func() 
 		case <-t.C:
 		}
 	}
+}
+
+// firstValue returns one "key: value" of a map, for a short message.
+func firstValue(m map[string]string) string {
+	for k, v := range m {
+		return k + ": " + v
+	}
+	return ""
 }

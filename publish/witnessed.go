@@ -1,0 +1,232 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/store"
+	"hallmark.dev/hallmark/tufmeta"
+	"hallmark.dev/hallmark/witness"
+)
+
+// Witnessing: a shard whose root names witnesses publishes a timestamp only
+// once enough of them co-signed it. The store keeps the timestamp as the
+// online key signed it; the co-signed form exists only as the served
+// timestamp.json. A publication whose timestamp could not be co-signed
+// stands (it is committed and its versioned files are written) and its
+// shard is "behind": clients see the previous timestamp until a retry, or
+// the shard's next publication, gets a new timestamp co-signed.
+
+// behind tracks the shards whose served timestamp is older than the store's.
+type behind struct {
+	mu     sync.Mutex
+	shards map[string]behindShard
+}
+
+type behindShard struct {
+	Since  time.Time
+	Reason string
+}
+
+// set marks a shard behind and reports whether it was already.
+func (b *behind) set(shard string, since time.Time, reason string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.shards == nil {
+		b.shards = map[string]behindShard{}
+	}
+	old, was := b.shards[shard]
+	if was {
+		since = old.Since
+	}
+	b.shards[shard] = behindShard{Since: since, Reason: reason}
+	return was
+}
+
+// clear marks a shard served and reports whether it was behind.
+func (b *behind) clear(shard string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, was := b.shards[shard]
+	delete(b.shards, shard)
+	return was
+}
+
+func (b *behind) list() map[string]behindShard {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return maps.Clone(b.shards)
+}
+
+// Behind lists the shards whose newest publication is not served yet
+// (its timestamp waits for witnesses, or could not be written), with
+// since when and why.
+func (p *Publisher) Behind() map[string]string {
+	out := map[string]string{}
+	for s, b := range p.behind.list() {
+		out[s] = fmt.Sprintf("since %s: %s", b.Since.UTC().Format(time.RFC3339), b.Reason)
+	}
+	return out
+}
+
+// WitnessHealth reports each witness the publisher has asked.
+func (p *Publisher) WitnessHealth() []witness.Health {
+	if p.cfg.Witnesses == nil {
+		return nil
+	}
+	return p.cfg.Witnesses.Health()
+}
+
+// cosign returns the timestamp ts (signed by the online key) with the
+// witness signatures the shard's root requires.
+func (p *Publisher) cosign(ctx context.Context, shard string, ts []byte) ([]byte, error) {
+	roots, root, err := p.rootChain(ctx, shard)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := tufmeta.SplitTimestamp(root)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys.Witnesses) == 0 {
+		return ts, nil
+	}
+	if p.cfg.Witnesses == nil {
+		return nil, errors.New("the shard's root names witnesses but this server has no witness client")
+	}
+	md, err := tufmeta.Decode[metadata.TimestampType](ts)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := p.cfg.State.RoleVersion(ctx, shard, layout.RoleSnapshot, md.Signed.Meta["snapshot.json"].Version)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot named by the timestamp: %w", err)
+	}
+	return p.cfg.Witnesses.Cosign(ctx, witness.Job{Shard: shard, Roots: roots, Root: root, Timestamp: ts, Snapshot: snap.Data})
+}
+
+// rootChain returns every root of a shard, oldest first, and the newest
+// decoded. Roots are immutable per version, so they are kept once read.
+func (p *Publisher) rootChain(ctx context.Context, shard string) ([][]byte, *tufmeta.Root, error) {
+	cur, err := p.cfg.State.Role(ctx, shard, layout.RoleRoot)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.rootsMu.Lock()
+	chain := p.roots[shard]
+	p.rootsMu.Unlock()
+	for v := int64(len(chain)) + 1; v <= cur.Version; v++ {
+		rf, err := p.cfg.State.RoleVersion(ctx, shard, layout.RoleRoot, v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("root version %d of shard %s: %w", v, shard, err)
+		}
+		chain = append(slices.Clip(chain), rf.Data)
+	}
+	p.rootsMu.Lock()
+	if p.roots == nil {
+		p.roots = map[string][][]byte{}
+	}
+	p.roots[shard] = chain
+	p.rootsMu.Unlock()
+	root, err := tufmeta.Decode[metadata.RootType](chain[len(chain)-1])
+	if err != nil {
+		return nil, nil, err
+	}
+	return chain, root, nil
+}
+
+// serveTimestamp co-signs a committed timestamp and writes it as the
+// shard's timestamp.json. On failure the shard is marked behind and
+// retried; the error says why.
+func (p *Publisher) serveTimestamp(ctx context.Context, shard string, ts []byte) error {
+	full, err := p.cosign(ctx, shard, ts)
+	if err == nil {
+		err = p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(shard, layout.MetadataFile(layout.RoleTimestamp, 0)), bytes.NewReader(full))
+	}
+	if err != nil {
+		// Said once when the shard falls behind, not at every retry.
+		if !p.behind.set(shard, p.cfg.Now(), err.Error()) {
+			p.cfg.Log.Warn("published, but the timestamp is not served yet (retrying)", "shard", shard, "err", err)
+		}
+		p.noteError(err)
+		return err
+	}
+	if p.behind.clear(shard) {
+		p.cfg.Log.Info("shard caught up: its timestamp is served", "shard", shard)
+	}
+	return nil
+}
+
+// servedIsCurrent reports whether the served timestamp.json is the store's
+// timestamp (the same signed content; witness signatures may be added).
+func (p *Publisher) servedIsCurrent(ctx context.Context, shard string, stored []byte) (bool, error) {
+	b, err := p.cfg.Blobs.Open(ctx, layout.MetadataBlobPath(shard, layout.MetadataFile(layout.RoleTimestamp, 0)))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer b.Close()
+	served, err := io.ReadAll(io.LimitReader(b, tufmeta.MaxRoleSize))
+	if err != nil {
+		return false, err
+	}
+	if bytes.Equal(served, stored) {
+		return true, nil
+	}
+	s, err1 := tufmeta.Decode[metadata.TimestampType](served)
+	t, err2 := tufmeta.Decode[metadata.TimestampType](stored)
+	if err1 != nil || err2 != nil {
+		return false, nil
+	}
+	if enc, err := tufmeta.Encode(s); err != nil || !bytes.Equal(enc, served) {
+		return false, nil // not exactly as this server writes it
+	}
+	a, err1 := tufmeta.Canonical(s)
+	c, err2 := tufmeta.Canonical(t)
+	if err1 != nil || err2 != nil || !bytes.Equal(a, c) {
+		return false, nil
+	}
+	// The same timestamp: served only if it carries every signature the
+	// root requires (a file left by an older server may lack witnesses').
+	_, root, err := p.rootChain(ctx, shard)
+	if err != nil {
+		return false, err
+	}
+	d, err := tufmeta.RootDelegation(root, layout.RoleTimestamp)
+	if err != nil {
+		return false, err
+	}
+	n, err := tufmeta.Count(s, d)
+	return err == nil && n.Met(), err
+}
+
+// catchUp retries, through each shard's loop, the shards that are behind,
+// every interval until ctx is done.
+func (p *Publisher) catchUp(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for shard := range p.behind.list() {
+			if _, err := p.do(ctx, shard, &request{repair: true}); err != nil && ctx.Err() == nil {
+				p.cfg.Log.Warn("shard still behind", "shard", shard, "err", err)
+			}
+		}
+	}
+}
