@@ -46,6 +46,10 @@ type ChangeResponse struct {
 	SnapshotVersion int64 `json:"snapshot_version,omitempty"`
 	SignaturesValid int   `json:"signatures_valid"`
 	Threshold       int   `json:"threshold"`
+	// Waiting, for a published change, says why downloaders do not see it
+	// yet: its shard's timestamp waits for the witnesses to co-sign. The
+	// server retries; the change becomes visible without anything more.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // ErrorResponse is the body of every error answer.

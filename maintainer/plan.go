@@ -46,6 +46,8 @@ type Outcome struct {
 	SignaturesValid int
 	Threshold       int
 	SnapshotVersion int64
+	// Waiting says why downloaders do not see a published change yet.
+	Waiting string
 }
 
 // state returns the project's verified state and its explain form.

@@ -133,6 +133,7 @@ func (s *Server) writeResult(w http.ResponseWriter, c *publish.Change, res publi
 	case validation.Accept:
 		out.Status = api.StatusPublished
 		out.SnapshotVersion = res.SnapshotVersion
+		out.Waiting = res.Waiting
 		status := http.StatusOK
 		if c.Create {
 			status = http.StatusCreated

@@ -17,10 +17,8 @@ import (
 )
 
 // MetricSource is a part of the server that adds its own series to
-// /metrics: pass it in Config.MetricSources. Witnesses are meant to be one:
-// the code that asks witnesses to co-sign a shard's timestamp registers,
-// say, hallmark_witness_requests_total{witness,outcome} and
-// hallmark_witness_last_cosign_timestamp_seconds{witness} here.
+// /metrics: pass it in Config.MetricSources. (The witnesses' series come
+// from the publisher, see witnessCollector.)
 type MetricSource = prometheus.Collector
 
 // metrics are the series /metrics serves, in the Prometheus text format:
@@ -65,7 +63,7 @@ func newMetrics(s *Server) *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m.requests, m.latency, m.inFlight, m.refused, m.waiting, m.wait, m.batch, m.storeErrs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		publisherCollector{s.cfg.Publisher})
+		publisherCollector{s.cfg.Publisher}, witnessCollector{s.cfg.Publisher})
 	if b, ok := s.cfg.Blobs.(interface{ OnError(func(op string)) }); ok {
 		b.OnError(func(op string) { m.storeError("blobs", op) })
 	}
@@ -251,4 +249,35 @@ func unixOrZero(t time.Time) float64 {
 		return 0
 	}
 	return float64(t.Unix())
+}
+
+// witnessCollector serves the shards waiting for witnesses and each
+// witness's co-signatures, refusals and failures, as the publisher sees them.
+type witnessCollector struct{ p *publish.Publisher }
+
+var (
+	descBehind    = prometheus.NewDesc("hallmark_shards_behind", "Shards whose newest publication is not served yet (waiting for witnesses).", nil, nil)
+	descCosigned  = prometheus.NewDesc("hallmark_witness_cosigned_total", "Timestamps a witness co-signed.", []string{"witness"}, nil)
+	descRefusals  = prometheus.NewDesc("hallmark_witness_refusals_total", "Timestamps a witness refused.", []string{"witness"}, nil)
+	descFailures  = prometheus.NewDesc("hallmark_witness_failures", "Requests to a witness that failed since its last answer.", []string{"witness"}, nil)
+	descLastCosig = prometheus.NewDesc("hallmark_witness_last_cosign_timestamp_seconds", "When a witness last co-signed (0: never).", []string{"witness"}, nil)
+)
+
+func (c witnessCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descBehind, descCosigned, descRefusals, descFailures, descLastCosig} {
+		ch <- d
+	}
+}
+
+func (c witnessCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.p == nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descBehind, prometheus.GaugeValue, float64(len(c.p.Behind())))
+	for _, h := range c.p.WitnessHealth() {
+		ch <- prometheus.MustNewConstMetric(descCosigned, prometheus.CounterValue, float64(h.Cosigned), h.Name)
+		ch <- prometheus.MustNewConstMetric(descRefusals, prometheus.CounterValue, float64(h.Refusals), h.Name)
+		ch <- prometheus.MustNewConstMetric(descFailures, prometheus.GaugeValue, float64(h.Failures), h.Name)
+		ch <- prometheus.MustNewConstMetric(descLastCosig, prometheus.GaugeValue, unixOrZero(h.LastOK), h.Name)
+	}
 }

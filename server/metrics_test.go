@@ -40,6 +40,7 @@ func TestMetricsSeries(t *testing.T) {
 		{`hallmark_http_request_duration_seconds_count{route="GET /metadata/"}`, "3"},
 		{`hallmark_http_requests_in_flight`, "1"}, // the /metrics request itself
 		{`hallmark_publish_queue_depth`, "0"},
+		{`hallmark_shards_behind`, "0"},
 		{`hallmark_publish_batches_total`, "0"},
 		{`hallmark_changes_published_total`, "0"},
 		{`hallmark_changes_rejected_total`, "0"},

@@ -110,10 +110,14 @@ func warnSuperseding(ctx context.Context, e *env, t *maintainer.Tool, plan *main
 func reportOutcome(e *env, o *signOptions, project string, lines []string, out *maintainer.Outcome) error {
 	if o.asJSON {
 		return printJSON(e, map[string]any{"project": project, "status": out.Status, "changes": lines,
-			"pending_id": out.PendingID, "signatures_valid": out.SignaturesValid, "threshold": out.Threshold, "snapshot_version": out.SnapshotVersion})
+			"pending_id": out.PendingID, "signatures_valid": out.SignaturesValid, "threshold": out.Threshold, "snapshot_version": out.SnapshotVersion, "waiting": out.Waiting})
 	}
 	if out.Status == api.StatusPending {
 		fmt.Fprintf(e.stderr, "signed; the change waits for more signatures (%d of %d on the role that needs most)\nother maintainers approve it with: hallmark approve %s %s\n", out.SignaturesValid, out.Threshold, project, out.PendingID)
+		return nil
+	}
+	if out.Waiting != "" {
+		fmt.Fprintf(e.stderr, "published, but downloaders will see it only once the repository's witnesses co-sign it (the server retries by itself): %s\n", out.Waiting)
 		return nil
 	}
 	fmt.Fprintf(e.stderr, "published\n")

@@ -142,7 +142,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 				log.Info("online key rotation finished: the next online secret is now in force")
 			}
 		},
-		Web: web.New(web.Config{State: repo.State, Blobs: repo.Blobs, Shards: repo.Info.Shards, Renewal: web.RenewalFrom(repo.Publisher), Log: log, Dev: repo.Info.Dev}),
+		Web: web.New(web.Config{State: repo.State, Blobs: repo.Blobs, Shards: repo.Info.Shards, Renewal: web.RenewalFrom(repo.Publisher), Log: log, Dev: repo.Info.Dev, Witnesses: repo.Publisher}),
 	})
 	if err != nil {
 		return err
