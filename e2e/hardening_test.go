@@ -138,6 +138,8 @@ func TestMetricsAndPprof(t *testing.T) {
 		`hallmark_publish_queue_depth 0`,
 		"go_goroutines ",
 		"process_resident_memory_bytes ",
+		"hallmark_shards_behind 0",
+		`hallmark_witness_cosigned_total{witness="`, // the development witness
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
