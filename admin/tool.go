@@ -236,8 +236,9 @@ func (t *Tool) Submit(ctx context.Context, b *ceremony.Bundle) ([]SubmitResult, 
 	return out.Results, nil
 }
 
-// LoadKeys opens every key file in dir, asking for passphrases with pass.
-func LoadKeys(dir string, pass func(name string) ([]byte, error)) ([]*signing.Key, error) {
+// LoadKeys opens every key file in dir (encrypted key files, and token keys
+// registered there), asking s for passphrases and PINs.
+func LoadKeys(dir string, s signing.Secrets) ([]*signing.Key, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.key"))
 	if err != nil {
 		return nil, err
@@ -251,13 +252,7 @@ func LoadKeys(dir string, pass func(name string) ([]byte, error)) ([]*signing.Ke
 		if err != nil {
 			return nil, err
 		}
-		var p []byte
-		if signing.IsEncrypted(data) {
-			if p, err = pass(strings.TrimSuffix(filepath.Base(f), ".key")); err != nil {
-				return nil, err
-			}
-		}
-		k, err := signing.ParseKey(data, p)
+		k, err := signing.Open(data, strings.TrimSuffix(filepath.Base(f), ".key"), s)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}

@@ -48,6 +48,8 @@ type Server struct {
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
 	args []string
+	// Env is added to the server process's environment.
+	Env []string
 }
 
 func freeAddr(t testing.TB) string {
@@ -77,6 +79,7 @@ func (s *Server) Start() {
 	args := append([]string{"serve", "--dev", "--data", s.Data, "--addr", s.Addr}, s.args...)
 	s.log = &bytes.Buffer{}
 	s.cmd = exec.Command(binary, args...)
+	s.cmd.Env = append(os.Environ(), s.Env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	// If the test binary dies, so does the server.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -91,6 +91,7 @@ with TUF. Start a development repository with 'hallmark serve --dev', trust it w
 		newPendingCmd(e),
 		newApproveCmd(e),
 		newInspectCmd(e),
+		newProxyCmd(e),
 		newAdminCmd(e),
 		newWitnessCmd(e),
 	)

@@ -120,7 +120,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 			}
 		}
 	}
-	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle, DevWitness: o.dev && !o.noWitness, WitnessLog: e.stderr})
+	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle, DevWitness: o.dev && !o.noWitness, WitnessLog: e.stderr, OnlinePIN: []byte(e.getenv("HALLMARK_PIN"))})
 	if err != nil {
 		return withHint(err, "check --data, or start a development repository with 'hallmark serve --dev'")
 	}
