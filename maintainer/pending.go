@@ -142,23 +142,9 @@ func (t *Tool) verifyPending(ctx context.Context, raw api.PendingChange) (*Pendi
 	if err != nil {
 		return nil, err
 	}
-	var req api.ChangeRequest
-	if err := json.Unmarshal(raw.Change, &req); err != nil {
-		return nil, fmt.Errorf("malformed change: %w", err)
-	}
 	plan := &Plan{Project: base.Name, base: base}
-	if len(req.OwnersRole) > 0 {
-		if plan.owners, err = tufmeta.Decode[metadata.TargetsType](req.OwnersRole); err != nil {
-			return nil, fmt.Errorf("owners role: %w", err)
-		}
-	}
-	if len(req.ReleasesRole) > 0 {
-		if plan.releases, err = tufmeta.Decode[metadata.TargetsType](req.ReleasesRole); err != nil {
-			return nil, fmt.Errorf("releases role: %w", err)
-		}
-	}
-	if plan.owners == nil && plan.releases == nil {
-		return nil, errors.New("the change proposes no role")
+	if plan.owners, plan.releases, err = decodePendingChange(raw.Change); err != nil {
+		return nil, err
 	}
 	// It must build on the versions we verified.
 	stale := func(proposed, published int64) error {
@@ -311,6 +297,29 @@ func ownSig(md *tufmeta.Targets, id string) []metadata.Signature {
 		}
 	}
 	return nil
+}
+
+// decodePendingChange decodes the roles a pending change (as the server
+// lists it, unverified) proposes; at least one.
+func decodePendingChange(change []byte) (owners, releases *tufmeta.Targets, err error) {
+	var req api.ChangeRequest
+	if err := json.Unmarshal(change, &req); err != nil {
+		return nil, nil, fmt.Errorf("malformed change: %w", err)
+	}
+	if len(req.OwnersRole) > 0 {
+		if owners, err = tufmeta.Decode[metadata.TargetsType](req.OwnersRole); err != nil {
+			return nil, nil, fmt.Errorf("owners role: %w", err)
+		}
+	}
+	if len(req.ReleasesRole) > 0 {
+		if releases, err = tufmeta.Decode[metadata.TargetsType](req.ReleasesRole); err != nil {
+			return nil, nil, fmt.Errorf("releases role: %w", err)
+		}
+	}
+	if owners == nil && releases == nil {
+		return nil, nil, errors.New("the change proposes no role")
+	}
+	return owners, releases, nil
 }
 
 // Superseding is a pending change that a plan, once published, supersedes.

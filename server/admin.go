@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -38,14 +37,16 @@ func (s *Server) handleCeremony(w http.ResponseWriter, r *http.Request) {
 	// A shard's root, targets and claimed bin weigh a few KB to a few
 	// hundred KB (a claimed bin of ~500 projects).
 	limit := min(int64(s.cfg.Shards)*256<<10+1<<20, s.cfg.MaxUpload)
+	const hint = "a ceremony holds the offline roles of every shard; check that the file is one"
+	if r.ContentLength > limit {
+		s.writeBodyError(w, &http.MaxBytesError{Limit: limit}, limit, hint)
+		return
+	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the ceremony is larger than %d bytes", limit), "")
-			return
+		if !s.writeBodyError(w, err, limit, hint) {
+			writeError(w, http.StatusBadRequest, "bad_request", "failed to read the ceremony: "+err.Error(), "")
 		}
-		writeError(w, http.StatusBadRequest, "bad_request", "failed to read the ceremony: "+err.Error(), "")
 		return
 	}
 	b, err := ceremony.ParseBundle(data)
@@ -79,13 +80,21 @@ func (s *Server) handleCeremony(w http.ResponseWriter, r *http.Request) {
 			results[i].Status, results[i].Error = "rejected", err.Error()
 			continue
 		}
+		if roles.Root == nil && roles.Targets == nil && roles.Claimed == nil {
+			// Found by FuzzCeremonyRequest: an empty change was answered
+			// "published", to anyone.
+			results[i].Status, results[i].Error = "rejected", "the ceremony proposes no role for this shard (root, targets or claimed bin)"
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			res, err := s.cfg.Publisher.SubmitOffline(r.Context(), &publish.Offline{
-				Shard: ch.Shard, Root: roles.Root, Targets: roles.Targets, Claimed: roles.Claimed, Claims: roles.Claims,
+			res, err := s.measurePublish(func() (publish.Result, error) {
+				return s.cfg.Publisher.SubmitOffline(r.Context(), &publish.Offline{
+					Shard: ch.Shard, Root: roles.Root, Targets: roles.Targets, Claimed: roles.Claimed, Claims: roles.Claims,
+				})
 			})
 			switch {
 			case err != nil:

@@ -76,18 +76,20 @@ const (
 )
 
 func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, pathProject string) {
+	if r.ContentLength > s.cfg.MaxUpload {
+		// Refuse at once what would be refused after reading MaxUpload bytes.
+		s.writeBodyError(w, &http.MaxBytesError{Limit: s.cfg.MaxUpload}, s.cfg.MaxUpload, "split the release or ask the operator to raise --max-upload")
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload)
 	u, status, code, err := s.readUpload(r)
 	if u != nil {
 		defer u.cleanup()
 	}
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the request is larger than the server's limit of %d bytes", s.cfg.MaxUpload), "split the release or ask the operator to raise --max-upload")
-			return
+		if !s.writeBodyError(w, err, s.cfg.MaxUpload, "split the release or ask the operator to raise --max-upload") {
+			writeError(w, status, code, err.Error(), "")
 		}
-		writeError(w, status, code, err.Error(), "")
 		return
 	}
 	change, status, code, err := s.buildChange(u, pathProject)
@@ -98,7 +100,7 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, pathProject
 	if change.Create && !s.checkConfusable(r.Context(), w, change.Project, change.Display) {
 		return
 	}
-	res, err := s.cfg.Publisher.Submit(r.Context(), change)
+	res, err := s.submit(r.Context(), change)
 	if err != nil {
 		s.cfg.Log.Error("publish failed", "project", change.Project, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "the server could not publish the change; nothing was published", "try again later")

@@ -224,6 +224,10 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 		r.Close()
 		return nil, fmt.Errorf("failed to repair published files: %w", err)
 	}
+	if err := removeLeftovers(ctx, r.StagingDir(), blobs, o.Log); err != nil {
+		r.Close()
+		return nil, err
+	}
 	tb, err := blobReadAll(ctx, blobs, layout.TrustFile)
 	if err != nil {
 		r.Close()
@@ -258,6 +262,48 @@ func lockDatabase(ctx context.Context, o OpenOptions) (*postgres.Lock, error) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// removeLeftovers removes what a crash (kill -9, power loss) left behind:
+// uploads that were being staged, at once (nothing is in flight before the
+// server starts), and the blob store's temporary files, in the background
+// (a walk of every blob directory), those older than now only. Until this
+// ran, a crash in the middle of a large upload kept its bytes on disk for
+// good.
+func removeLeftovers(ctx context.Context, staging string, blobs store.Blobs, log *slog.Logger) error {
+	entries, err := os.ReadDir(staging)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("failed to read the staging directory: %w", err)
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			if err := os.Remove(filepath.Join(staging, e.Name())); err != nil {
+				return fmt.Errorf("failed to remove a leftover staged upload: %w", err)
+			}
+		}
+	}
+	if len(entries) > 0 {
+		log.Info("removed leftover staged uploads", "files", len(entries))
+	}
+	// Only a blob directory leaves temporary files; an object store's
+	// uploads are atomic.
+	dir, ok := blobs.(interface {
+		RemoveTemporary(ctx context.Context, before time.Time) (int, int64, error)
+	})
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	go func() {
+		files, bytes, err := dir.RemoveTemporary(ctx, start)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("failed to remove leftover temporary blob files", "err", err)
+		case files > 0:
+			log.Info("removed leftover temporary blob files", "files", files, "bytes", bytes, "duration", time.Since(start).Round(time.Millisecond))
+		}
+	}()
+	return nil
 }
 
 // StagingDir is where uploads wait while they are checked.

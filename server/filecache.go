@@ -97,8 +97,43 @@ func (c *fileCache) put(path string, f cachedFile, gen uint64) {
 // delete, so what it serves from memory is never stale.
 type notifyingBlobs struct {
 	store.Blobs
-	mu    sync.RWMutex
-	hooks []func(path string)
+	mu      sync.RWMutex
+	hooks   []func(path string)
+	onError func(op string)
+}
+
+// OnError registers a function called after each failed operation (a
+// missing blob is no failure), with the operation's name.
+func (n *notifyingBlobs) OnError(f func(op string)) {
+	n.mu.Lock()
+	n.onError = f
+	n.mu.Unlock()
+}
+
+func (n *notifyingBlobs) failed(op string, err error) {
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	n.mu.RLock()
+	f := n.onError
+	n.mu.RUnlock()
+	if f != nil {
+		f(op)
+	}
+}
+
+// Open implements store.Blobs.
+func (n *notifyingBlobs) Open(ctx context.Context, path string) (store.Blob, error) {
+	b, err := n.Blobs.Open(ctx, path)
+	n.failed("open", err)
+	return b, err
+}
+
+// Exists implements store.Blobs.
+func (n *notifyingBlobs) Exists(ctx context.Context, path string) (bool, error) {
+	ok, err := n.Blobs.Exists(ctx, path)
+	n.failed("exists", err)
+	return ok, err
 }
 
 // OnChange registers a function called after each Put or Delete.
@@ -119,6 +154,7 @@ func (n *notifyingBlobs) changed(path string) {
 // Put implements store.Blobs.
 func (n *notifyingBlobs) Put(ctx context.Context, path string, r io.Reader) error {
 	err := n.Blobs.Put(ctx, path, r)
+	n.failed("put", err)
 	n.changed(path)
 	return err
 }
@@ -126,6 +162,7 @@ func (n *notifyingBlobs) Put(ctx context.Context, path string, r io.Reader) erro
 // Delete implements store.Blobs.
 func (n *notifyingBlobs) Delete(ctx context.Context, path string) error {
 	err := n.Blobs.Delete(ctx, path)
+	n.failed("delete", err)
 	n.changed(path)
 	return err
 }

@@ -140,7 +140,9 @@ func (s *Server) handleSign(w http.ResponseWriter, r *http.Request) {
 		err = api.DecodeStrict(body, &sreq)
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "the signatures are not valid JSON: "+err.Error(), "")
+		if !s.writeBodyError(w, err, 1<<20, "") {
+			writeError(w, http.StatusBadRequest, "bad_request", "the signatures are not valid JSON: "+err.Error(), "")
+		}
 		return
 	}
 	id := r.PathValue("id")
@@ -198,7 +200,7 @@ func (s *Server) handleSign(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, code, err.Error(), "")
 		return
 	}
-	res, err := s.cfg.Publisher.Submit(r.Context(), change)
+	res, err := s.submit(r.Context(), change)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "the server could not publish the change; nothing was published", "try again later")
 		return

@@ -21,7 +21,6 @@ import (
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/publish"
 	"hallmark.dev/hallmark/store"
-	"hallmark.dev/hallmark/witness"
 )
 
 // Config holds the server's dependencies.
@@ -52,6 +51,11 @@ type Config struct {
 	// AfterCeremony runs after a ceremony published in every shard (the
 	// server finishes an online key rotation there).
 	AfterCeremony func(context.Context)
+	// Limits bounds connections, requests in flight and slow clients;
+	// zero fields take DefaultLimits.
+	Limits Limits
+	// MetricSources add their series to /metrics (see MetricSource).
+	MetricSources []MetricSource
 }
 
 // Server serves one repository.
@@ -64,6 +68,8 @@ type Server struct {
 	ceremonies chan struct{}
 	files      fileCache
 	stagedMem  atomic.Int64 // bytes of uploads staged in memory
+	inflight   inFlight
+	metrics    *metrics
 	set        struct {
 		mu sync.RWMutex
 		v  layout.Settings
@@ -99,7 +105,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Policy == (layout.Policy{}) {
 		cfg.Policy = layout.DefaultPolicy()
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{cfg: cfg, started: cfg.Now(), ceremonies: make(chan struct{}, 1)}
+	s.metrics = newMetrics(s)
 	if n, ok := cfg.Blobs.(interface{ OnChange(func(string)) }); ok {
 		n.OnChange(s.files.drop)
 	}
@@ -138,10 +146,17 @@ func (s *Server) routes() http.Handler {
 // answered first, without the router and the request log (which logs
 // only writes and errors): they are most of the traffic.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && s.serveFromMemory(w, r) {
+	rw := s.metrics.start(w)
+	defer s.metrics.done(rw, r)
+	release, ok := s.limitRequest(rw, r)
+	if !ok {
 		return
 	}
-	s.handler.ServeHTTP(w, r)
+	defer release()
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && s.serveFromMemory(rw, r) {
+		return
+	}
+	s.handler.ServeHTTP(rw, r)
 }
 
 // serveFromMemory answers a request for a published file that the file
@@ -240,6 +255,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if err := s.cfg.State.Ping(ctx); err != nil {
+		s.metrics.storeError("state", "ping")
 		http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
@@ -264,48 +280,4 @@ func (s *Server) cachedHealth(ctx context.Context) (bool, string) {
 	s.health.ok, s.health.msg = s.onlineHealth(ctx)
 	s.health.at = now
 	return s.health.ok, s.health.msg
-}
-
-func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	batches, published, rejected, renewals, lastRenewal, _, lastErrTime := s.cfg.Publisher.Snapshot()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	fmt.Fprintf(w, "# HELP hallmark_publish_batches_total Batches published.\n# TYPE hallmark_publish_batches_total counter\nhallmark_publish_batches_total %d\n", batches)
-	fmt.Fprintf(w, "# HELP hallmark_changes_published_total Changes accepted and published.\n# TYPE hallmark_changes_published_total counter\nhallmark_changes_published_total %d\n", published)
-	fmt.Fprintf(w, "# HELP hallmark_changes_rejected_total Changes rejected.\n# TYPE hallmark_changes_rejected_total counter\nhallmark_changes_rejected_total %d\n", rejected)
-	fmt.Fprintf(w, "# HELP hallmark_renewals_total Online metadata renewals.\n# TYPE hallmark_renewals_total counter\nhallmark_renewals_total %d\n", renewals)
-	var last int64
-	if !lastRenewal.IsZero() {
-		last = lastRenewal.Unix()
-	}
-	fmt.Fprintf(w, "# HELP hallmark_last_renewal_timestamp_seconds When online metadata was last renewed.\n# TYPE hallmark_last_renewal_timestamp_seconds gauge\nhallmark_last_renewal_timestamp_seconds %d\n", last)
-	var errAt int64
-	if !lastErrTime.IsZero() {
-		errAt = lastErrTime.Unix()
-	}
-	fmt.Fprintf(w, "# HELP hallmark_last_publish_error_timestamp_seconds When publishing or renewal last failed (0: never).\n# TYPE hallmark_last_publish_error_timestamp_seconds gauge\nhallmark_last_publish_error_timestamp_seconds %d\n", errAt)
-	fmt.Fprintf(w, "# HELP hallmark_shards_behind Shards whose newest publication is not served yet (waiting for witnesses).\n# TYPE hallmark_shards_behind gauge\nhallmark_shards_behind %d\n", len(s.cfg.Publisher.Behind()))
-	ws := s.cfg.Publisher.WitnessHealth()
-	if len(ws) == 0 {
-		return
-	}
-	series := []struct {
-		name, help, kind string
-		value            func(h witness.Health) int64
-	}{
-		{"hallmark_witness_cosigned_total", "Timestamps a witness co-signed.", "counter", func(h witness.Health) int64 { return h.Cosigned }},
-		{"hallmark_witness_refusals_total", "Timestamps a witness refused.", "counter", func(h witness.Health) int64 { return h.Refusals }},
-		{"hallmark_witness_failures", "Requests to a witness that failed since its last answer.", "gauge", func(h witness.Health) int64 { return int64(h.Failures) }},
-		{"hallmark_witness_last_cosign_timestamp_seconds", "When a witness last co-signed (0: never).", "gauge", func(h witness.Health) int64 {
-			if h.LastOK.IsZero() {
-				return 0
-			}
-			return h.LastOK.Unix()
-		}},
-	}
-	for _, m := range series {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.kind)
-		for _, h := range ws {
-			fmt.Fprintf(w, "%s{witness=%q} %d\n", m.name, h.Name, m.value(h))
-		}
-	}
 }

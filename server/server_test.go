@@ -13,6 +13,12 @@ import (
 
 func newTestServer(t testing.TB, maxUpload int64) *Server {
 	t.Helper()
+	return newTestServerWith(t, func(c *Config) { c.MaxUpload = maxUpload })
+}
+
+// newTestServerWith is newTestServer with a configuration edited by edit.
+func newTestServerWith(t testing.TB, edit func(*Config)) *Server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -21,8 +27,10 @@ func newTestServer(t testing.TB, maxUpload int64) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { repo.Close() })
-	s, err := New(Config{State: repo.State, Blobs: repo.Blobs, Publisher: repo.Publisher, Shards: 16,
-		StagingDir: repo.StagingDir(), MaxUpload: maxUpload, Log: log, Dev: true})
+	cfg := Config{State: repo.State, Blobs: repo.Blobs, Publisher: repo.Publisher, Shards: 16,
+		StagingDir: repo.StagingDir(), Log: log, Dev: true}
+	edit(&cfg)
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/subtle"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -77,11 +76,7 @@ func (s *Server) checkRegistration(w http.ResponseWriter, r *http.Request) bool 
 }
 
 func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return hostOf(r.RemoteAddr)
 }
 
 // limiter is a per-address token bucket refilled at rate per minute.

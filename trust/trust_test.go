@@ -41,7 +41,7 @@ type rootSpec struct {
 	noIdent bool
 }
 
-func shardRoot(t *testing.T, s rootSpec) []byte {
+func shardRoot(t testing.TB, s rootSpec) []byte {
 	t.Helper()
 	root := metadata.Root(expires)
 	root.Signed.Version = s.version

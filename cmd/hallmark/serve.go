@@ -36,6 +36,8 @@ type serveOptions struct {
 	database  string
 	blobs     string
 	standby   bool
+	limits    server.Limits
+	pprof     string
 	noWitness bool
 }
 
@@ -77,12 +79,24 @@ the online secret and the signed initial metadata of every shard. Later starts r
 	c.Flags().IntVar(&o.rate, "create-rate", 30, "project creations allowed per client address per minute (0: no limit)")
 	c.Flags().DurationVar(&o.pending, "pending-ttl", server.DefaultPendingTTL, "how long a change waits for co-signatures before it is dropped")
 	c.Flags().DurationVar(&o.renew, "renew-every", 10*time.Minute, "how often to check whether online metadata needs renewal")
+	d := server.DefaultLimits()
+	c.Flags().DurationVar(&o.limits.ReadHeaderTimeout, "read-header-timeout", d.ReadHeaderTimeout, "time a client has to send a request's headers")
+	c.Flags().DurationVar(&o.limits.IdleTimeout, "idle-timeout", d.IdleTimeout, "time a kept-alive connection may sit idle")
+	c.Flags().DurationVar(&o.limits.BodyGrace, "body-grace", d.BodyGrace, "time a request body may take before --body-min-rate applies")
+	c.Flags().Int64Var(&o.limits.MinBodyRate, "body-min-rate", d.MinBodyRate, "slowest average rate, in bytes a second, at which a request body may arrive (408 if slower)")
+	c.Flags().IntVar(&o.limits.MaxConns, "max-conns", d.MaxConns, "open connections of all clients together (503 beyond)")
+	c.Flags().IntVar(&o.limits.MaxConnsPerClient, "max-conns-per-client", d.MaxConnsPerClient, "open connections of one client address (429 beyond)")
+	c.Flags().IntVar(&o.limits.MaxRequestsPerClient, "max-requests-per-client", d.MaxRequestsPerClient, "requests of one client address in progress at once (429 beyond)")
+	c.Flags().StringVar(&o.pprof, "pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (off by default; keep it private)")
 	return c
 }
 
 func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) error {
 	if err := layout.CheckShardCount(o.shards); err != nil {
 		return &usageError{msg: err.Error(), hint: "pass --shards 1, 16, 256 or 4096"}
+	}
+	if err := o.limits.Check(); err != nil {
+		return &usageError{msg: err.Error(), hint: "see 'hallmark serve --help' for the limits and their defaults"}
 	}
 	if err := server.CheckDatabaseURL(o.database); err != nil {
 		return &usageError{msg: err.Error(), hint: "see 'hallmark serve --help'"}
@@ -151,7 +165,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	srv, err := server.New(server.Config{
 		State: repo.State, Blobs: repo.Blobs, Publisher: repo.Publisher, Shards: repo.Info.Shards,
 		StagingDir: repo.StagingDir(), MaxUpload: o.maxUpload, Log: log, Dev: repo.Info.Dev,
-		Policy: layout.DefaultPolicy(), PendingTTL: o.pending, RegistrationTokens: tokens, CreateRate: o.rate,
+		Policy: layout.DefaultPolicy(), PendingTTL: o.pending, RegistrationTokens: tokens, CreateRate: o.rate, Limits: o.limits,
 		AfterCeremony: func(ctx context.Context) {
 			if ok, err := repo.PromoteOnlineSecret(ctx); err != nil {
 				log.Error("failed to finish the online key rotation", "err", err)
@@ -190,9 +204,16 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 		go runDevOfflineRenewal(ctx, repo, srv.Policy, log, o.renew)
 	}
 	go srv.RunCleanUp(ctx, time.Hour)
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	if o.pprof != "" {
+		addr, err := server.ServePprof(ctx, o.pprof, log)
+		if err != nil {
+			return withHint(err, "choose another address with --pprof HOST:PORT")
+		}
+		fmt.Fprintf(e.stderr, "  profiler:          http://%s/debug/pprof/\n", addr)
+	}
+	hs := srv.HTTPServer(ctx)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(srv.Listener(ln)) }()
 	var lockErr error
 	select {
 	case err := <-errc:

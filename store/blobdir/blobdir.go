@@ -13,11 +13,16 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"hallmark.dev/hallmark/store"
 )
+
+// tempPrefix starts the name of a file Put is writing; such a file is never
+// served (the server refuses paths with a "/." in them).
+const tempPrefix = ".tmp-"
 
 // Dir is a blob store rooted at a directory.
 type Dir struct {
@@ -60,7 +65,7 @@ func (d *Dir) Put(ctx context.Context, p string, r io.Reader) (err error) {
 	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
-	tmpName := filepath.Join(dir, ".tmp-"+hex.EncodeToString(rnd[:]))
+	tmpName := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:]))
 	tmp, err := os.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The directory was removed behind our back: make it again.
@@ -181,4 +186,37 @@ func (d *Dir) Stat(ctx context.Context, p string) (int64, time.Time, error) {
 		return 0, time.Time{}, err
 	}
 	return st.Size(), st.ModTime(), nil
+}
+
+// RemoveTemporary removes the temporary files that writes interrupted by a
+// crash left behind (a kill -9 in the middle of a Put), if they were last
+// modified before before: a file newer than that may belong to a write in
+// progress. It returns how many files and bytes it removed. Run it at
+// start-up, with the start time.
+func (d *Dir) RemoveTemporary(ctx context.Context, before time.Time) (files int, bytes int64, err error) {
+	err = filepath.WalkDir(d.root, func(name string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed meanwhile
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.IsDir() || !strings.HasPrefix(e.Name(), tempPrefix) {
+			return nil
+		}
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || !info.ModTime().Before(before) {
+			return nil
+		}
+		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("failed to remove leftover temporary file: %w", err)
+		}
+		files++
+		bytes += info.Size()
+		return nil
+	})
+	return files, bytes, err
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"hallmark.dev/hallmark/store"
 	"hallmark.dev/hallmark/store/blobdir"
@@ -164,5 +165,68 @@ func TestPutModeAndRemovedDirectory(t *testing.T) {
 	}
 	if got := read(t, d, p); got != "two" {
 		t.Errorf("read %q", got)
+	}
+}
+
+// TestRemoveTemporary: temporary files a crash left behind are removed at
+// start-up, wherever they are; blobs, files of other names and temporary
+// files of writes begun after start-up stay.
+func TestRemoveTemporary(t *testing.T) {
+	d, _ := newDir(t)
+	root := d.Root()
+	for _, p := range []string{"metadata/0/1.root.json", "targets/p/1.0.0/abc.p.tar.gz"} {
+		if err := d.Put(ctx, p, strings.NewReader("blob")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Minute)
+	plant := func(rel string, size int, mod time.Time) string {
+		name := filepath.Join(root, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name, make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(name, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	leftovers := []string{
+		plant("metadata/0/.tmp-0123456789abcdef", 100, old),
+		plant("targets/p/1.0.0/.tmp-fedcba9876543210", 1<<20, old),
+		plant(".tmp-top", 1, old),
+	}
+	start := time.Now().Add(-time.Second)
+	kept := []string{
+		plant("targets/p/1.0.0/.tmp-inflight", 10, time.Now()), // a write after start-up
+		plant("targets/p/1.0.0/tmp-not-ours", 10, old),
+		plant("metadata/0/x.tmp-", 10, old),
+	}
+	files, bytes, err := d.RemoveTemporary(ctx, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files != 3 || bytes != 100+1<<20+1 {
+		t.Fatalf("RemoveTemporary = %d files, %d bytes; want 3 files, %d bytes", files, bytes, 100+1<<20+1)
+	}
+	for _, name := range leftovers {
+		if _, err := os.Stat(name); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there (%v)", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(name); err != nil {
+			t.Errorf("%s was removed: %v", name, err)
+		}
+	}
+	for _, p := range []string{"metadata/0/1.root.json", "targets/p/1.0.0/abc.p.tar.gz"} {
+		if got := read(t, d, p); got != "blob" {
+			t.Errorf("%s = %q after the clean-up", p, got)
+		}
+	}
+	if files, _, err := d.RemoveTemporary(ctx, start); err != nil || files != 0 {
+		t.Fatalf("second RemoveTemporary = %d, %v; want 0, nil", files, err)
 	}
 }
