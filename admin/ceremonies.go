@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"hallmark.dev/hallmark/trust"
 	"hallmark.dev/hallmark/tufmeta"
 	"hallmark.dev/hallmark/validation"
+	"hallmark.dev/hallmark/witness"
 )
 
 // InitParams describe a new repository's offline keys.
@@ -31,6 +33,10 @@ type InitParams struct {
 	TargetsThreshold int
 	Claim            []signing.PublicKey
 	ClaimThreshold   int
+	// Witnesses co-sign every shard's timestamp, WitnessThreshold
+	// signatures in all (0: ceremony.DefaultTimestampThreshold).
+	Witnesses        []*witness.Keys
+	WitnessThreshold int
 	Policy           layout.Policy
 	Now              time.Time
 }
@@ -45,7 +51,7 @@ func Init(p InitParams, keys []*signing.Key) (*ceremony.Bundle, *Report, error) 
 		Shards: p.Online.Shards,
 		Keys: ceremony.Keys{Root: p.Root, RootThreshold: p.RootThreshold, Targets: p.Targets, TargetsThreshold: p.TargetsThreshold,
 			Claim: p.Claim, ClaimThreshold: p.ClaimThreshold},
-		Online: p.Online.Key, Policy: p.Policy, Now: p.Now,
+		Online: p.Online.Key, Witnesses: p.Witnesses, WitnessThreshold: p.WitnessThreshold, Policy: p.Policy, Now: p.Now,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -122,9 +128,11 @@ func (t *Tool) Claim(ctx context.Context, projects, ownerChanges []string, keys 
 	}
 	b := t.newBundle(ceremony.KindClaim)
 	check := t.ownerCheck(ctx)
+	var left []string
 	for _, s := range ids {
 		st := base[s]
 		r := &ceremony.Roles{Shard: s, Claimed: t.nextTargets(st.Claimed, layout.ClaimedRole(s)), Claims: map[string]tufmeta.Delegation{}}
+		changes := 0
 		for _, name := range byShard[s] {
 			if blocked, _, _ := tufmeta.Blocked(st.Claimed, name); blocked {
 				return nil, nil, fmt.Errorf("%s is blocked; unblock it instead", name)
@@ -142,25 +150,83 @@ func (t *Tool) Claim(ctx context.Context, projects, ownerChanges []string, keys 
 					}
 					return nil, nil, fmt.Errorf("%s is claimed already", name)
 				}
-				if err := check(name, cur, declared); err != nil {
+				if _, err := check(name, cur, declared); err != nil {
 					return nil, nil, fmt.Errorf("refusing the owner change of %s: %w", name, err)
 				}
 				tufmeta.SetProjectDelegation(r.Claimed, name, declared)
+				changes++
 				continue
 			}
 			d, _, err := tufmeta.TargetsDelegation(st.New, layout.OwnersRole(name))
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s is not waiting to be claimed: %s does not delegate it", name, layout.NewRole(s))
 			}
+			// Lock in only owners the project's owners put there
+			// themselves; the others are listed and left unclaimed.
+			if _, err := t.OwnerHistory(ctx, name, d); err != nil {
+				left = append(left, err.Error())
+				continue
+			}
 			tufmeta.SetProjectDelegation(r.Claimed, name, d)
 			r.Claims[name] = d
+			changes++
+		}
+		if changes == 0 {
+			continue
 		}
 		if err := addChange(b, r); err != nil {
 			return nil, nil, err
 		}
 	}
+	if len(b.Changes) == 0 && len(left) > 0 {
+		return nil, nil, fmt.Errorf("nothing can be claimed: %s", strings.Join(left, "; "))
+	}
+	if err := t.checkWitnessed(ctx, base); err != nil {
+		return nil, nil, err
+	}
 	rep, err := t.finish(ctx, b, base, keys)
+	if rep != nil {
+		rep.LeftUnclaimed = left
+	}
 	return b, rep, err
+}
+
+// checkWitnessed refuses to build on a shard state older than what its
+// witnesses co-signed last: a server that holds the online keys could show
+// an admin an old (but unexpired) co-signed state, and a ceremony signed on
+// it would re-delegate what was since claimed. At least one witness of each
+// shard that names witnesses must answer.
+func (t *Tool) checkWitnessed(ctx context.Context, base Base) error {
+	for _, s := range sortedKeys(base) {
+		st := base[s]
+		keys, err := tufmeta.SplitTimestamp(st.Root)
+		if err != nil {
+			return err
+		}
+		if len(keys.Witnesses) == 0 {
+			continue
+		}
+		var problems []string
+		answered := 0
+		for _, w := range keys.Witnesses {
+			ts, err := witness.FetchStatus(ctx, t.httpClient(), w, keys.Role.Keys[w.KeyID], s)
+			switch {
+			case err != nil:
+				problems = append(problems, err.Error())
+				continue
+			case ts == nil:
+				problems = append(problems, fmt.Sprintf("witness %s has co-signed nothing for shard %s", w.Name, s))
+				continue
+			case ts.Signed.Version > st.TimestampVersion:
+				return fmt.Errorf("shard %s: witness %s co-signed timestamp version %d, but the server showed you version %d: you were shown old metadata, or the server is catching up; nothing was signed, try again in a minute", s, w.Name, ts.Signed.Version, st.TimestampVersion)
+			}
+			answered++
+		}
+		if answered == 0 {
+			return fmt.Errorf("shard %s: no witness confirmed that you see its newest state (%s); nothing was signed", s, strings.Join(problems, "; "))
+		}
+	}
+	return nil
 }
 
 // Block replaces a project's delegation by one no key can satisfy, in the
@@ -247,11 +313,13 @@ func (t *Tool) Rotate(ctx context.Context, kc KeyChange, keys []*signing.Key) (*
 				return nil, nil, fmt.Errorf("rotating online keys needs the server's next online keys for %d shards (from 'hallmark admin prepare --rotate-online')", b.Shards)
 			}
 			r.Root = t.nextRoot(st.Root)
-			for _, role := range []string{layout.RoleTimestamp, layout.RoleSnapshot} {
-				k := kc.Online.Key(s, role)
-				r.Root.Signed.Keys[k.ID()] = k.TUF()
-				r.Root.Signed.Roles[role].KeyIDs = []string{k.ID()}
-				r.Root.Signed.Roles[role].Threshold = 1
+			sk := kc.Online.Key(s, layout.RoleSnapshot)
+			r.Root.Signed.Keys[sk.ID()] = sk.TUF()
+			r.Root.Signed.Roles[layout.RoleSnapshot].KeyIDs = []string{sk.ID()}
+			r.Root.Signed.Roles[layout.RoleSnapshot].Threshold = 1
+			// The witnesses stay; only the server's timestamp key changes.
+			if err := setWitnesses(r.Root, []signing.PublicKey{kc.Online.Key(s, layout.RoleTimestamp)}, nil, nil, 0); err != nil {
+				return nil, nil, err
 			}
 			r.Targets = t.nextTargets(st.Targets, layout.RoleTargets)
 			ds := r.Targets.Signed.Delegations
@@ -282,15 +350,136 @@ func (t *Tool) Rotate(ctx context.Context, kc KeyChange, keys []*signing.Key) (*
 		if err := addChange(b, r); err != nil {
 			return nil, nil, err
 		}
-		if kc.Role == "root" {
-			if b.Trust == nil {
-				b.Trust = trustOf(r.Root, b.Shards)
-			} else if r.Root.Signed.Version != b.Trust.RootVersion {
-				if b.Trust.RootVersions == nil {
-					b.Trust.RootVersions = map[string]int64{}
-				}
-				b.Trust.RootVersions[s] = r.Root.Signed.Version
+	}
+	rep, err := t.finish(ctx, b, base, keys)
+	return b, rep, err
+}
+
+// setTrust gives a bundle that changes every shard's root the trust
+// summary that names the new roots, so that clients who pin the
+// repository from now on start from them (and never from a root whose
+// online keys were rotated away).
+func setTrust(b *ceremony.Bundle) error {
+	if len(b.Changes) != b.Shards {
+		return nil
+	}
+	for _, c := range b.Changes {
+		r, err := c.Decode()
+		if err != nil {
+			return err
+		}
+		if r.Root == nil {
+			return nil
+		}
+		if b.Trust == nil {
+			b.Trust = trustOf(r.Root, b.Shards)
+		} else if r.Root.Signed.Version != b.Trust.RootVersion {
+			if b.Trust.RootVersions == nil {
+				b.Trust.RootVersions = map[string]int64{}
 			}
+			b.Trust.RootVersions[c.Shard] = r.Root.Signed.Version
+		}
+	}
+	return nil
+}
+
+// setWitnesses sets a root's timestamp role: the online keys (nil keeps
+// the current ones), the current witnesses less those named in remove
+// plus add, and a threshold (0: the current one if it still fits, else
+// ceremony.DefaultTimestampThreshold).
+func setWitnesses(root *tufmeta.Root, online []signing.PublicKey, add []*witness.Keys, remove []string, threshold int) error {
+	cur, err := tufmeta.SplitTimestamp(root)
+	if err != nil {
+		return err
+	}
+	if online == nil {
+		for _, id := range cur.Online.KeyIDs {
+			k, err := signing.PublicFromTUF(cur.Online.Keys[id])
+			if err != nil {
+				return err
+			}
+			online = append(online, k)
+		}
+	}
+	id, err := trust.IdentityOf(root.Signed.UnrecognizedFields)
+	if err != nil {
+		return err
+	}
+	var entries []tufmeta.Witness
+	var wkeys []signing.PublicKey
+	for _, w := range cur.Witnesses {
+		if slices.Contains(remove, w.Name) {
+			continue
+		}
+		k, err := signing.PublicFromTUF(cur.Role.Keys[w.KeyID])
+		if err != nil {
+			return err
+		}
+		entries, wkeys = append(entries, w), append(wkeys, k)
+	}
+	for _, name := range remove {
+		if !slices.ContainsFunc(cur.Witnesses, func(w tufmeta.Witness) bool { return w.Name == name }) {
+			return fmt.Errorf("no witness named %q; the witnesses are %s", name, witnessNames(cur.Witnesses))
+		}
+	}
+	e, k := ceremony.WitnessesOf(add, id.Shard)
+	for _, w := range e {
+		if slices.ContainsFunc(entries, func(x tufmeta.Witness) bool { return x.Name == w.Name }) {
+			return fmt.Errorf("witness %q is a witness already; remove it first to change its keys", w.Name)
+		}
+	}
+	entries, wkeys = append(entries, e...), append(wkeys, k...)
+	if threshold == 0 {
+		threshold = cur.Role.Threshold
+		if len(entries) != len(cur.Witnesses) || len(online) != len(cur.Online.KeyIDs) {
+			threshold = ceremony.DefaultTimestampThreshold(len(entries))
+		}
+	}
+	return tufmeta.SetTimestampKeys(root, online, entries, wkeys, threshold)
+}
+
+func witnessNames(ws []tufmeta.Witness) string {
+	if len(ws) == 0 {
+		return "none"
+	}
+	var names []string
+	for _, w := range ws {
+		names = append(names, w.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// WitnessChange adds or removes witnesses of every shard's timestamp.
+type WitnessChange struct {
+	Add       []*witness.Keys
+	Remove    []string // witness names
+	Threshold int      // 0: the default for the new number of witnesses
+}
+
+// Witnesses changes who co-signs every shard's timestamp: a new root for
+// every shard, signed by the root keys.
+func (t *Tool) Witnesses(ctx context.Context, wc WitnessChange, keys []*signing.Key) (*ceremony.Bundle, *Report, error) {
+	if len(wc.Add) == 0 && len(wc.Remove) == 0 && wc.Threshold == 0 {
+		return nil, nil, errors.New("nothing to change: name witnesses to add or remove, or a threshold")
+	}
+	for _, w := range wc.Add {
+		if w.Shards != t.Client.Trust().Shards {
+			return nil, nil, fmt.Errorf("witness %s exported keys for %d shards; this repository has %d: ask for `hallmark witness key --shards %d`", w.Name, w.Shards, t.Client.Trust().Shards, t.Client.Trust().Shards)
+		}
+	}
+	base, err := t.Base(ctx, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := t.newBundle(ceremony.KindRotate)
+	for _, s := range sortedKeys(base) {
+		r := &ceremony.Roles{Shard: s, Root: t.nextRoot(base[s].Root)}
+		if err := setWitnesses(r.Root, nil, wc.Add, wc.Remove, wc.Threshold); err != nil {
+			return nil, nil, err
+		}
+		pruneRootKeys(r.Root)
+		if err := addChange(b, r); err != nil {
+			return nil, nil, err
 		}
 	}
 	rep, err := t.finish(ctx, b, base, keys)
@@ -420,6 +609,7 @@ func (t *Tool) Config(ctx context.Context, sets []string, keys []*signing.Key) (
 	}
 	next := cur
 	next.Reserved = slices.Clone(cur.Reserved)
+	next.AllowConfusable = slices.Clone(cur.AllowConfusable)
 	for _, kv := range sets {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {

@@ -29,6 +29,9 @@ type Report struct {
 	Missing []string
 	// Added counts the signatures the last signing added.
 	Added int
+	// LeftUnclaimed lists the projects a claim left out, and why: their
+	// owners' chain of signed changes does not verify.
+	LeftUnclaimed []string
 }
 
 // Complete reports whether every role has its threshold.
@@ -38,7 +41,12 @@ func (r *Report) Complete() bool { return len(r.Missing) == 0 }
 // if the project's published owners role (verified through TUF) declares
 // exactly this owner set and is signed by a threshold of the current and of
 // the declared owners.
-type OwnerCheck func(project string, current, proposed tufmeta.Delegation) error
+//
+// With no current owners (current.KeyIDs empty) it checks a new claim: the
+// proposed owners must be the end of the owners' own signed chain of owner
+// changes from the project's creation. It returns a line that says who the
+// owners are, for the admins.
+type OwnerCheck func(project string, current, proposed tufmeta.Delegation) (string, error)
 
 // Check validates every shard change of b against the verified base (nil
 // entries for a new repository) and explains it. A role short of its
@@ -214,6 +222,7 @@ func rootLines(cur, next *tufmeta.Root) []string {
 			d, _ := tufmeta.RootDelegation(next, r)
 			out = append(out, fmt.Sprintf("%s keys %s, threshold %d", r, keyNames(d.KeyIDs), d.Threshold))
 		}
+		out = append(out, witnessLines(nil, next)...)
 		return append(out, "create the repository's metadata, version 1")
 	}
 	var out []string
@@ -223,13 +232,17 @@ func rootLines(cur, next *tufmeta.Root) []string {
 		out = append(out, diffKeys(r, a, b)...)
 	}
 	// Online keys differ per shard: say what changes, not which key.
-	for _, r := range []string{layout.RoleSnapshot, layout.RoleTimestamp} {
-		a, _ := tufmeta.RootDelegation(cur, r)
-		b, _ := tufmeta.RootDelegation(next, r)
-		if !tufmeta.SameKeys(a, b) {
-			out = append(out, fmt.Sprintf("replace the online %s key with the server's next one", r))
-		}
+	a, _ := tufmeta.RootDelegation(cur, layout.RoleSnapshot)
+	b, _ := tufmeta.RootDelegation(next, layout.RoleSnapshot)
+	if !tufmeta.SameKeys(a, b) {
+		out = append(out, "replace the online snapshot key with the server's next one")
 	}
+	ca, errA := tufmeta.SplitTimestamp(cur)
+	cb, errB := tufmeta.SplitTimestamp(next)
+	if errA == nil && errB == nil && !tufmeta.SameKeys(withThreshold(ca.Online, 1), withThreshold(cb.Online, 1)) {
+		out = append(out, "replace the online timestamp key with the server's next one")
+	}
+	out = append(out, witnessLines(cur, next)...)
 	if len(out) == 0 {
 		out = append(out, "renew root, valid until "+next.Signed.Expires.Format("2006-01-02"))
 	}
@@ -299,7 +312,15 @@ func claimedLines(cur *client.ShardState, r *ceremony.Roles, owners OwnerCheck) 
 				if !tufmeta.SameKeys(inNew, d) {
 					return nil, fmt.Errorf("the ceremony claims %s but delegates it to other keys than its owners", name)
 				}
-				out = append(out, "claim "+name)
+				line := "claim " + name
+				if owners != nil {
+					who, err := owners(name, tufmeta.Delegation{}, d)
+					if err != nil {
+						return nil, fmt.Errorf("refusing to claim %s: %w", name, err)
+					}
+					line += ": " + who
+				}
+				out = append(out, line)
 			}
 		case blocked && !wasBlocked:
 			if !tufmeta.SameKeys(blockedOwners(r.Claimed, name), old) {
@@ -319,7 +340,7 @@ func claimedLines(cur *client.ShardState, r *ceremony.Roles, owners OwnerCheck) 
 			if owners == nil {
 				return nil, fmt.Errorf("the ceremony changes the owners of %s and cannot be checked", name)
 			}
-			if err := owners(name, old, d); err != nil {
+			if _, err := owners(name, old, d); err != nil {
 				return nil, fmt.Errorf("owner change of %s: %w", name, err)
 			}
 			out = append(out, fmt.Sprintf("change the owners of %s to %s, threshold %d", name, keyNames(d.KeyIDs), d.Threshold))
@@ -453,6 +474,16 @@ func settingsDiff(a, b layout.Settings) []string {
 			out = append(out, "release the reserved name "+r)
 		}
 	}
+	for _, r := range b.AllowConfusable {
+		if !slices.Contains(a.AllowConfusable, r) {
+			out = append(out, "allow a project named "+r+" although an existing project's name looks alike")
+		}
+	}
+	for _, r := range a.AllowConfusable {
+		if !slices.Contains(b.AllowConfusable, r) {
+			out = append(out, "stop allowing the look-alike name "+r+" (an existing project keeps it)")
+		}
+	}
 	return out
 }
 
@@ -460,4 +491,53 @@ func settingsDiff(a, b layout.Settings) []string {
 func blockedOwners(bin *tufmeta.Targets, project string) tufmeta.Delegation {
 	_, _, owners := tufmeta.Blocked(bin, project)
 	return owners
+}
+
+func withThreshold(d tufmeta.Delegation, t int) tufmeta.Delegation {
+	d.Threshold = t
+	return d
+}
+
+// witnessLines says which witnesses a root change adds or removes and how
+// many signatures a timestamp then needs. Witnesses have one key per
+// shard, so they are named, not their keys.
+func witnessLines(cur, next *tufmeta.Root) []string {
+	nk, err := tufmeta.SplitTimestamp(next)
+	if err != nil {
+		return []string{"INVALID timestamp role: " + err.Error()}
+	}
+	var ck tufmeta.TimestampKeys
+	if cur != nil {
+		if ck, err = tufmeta.SplitTimestamp(cur); err != nil {
+			return nil
+		}
+	}
+	had := map[string]tufmeta.Witness{}
+	for _, w := range ck.Witnesses {
+		had[w.Name] = w
+	}
+	var out []string
+	for _, w := range nk.Witnesses {
+		old, ok := had[w.Name]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("add witness %s (%s) to co-sign every timestamp", w.Name, w.URL))
+		case old.KeyID != w.KeyID || old.URL != w.URL:
+			out = append(out, fmt.Sprintf("change witness %s: key %s → %s, %s", w.Name, keyNames([]string{old.KeyID}), keyNames([]string{w.KeyID}), w.URL))
+		}
+		delete(had, w.Name)
+	}
+	for _, w := range ck.Witnesses {
+		if _, gone := had[w.Name]; gone {
+			out = append(out, fmt.Sprintf("remove witness %s", w.Name))
+		}
+	}
+	if cur == nil || ck.Role.Threshold != nk.Role.Threshold || len(ck.Witnesses) != len(nk.Witnesses) {
+		if len(nk.Witnesses) == 0 {
+			out = append(out, "timestamps need the online key alone: NO witness, so fresh clients are only as safe as the online keys")
+		} else {
+			out = append(out, fmt.Sprintf("timestamps need %d signatures: the online key and %d of the %d witnesses", nk.Role.Threshold, nk.Role.Threshold-len(nk.Online.KeyIDs), len(nk.Witnesses)))
+		}
+	}
+	return out
 }

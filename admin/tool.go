@@ -153,26 +153,62 @@ func (t *Tool) Check(ctx context.Context, b *ceremony.Bundle) (*Report, Base, er
 // role as published and verified: it must declare exactly the new owners
 // and carry a threshold of signatures of both the current and new owners.
 func (t *Tool) ownerCheck(ctx context.Context) OwnerCheck {
-	return func(project string, current, proposed tufmeta.Delegation) error {
+	return func(project string, current, proposed tufmeta.Delegation) (string, error) {
+		if len(current.KeyIDs) == 0 {
+			h, err := t.OwnerHistory(ctx, project, proposed)
+			if err != nil {
+				return "", err
+			}
+			return h.describe(), nil
+		}
 		p, err := t.Client.Project(ctx, project)
 		if err != nil {
-			return err
+			return "", err
 		}
 		declared, ok, err := tufmeta.DeclaredOwners(p.OwnersRole)
 		if err != nil || !ok || !tufmeta.SameKeys(declared, proposed) {
-			return errors.New("the project's owners did not sign a request for these owners")
+			return "", errors.New("the project's owners did not sign a request for these owners")
 		}
 		if err := validation.CheckKeys(declared.Keys, declared.KeyIDs, declared.Threshold); err != nil {
-			return fmt.Errorf("the requested owners are malformed: %w", err)
+			return "", fmt.Errorf("the requested owners are malformed: %w", err)
 		}
 		if err := tufmeta.Verify(p.OwnersRole, current, "owner-change request"); err != nil {
-			return fmt.Errorf("too few current owners signed the request: %w", err)
+			return "", fmt.Errorf("too few current owners signed the request: %w", err)
 		}
 		if err := tufmeta.Verify(p.OwnersRole, declared, "owner-change request"); err != nil {
-			return fmt.Errorf("too few new owners signed the request: %w", err)
+			return "", fmt.Errorf("too few new owners signed the request: %w", err)
 		}
-		return nil
+		return "", nil
 	}
+}
+
+// OwnerHistory verifies the chain of a project's owner changes from its
+// creation (VerifyOwnerChain) up to current, the owners its bin names: the
+// newest owners role through TUF, the older versions as the server keeps
+// them.
+func (t *Tool) OwnerHistory(ctx context.Context, project string, current tufmeta.Delegation) (OwnerHistory, error) {
+	p, err := t.Client.Project(ctx, project)
+	if err != nil {
+		return OwnerHistory{}, err
+	}
+	n := p.OwnersRole.Signed.Version
+	history := make([]*tufmeta.Targets, n)
+	history[n-1] = p.OwnersRole
+	for v := int64(1); v < n; v++ {
+		b, err := t.Client.FetchUnverified(ctx, p.Shard, layout.MetadataFile(layout.OwnersRole(project), v))
+		if err != nil {
+			return OwnerHistory{}, fmt.Errorf("%s: owners role version %d: %w", project, v, err)
+		}
+		if b == nil {
+			continue
+		}
+		md, err := tufmeta.Decode[metadata.TargetsType](b)
+		if err != nil {
+			return OwnerHistory{}, fmt.Errorf("%s: owners role version %d: %w", project, v, err)
+		}
+		history[v-1] = md
+	}
+	return VerifyOwnerChain(project, history, current, t.policy().Project.Valid)
 }
 
 // SubmitResult is the server's answer for one shard.
@@ -200,8 +236,9 @@ func (t *Tool) Submit(ctx context.Context, b *ceremony.Bundle) ([]SubmitResult, 
 	return out.Results, nil
 }
 
-// LoadKeys opens every key file in dir, asking for passphrases with pass.
-func LoadKeys(dir string, pass func(name string) ([]byte, error)) ([]*signing.Key, error) {
+// LoadKeys opens every key file in dir (encrypted key files, and token keys
+// registered there), asking s for passphrases and PINs.
+func LoadKeys(dir string, s signing.Secrets) ([]*signing.Key, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.key"))
 	if err != nil {
 		return nil, err
@@ -215,13 +252,7 @@ func LoadKeys(dir string, pass func(name string) ([]byte, error)) ([]*signing.Ke
 		if err != nil {
 			return nil, err
 		}
-		var p []byte
-		if signing.IsEncrypted(data) {
-			if p, err = pass(strings.TrimSuffix(filepath.Base(f), ".key")); err != nil {
-				return nil, err
-			}
-		}
-		k, err := signing.ParseKey(data, p)
+		k, err := signing.Open(data, strings.TrimSuffix(filepath.Base(f), ".key"), s)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
@@ -276,6 +307,9 @@ func (t *Tool) newBundle(kind string) *ceremony.Bundle {
 func (t *Tool) finish(ctx context.Context, b *ceremony.Bundle, base Base, keys []*signing.Key) (*Report, error) {
 	if len(b.Changes) == 0 {
 		return nil, errors.New("nothing to do")
+	}
+	if err := setTrust(b); err != nil {
+		return nil, err
 	}
 	n, err := Sign(b, base, keys)
 	if err != nil {

@@ -46,6 +46,10 @@ type ChangeResponse struct {
 	SnapshotVersion int64 `json:"snapshot_version,omitempty"`
 	SignaturesValid int   `json:"signatures_valid"`
 	Threshold       int   `json:"threshold"`
+	// Waiting, for a published change, says why downloaders do not see it
+	// yet: its shard's timestamp waits for the witnesses to co-sign. The
+	// server retries; the change becomes visible without anything more.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // ErrorResponse is the body of every error answer.
@@ -106,6 +110,11 @@ type PendingChange struct {
 	Expires time.Time       `json:"expires"`
 	Change  json.RawMessage `json:"change"`
 	Files   []PendingFile   `json:"files"`
+	// Superseded is set when a change published after this one changed
+	// a role it changes: it can never apply, and is kept (until it
+	// expires) so that its author sees it and can sign it again on top of
+	// the new state.
+	Superseded bool `json:"superseded,omitempty"`
 }
 
 // PendingFile is a staged file of a pending change.

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -36,9 +37,17 @@ type Options struct {
 	Repo string
 	// Home holds pinned trust and cached metadata (HALLMARK_HOME).
 	Home string
-	// HTTP is the HTTP client; http.DefaultClient when nil.
+	// HTTP is the HTTP client; when nil, one that gives up on a silent
+	// repository after Timeout.
 	HTTP *http.Client
+	// Timeout bounds connecting and waiting for an answer to start (not a
+	// whole download); DefaultTimeout when zero.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is how long the client waits to connect to the repository
+// and for each answer to start.
+const DefaultTimeout = 30 * time.Second
 
 // Client reads one pinned repository.
 type Client struct {
@@ -46,6 +55,8 @@ type Client struct {
 	dir   string
 	http  *http.Client
 	trust *trust.File
+	// timeout bounds how long a download may go without receiving data.
+	timeout time.Duration
 }
 
 // ErrNotPinned is returned by Open when the user has not pinned the repository.
@@ -74,7 +85,15 @@ func httpClient(o Options) *http.Client {
 	if o.HTTP != nil {
 		return o.HTTP
 	}
-	return &http.Client{Timeout: 10 * time.Minute}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = timeout
+	t.ResponseHeaderTimeout = timeout
+	return &http.Client{Transport: t}
 }
 
 // FetchTrust downloads a repository's trust summary. It is not verified:
@@ -84,7 +103,7 @@ func FetchTrust(ctx context.Context, o Options) (*trust.File, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	data, err := get(ctx, httpClient(o), repo+"/"+layout.TrustFile, 1<<20)
+	data, err := get(ctx, httpClient(o), repo+"/"+layout.TrustFile, 1<<20, o.Timeout)
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to fetch the repository's trust summary: %w", err)
 	}
@@ -136,7 +155,11 @@ func Open(o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pinned trust for %s is corrupt (%v); pin it again", repo, err)
 	}
-	return &Client{repo: repo, dir: dir, http: httpClient(o), trust: tf}, nil
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Client{repo: repo, dir: dir, http: httpClient(o), trust: tf, timeout: timeout}, nil
 }
 
 // Repo returns the repository URL.
@@ -166,22 +189,37 @@ func (c *Client) PostJSON(ctx context.Context, hc *http.Client, path string, v a
 // Trust returns the pinned trust.
 func (c *Client) Trust() *trust.File { return c.trust }
 
-func get(ctx context.Context, hc *http.Client, u string, limit int64) ([]byte, error) {
+// get fetches a small file (metadata, at most limit bytes). A fetch that
+// receives nothing for stall is abandoned as a NetworkError.
+func get(ctx context.Context, hc *http.Client, u string, limit int64, stall time.Duration) ([]byte, error) {
+	if stall <= 0 {
+		stall = DefaultTimeout
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(stall, func() { cancel(errStalled) })
+	defer timer.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := hc.Do(req)
+	if errors.Is(context.Cause(ctx), errStalled) {
+		err = errStalled
+	}
 	if err != nil {
-		return nil, err
+		return nil, &NetworkError{URL: u, Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, &HTTPError{URL: u, Status: resp.StatusCode}
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	data, err := io.ReadAll(&stallReader{r: io.LimitReader(resp.Body, limit+1), timer: timer, stall: stall})
+	if errors.Is(context.Cause(ctx), errStalled) {
+		err = errStalled
+	}
 	if err != nil {
-		return nil, err
+		return nil, &NetworkError{URL: u, Err: err}
 	}
 	if int64(len(data)) > limit {
 		return nil, &TooLargeError{URL: u, Limit: limit}
@@ -198,6 +236,36 @@ type TooLargeError struct {
 func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("%s is larger than %d bytes", e.URL, e.Limit)
 }
+
+// NetworkError is a failure to get an answer from the repository: the
+// connection was refused or broke, it timed out, or the repository answered
+// with an HTTP error status. Nothing was verified or trusted: it is an
+// outage, not a sign that anything was tampered with (that is a
+// VerificationError).
+type NetworkError struct {
+	URL string
+	// Status is the HTTP status the repository answered, 0 when there was
+	// no answer.
+	Status int
+	Err    error
+}
+
+func (e *NetworkError) Error() string {
+	host := e.URL
+	if u, err := url.Parse(e.URL); err == nil && u.Host != "" {
+		host = u.Scheme + "://" + u.Host
+	}
+	var to interface{ Timeout() bool }
+	switch {
+	case e.Status != 0:
+		return fmt.Sprintf("network error: the repository %s answered HTTP %d (%s) for %s", host, e.Status, http.StatusText(e.Status), e.URL)
+	case errors.As(e.Err, &to) && to.Timeout():
+		return fmt.Sprintf("network error: timed out waiting for the repository %s", host)
+	}
+	return fmt.Sprintf("network error: cannot reach the repository %s: %v", host, e.Err)
+}
+
+func (e *NetworkError) Unwrap() error { return e.Err }
 
 // HTTPError is an unexpected HTTP status.
 type HTTPError struct {
@@ -221,4 +289,19 @@ func writeAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// stallReader restarts a stall timer whenever data arrives.
+type stallReader struct {
+	r     io.Reader
+	timer *time.Timer
+	stall time.Duration
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.timer.Reset(s.stall)
+	}
+	return n, err
 }

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -58,7 +60,7 @@ func (c *Client) Project(ctx context.Context, name string) (*Project, error) {
 	}
 	tf, err := up.up.GetTargetInfo(layout.IndexPath(project))
 	if err != nil {
-		if strings.Contains(err.Error(), "not found") && !isVerification(err) {
+		if strings.Contains(err.Error(), "not found") && !isVerification(err) && !isNetwork(err) {
 			return nil, fmt.Errorf("%w: %s", ErrProjectNotFound, project)
 		}
 		return nil, explain(shard, err)
@@ -104,6 +106,14 @@ func (c *Client) Project(ctx context.Context, name string) (*Project, error) {
 	return p, nil
 }
 
+// isNetwork reports whether err is a failure to get an answer (not a
+// verification failure).
+func isNetwork(err error) bool {
+	var ne *NetworkError
+	var dl *metadata.ErrDownloadHTTP
+	return errors.As(err, &ne) || errors.As(err, &dl)
+}
+
 func isVerification(err error) bool {
 	var ue *metadata.ErrUnsignedMetadata
 	var re *metadata.ErrRepository
@@ -122,6 +132,14 @@ func explainTarget(shard, path string, err error) error {
 	return fmt.Errorf("failed to download %s: %w", path, err)
 }
 
+// errStalled is why a download that stopped receiving data was abandoned.
+var errStalled = stalledError{}
+
+type stalledError struct{}
+
+func (stalledError) Error() string { return "no data received for too long" }
+func (stalledError) Timeout() bool { return true }
+
 // Progress reports download progress: bytes so far of total.
 type Progress func(done, total int64)
 
@@ -132,7 +150,7 @@ func (c *Client) Download(ctx context.Context, p *Project, version, file, dest s
 	path := layout.FilePath(p.Name, version, file)
 	tf, err := p.up.up.GetTargetInfo(path)
 	if err != nil {
-		if isVerification(err) {
+		if isVerification(err) || isNetwork(err) {
 			return explain(p.Shard, err)
 		}
 		return fmt.Errorf("%s is not a signed file of %s %s", file, p.Name, version)
@@ -142,20 +160,29 @@ func (c *Client) Download(ctx context.Context, p *Project, version, file, dest s
 		return &VerificationError{Shard: p.Shard, Err: fmt.Errorf("%s has no sha256 hash", path)}
 	}
 	u := TargetsURL(c.repo) + layout.TargetBlobPath(path, want)
+	// A download that receives nothing for the timeout is abandoned (the
+	// transport only bounds the wait for the answer to start).
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stall := time.AfterFunc(c.timeout, func() { cancel(errStalled) })
+	defer stall.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("failed to download %s: %w", path, err)
+		if errors.Is(context.Cause(ctx), errStalled) {
+			err = errStalled
+		}
+		return fmt.Errorf("failed to download %s: %w", path, &NetworkError{URL: u, Err: err})
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusGone {
 		return fmt.Errorf("%w: %s", ErrBlocked, p.Name)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("failed to download %s: %w", path, &HTTPError{URL: u, Status: resp.StatusCode})
+		return fmt.Errorf("failed to download %s: %w", path, &NetworkError{URL: u, Status: resp.StatusCode})
 	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return err
@@ -173,6 +200,7 @@ func (c *Client) Download(ctx context.Context, p *Project, version, file, dest s
 	buf := make([]byte, 256<<10)
 	for {
 		k, rerr := body.Read(buf)
+		stall.Reset(c.timeout)
 		if k > 0 {
 			if _, err := w.Write(buf[:k]); err != nil {
 				tmp.Close()
@@ -188,7 +216,10 @@ func (c *Client) Download(ctx context.Context, p *Project, version, file, dest s
 		}
 		if rerr != nil {
 			tmp.Close()
-			return fmt.Errorf("failed to download %s: %w", path, rerr)
+			if errors.Is(context.Cause(ctx), errStalled) {
+				rerr = errStalled
+			}
+			return fmt.Errorf("failed to download %s: %w", path, &NetworkError{URL: u, Err: rerr})
 		}
 	}
 	if err := tmp.Close(); err != nil {
@@ -201,4 +232,24 @@ func (c *Client) Download(ctx context.Context, p *Project, version, file, dest s
 		return err
 	}
 	return os.Rename(tmp.Name(), dest)
+}
+
+// LocalMatches reports whether the file at path exists with exactly the
+// given length and sha256 (hex): a file a download may leave alone. It
+// returns false and no error when there is no file at path.
+func LocalMatches(path string, length int64, sha256hex string) (exists, same bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return true, false, err
+	}
+	return true, n == length && hex.EncodeToString(h.Sum(nil)) == sha256hex, nil
 }

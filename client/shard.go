@@ -46,7 +46,7 @@ func (c *Client) trustedRoot(ctx context.Context, shard string) ([]byte, error) 
 		return nil, err
 	}
 	u := MetadataURL(c.repo, shard) + strconv.FormatInt(c.trust.ShardRootVersion(shard), 10) + ".root.json"
-	data, err := get(ctx, c.http, u, 512<<10)
+	data, err := get(ctx, c.http, u, 512<<10, c.timeout)
 	if err != nil {
 		return nil, fmt.Errorf("failed to fetch the root of shard %s: %w", shard, err)
 	}
@@ -80,7 +80,7 @@ func (c *Client) refresh(ctx context.Context, shard string) (*shardUpdater, erro
 	cfg.LocalTargetsDir = filepath.Join(c.shardDir(shard), "targets")
 	cfg.RemoteTargetsURL = TargetsURL(c.repo)
 	cfg.PrefixTargetsWithHash = true
-	cfg.Fetcher = &fetcher{ctx: ctx, http: c.http}
+	cfg.Fetcher = &fetcher{ctx: ctx, http: c.http, timeout: c.timeout}
 	if err := cfg.EnsurePathsExist(); err != nil {
 		return nil, err
 	}
@@ -145,7 +145,11 @@ func explain(shard string, err error) error {
 	case errors.As(err, &dl) && dl.StatusCode == http.StatusGone:
 		return fmt.Errorf("%w (the repository serves the project as blocked by its admins)", ErrBlocked)
 	case errors.As(err, &dl):
-		return fmt.Errorf("shard %s: %w", shard, err)
+		return &NetworkError{URL: dl.URL, Status: dl.StatusCode, Err: err}
+	}
+	var ne *NetworkError
+	if errors.As(err, &ne) {
+		return ne
 	}
 	return &VerificationError{Shard: shard, Err: err}
 }
@@ -153,13 +157,14 @@ func explain(shard string, err error) error {
 // fetcher implements go-tuf's fetcher with a context and no retries, and
 // the error type go-tuf expects for a missing file.
 type fetcher struct {
-	ctx  context.Context
-	http *http.Client
+	ctx     context.Context
+	http    *http.Client
+	timeout time.Duration
 }
 
 // DownloadFile implements go-tuf's fetcher.Fetcher.
 func (f *fetcher) DownloadFile(u string, maxLength int64, _ time.Duration) ([]byte, error) {
-	data, err := get(f.ctx, f.http, u, maxLength)
+	data, err := get(f.ctx, f.http, u, maxLength, f.timeout)
 	var he *HTTPError
 	if errors.As(err, &he) {
 		return nil, &metadata.ErrDownloadHTTP{StatusCode: he.Status, URL: u}

@@ -164,9 +164,11 @@ func admEditShard(t testing.TB, b *ceremony.Bundle, shard string, edit func(r *c
 	t.Fatalf("the ceremony does not change shard %s", shard)
 }
 
-// admOnly keeps the change of one shard only.
+// admOnly keeps the change of one shard only (and drops the trust summary,
+// which speaks for every shard).
 func admOnly(b *ceremony.Bundle, shard string) {
 	b.Changes = slices.DeleteFunc(b.Changes, func(c ceremony.ShardChange) bool { return c.Shard != shard })
+	b.Trust = nil
 }
 
 // admPostCeremony posts a ceremony file to the server directly, as anyone
@@ -232,57 +234,9 @@ func TestAdminAttackOnlineKeyTakesOverClaimed(t *testing.T) {
 	}
 	a := newAttacker(t, srv)
 
-	// forge signs, with the shard's real online keys, a new bin that
-	// delegates both projects to mallory, serves mallory's owners and
-	// releases roles of both with a backdoored file, and a snapshot and
-	// timestamp. The snapshot lists mallory's roles of the claimed victim
-	// only when listVictim is set (otherwise it keeps the genuine ones).
 	forge := func(t *testing.T, listVictim bool) {
-		snap := a.snapshot(shard)
-		version := func(role string) int64 {
-			mf := snap.Signed.Meta[role+".json"]
-			if mf == nil {
-				t.Fatalf("the snapshot of shard %s lists no %s", shard, role)
-			}
-			return mf.Version
-		}
-		expires := time.Now().AddDate(0, 0, 7).UTC().Truncate(time.Second)
-		newRole := layout.NewRole(shard)
-		bin := admDecodeTargets(t, a.read(shard, layout.MetadataFile(newRole, version(newRole))))
-		bin.Signed.Version++
-		bin.Signed.Expires = expires
-		takeover := tufmeta.NewDelegation([]signing.PublicKey{mallory.Public()}, 1)
-		for _, p := range []string{victim, newbie} {
-			tufmeta.SetProjectDelegation(bin, p, takeover)
-			owners := metadata.Targets(expires)
-			owners.Signed.Version = version(layout.OwnersRole(p)) + 1
-			owners.Signed.Delegations = &metadata.Delegations{Keys: maps.Clone(takeover.Keys), Roles: []metadata.DelegatedRole{{
-				Name: layout.ReleasesRole(p), KeyIDs: takeover.KeyIDs, Threshold: 1, Terminating: true, Paths: layout.DelegationPaths(p),
-			}}}
-			ix, err := (&layout.Index{Project: p, Releases: []layout.Release{{Version: "1.0.0", Files: []layout.FileEntry{
-				{Name: file(p), SHA256: hexDigest(evil[p]), Length: int64(len(evil[p]))},
-			}}}}).Marshal()
-			if err != nil {
-				t.Fatal(err)
-			}
-			releases := metadata.Targets(expires)
-			releases.Signed.Version = version(layout.ReleasesRole(p)) + 1
-			releases.Signed.Targets[target(p)] = signedTarget(evil[p])
-			releases.Signed.Targets[layout.IndexPath(p)] = signedTarget(ix)
-			admWriteSigned(t, a, shard, layout.OwnersRole(p), owners, mallory)
-			admWriteSigned(t, a, shard, layout.ReleasesRole(p), releases, mallory)
-			admServeTarget(t, srv, target(p), evil[p])
-			admServeTarget(t, srv, layout.IndexPath(p), ix)
-			if p == newbie || listVictim {
-				snap.Signed.Meta[layout.OwnersRole(p)+".json"] = metadata.MetaFile(owners.Signed.Version)
-				snap.Signed.Meta[layout.ReleasesRole(p)+".json"] = metadata.MetaFile(releases.Signed.Version)
-			}
-		}
-		admWriteSigned(t, a, shard, newRole, bin, a.key(shard, ceremony.OnlineNew))
-		snap.Signed.Meta[newRole+".json"] = metadata.MetaFile(bin.Signed.Version)
-		snap.Signed.Version++
-		snap.Signed.Expires = expires
-		a.publishSnapshot(shard, snap)
+		admForgeTakeover(t, a, srv, shard, mallory, map[string]string{victim: file(victim), newbie: file(newbie)}, evil,
+			func(p string) bool { return p == newbie || listVictim })
 	}
 
 	for _, tc := range []struct {
@@ -353,6 +307,62 @@ func TestAdminAttackOnlineKeyTakesOverClaimed(t *testing.T) {
 	}
 	// With the blob directory restored, the genuine project is served again.
 	admMustGet(t, admPin(t, srv, rp.fp), victim, file(victim), genuine[victim])
+}
+
+// admForgeTakeover signs, with the shard's real online keys, a new bin that
+// delegates every project of files (project -> file name of its release
+// 1.0.0) to mallory, serves mallory's owners and releases roles of each with
+// the file's evil bytes, and a snapshot and timestamp. The snapshot lists
+// mallory's roles of a project only when listed(project) (otherwise it keeps
+// the genuine ones).
+func admForgeTakeover(t *testing.T, a *attacker, srv *Server, shard string, mallory *signing.Key, files map[string]string, evil map[string][]byte, listed func(project string) bool) {
+	t.Helper()
+	snap := a.snapshot(shard)
+	version := func(role string) int64 {
+		mf := snap.Signed.Meta[role+".json"]
+		if mf == nil {
+			t.Fatalf("the snapshot of shard %s lists no %s", shard, role)
+		}
+		return mf.Version
+	}
+	expires := time.Now().AddDate(0, 0, 7).UTC().Truncate(time.Second)
+	newRole := layout.NewRole(shard)
+	bin := admDecodeTargets(t, a.read(shard, layout.MetadataFile(newRole, version(newRole))))
+	bin.Signed.Version++
+	bin.Signed.Expires = expires
+	takeover := tufmeta.NewDelegation([]signing.PublicKey{mallory.Public()}, 1)
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		target := layout.FilePath(p, "1.0.0", files[p])
+		tufmeta.SetProjectDelegation(bin, p, takeover)
+		owners := metadata.Targets(expires)
+		owners.Signed.Version = version(layout.OwnersRole(p)) + 1
+		owners.Signed.Delegations = &metadata.Delegations{Keys: maps.Clone(takeover.Keys), Roles: []metadata.DelegatedRole{{
+			Name: layout.ReleasesRole(p), KeyIDs: takeover.KeyIDs, Threshold: 1, Terminating: true, Paths: layout.DelegationPaths(p),
+		}}}
+		ix, err := (&layout.Index{Project: p, Releases: []layout.Release{{Version: "1.0.0", Files: []layout.FileEntry{
+			{Name: files[p], SHA256: hexDigest(evil[p]), Length: int64(len(evil[p]))},
+		}}}}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases := metadata.Targets(expires)
+		releases.Signed.Version = version(layout.ReleasesRole(p)) + 1
+		releases.Signed.Targets[target] = signedTarget(evil[p])
+		releases.Signed.Targets[layout.IndexPath(p)] = signedTarget(ix)
+		admWriteSigned(t, a, shard, layout.OwnersRole(p), owners, mallory)
+		admWriteSigned(t, a, shard, layout.ReleasesRole(p), releases, mallory)
+		admServeTarget(t, srv, target, evil[p])
+		admServeTarget(t, srv, layout.IndexPath(p), ix)
+		if listed(p) {
+			snap.Signed.Meta[layout.OwnersRole(p)+".json"] = metadata.MetaFile(owners.Signed.Version)
+			snap.Signed.Meta[layout.ReleasesRole(p)+".json"] = metadata.MetaFile(releases.Signed.Version)
+		}
+	}
+	admWriteSigned(t, a, shard, newRole, bin, a.key(shard, ceremony.OnlineNew))
+	snap.Signed.Meta[newRole+".json"] = metadata.MetaFile(bin.Signed.Version)
+	snap.Signed.Version++
+	snap.Signed.Expires = expires
+	a.publishSnapshot(shard, snap)
 }
 
 // ---------------------------------------------------------------------------
@@ -528,7 +538,9 @@ func TestAdminAttackTamperedCeremony(t *testing.T) {
 	}
 
 	// The genuine renewal publishes.
-	admSays(t, "admin submit", rp.admin.MustRun("admin", "submit", renew, "--yes").Stderr, "published in 16 shard(s)")
+	r = rp.admin.MustRun("admin", "submit", renew, "--yes")
+	admSays(t, "admin submit", r.Stderr, "published in 16 shard(s)")
+	rp.fp = admNewFingerprint(t, r.Stderr) // new roots
 
 	// Claiming: the claimed delegation's keys changed to mallory's.
 	alice := NewMaintainer(t, srv, "alice")

@@ -90,6 +90,7 @@ func admServe(s *Server, bundle string) {
 	s.t.Helper()
 	s.log = &bytes.Buffer{}
 	s.cmd = exec.Command(binary, admServeArgs(s, bundle)...)
+	s.cmd.Env = append(os.Environ(), s.Env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
@@ -117,6 +118,7 @@ func admServeFails(t testing.TB, s *Server, bundle string) string {
 	defer cancel()
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, binary, admServeArgs(s, bundle)...)
+	cmd.Env = append(os.Environ(), s.Env...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -355,7 +357,7 @@ func TestAdminCeremonyThreeAdmins(t *testing.T) {
 	admSays(t, "admin status", a1.MustRun("admin", "status").Stdout,
 		"projects waiting to be claimed: 2\n  demo\n  other\n", "claim them with: hallmark admin claim --all")
 	r = a1.MustRun("admin", "claim", "--all", "--keys", k1, "--yes")
-	admSays(t, "admin claim", r.Stderr, "  - claim demo (shard ", "  - claim other (shard ", "published in ")
+	admSays(t, "admin claim", r.Stderr, "  - claim demo: owners alice <alice@example.org> (", "unchanged since the project was created", "  - claim other: owners alice", "published in ")
 	admSays(t, "admin status after the claim", a1.MustRun("admin", "status").Stdout, "projects waiting to be claimed: 0\n")
 	a1.MustRun("admin", "claim", "--all", "--keys", k1, "--yes") // nothing waits: a no-op
 
@@ -388,6 +390,7 @@ func TestAdminCeremonyThreeAdmins(t *testing.T) {
 	admSays(t, "admin sign rotation", r.Stderr, "add root key(s) "+newRoot[:8], "added 16 signature(s)", "complete: submit it")
 	r = a2.MustRun("admin", "submit", rot, "--yes")
 	admSays(t, "admin submit rotation", r.Stderr, "published in 16 shard(s)")
+	announced := admNewFingerprint(t, r.Stderr)
 	admMove(t, k1, t.TempDir(), "root-1") // retired
 	tr := fetchTrust(t, srv)
 	if tr.RootVersion != 2 || len(tr.RootKeys) != 3 || tr.RootThreshold != 2 || tr.RootKeys[newRoot] == nil || tr.RootKeys[oldRoot] != nil {
@@ -410,8 +413,8 @@ func TestAdminCeremonyThreeAdmins(t *testing.T) {
 	newcomer := NewUser(t, srv)
 	newcomer.MustFail("differs from the expected", "trust", srv.URL, "--fingerprint", fp)
 	fp2 := admMatch(t, admTrustFingerprint, newcomer.MustRun("trust", srv.URL, "--yes").Stderr)
-	if fp2 == fp {
-		t.Fatal("the fingerprint did not change with the root keys")
+	if fp2 == fp || fp2 != announced {
+		t.Fatalf("the fingerprint after the rotation is %s; the ceremony announced %s, the old one was %s", fp2, announced, fp)
 	}
 	admMustGet(t, newcomer, "other", "other-1.0.0.tar.gz", other1)
 	admMustGet(t, newcomer, "demo", "demo-1.0.0.tar.gz", demo1)
@@ -433,7 +436,7 @@ func TestAdminCeremonyThreeAdmins(t *testing.T) {
 	r = a1.MustFail("none of your keys can sign this ceremony", "admin", "claim", "later", "--keys", retired, "--yes")
 	admSays(t, "project show before the claim", dl.MustRun("project", "show", "later").Stdout, "not claimed yet")
 	r = a1.MustRun("admin", "claim", "--all", "--keys", k1, "--yes")
-	admSays(t, "claim with the new key", r.Stderr, "  - claim later (shard ", "published in 1 shard(s)")
+	admSays(t, "claim with the new key", r.Stderr, "  - claim later: owners ", "published in 1 shard(s)")
 	admSays(t, "project show after the claim", dl.MustRun("project", "show", "later").Stdout, "claimed: only its owners")
 	admMustGet(t, dl, "later", "later-1.0.0.tar.gz", later1)
 	admMustGet(t, newcomer, "demo", "demo-1.0.0.tar.gz", demo1)
@@ -507,6 +510,19 @@ func TestAdminBlockUnblock(t *testing.T) {
 	rp.admin.MustFail("kept is blocked already", "admin", "block", "kept", "--reason", "again", "--keys", rp.keys, "--yes")
 	rp.admin.MustFail("fresh is blocked; unblock it instead", "admin", "claim", "fresh", "--keys", rp.keys, "--yes")
 
+	for _, p := range projects {
+		// Its web page: the reason, the owners by label, no download pitch
+		// and no false "owner change waits for the admins".
+		code, page := admStatus(t, srv.URL+"/p/"+p.name)
+		if code != http.StatusOK || !strings.Contains(page, p.reason) || !strings.Contains(page, "alice &lt;alice@example.org&gt;") {
+			t.Errorf("the blocked %s's web page (%d) lacks its reason or its owner's label", p.name, code)
+		}
+		for _, unwanted := range []string{"Get it, verified with TUF", `download="`, "waits for the admins", "no label"} {
+			if strings.Contains(page, unwanted) {
+				t.Errorf("the blocked %s's web page shows %q", p.name, unwanted)
+			}
+		}
+	}
 	for _, p := range projects {
 		target := layout.FilePath(p.name, "1.0.0", p.file)
 		// The CLI says it is blocked, for a user with cached state and a new one.
@@ -623,6 +639,8 @@ func TestAdminRenew(t *testing.T) {
 
 	// Forced, every offline role of every shard gets a new version.
 	r = rp.admin.MustRun("admin", "renew", "--force", "--keys", rp.keys, "--yes")
+	// New roots: new users pin the new fingerprint, which the ceremony says.
+	rp.fp = admNewFingerprint(t, r.Stderr)
 	admSays(t, "admin renew --force", r.Stderr, "renew root, valid until ", "renew targets, valid until ", "renew claimed.", "published in 16 shard(s)")
 	for s := range roots {
 		a, b := before[s], read(s)
@@ -720,4 +738,11 @@ func TestAdminOwnerChange(t *testing.T) {
 	v2 := []byte("handover 2.0.0 by carol\n")
 	carol.MustRun("release", "upload", "handover", "2.0.0", WriteFile(t, dir, "handover-2.0.0.tar.gz", v2), "--key", "carol")
 	admMustGet(t, dl, "handover", "handover-2.0.0.tar.gz", v2)
+}
+
+// admNewFingerprint reads the trust fingerprint a ceremony that changed
+// every root announces.
+func admNewFingerprint(t testing.TB, stderr string) string {
+	t.Helper()
+	return admMatch(t, regexp.MustCompile(`trust fingerprint is now ([0-9a-f]{64})`), stderr)
 }

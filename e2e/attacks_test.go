@@ -32,6 +32,7 @@ import (
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/signing"
 	"hallmark.dev/hallmark/tufmeta"
+	"hallmark.dev/hallmark/witness"
 )
 
 // userPassphrase is the key passphrase every harness user has (HALLMARK_PASSPHRASE).
@@ -160,11 +161,53 @@ func (a *attacker) publishTimestamp(shard string, version int64, expires time.Ti
 	if err := tufmeta.Sign(ts, a.key(shard, layout.RoleTimestamp)); err != nil {
 		a.t.Fatal(err)
 	}
+	a.witnessCosign(shard, ts, snapData)
 	data, err := tufmeta.Encode(ts)
 	if err != nil {
 		a.t.Fatal(err)
 	}
 	a.write(shard, "timestamp.json", data)
+}
+
+// witnessCosign asks the repository's witness to co-sign ts, exactly as the
+// server would (the attacker holds the server), and adds the signature if
+// the witness gives it. A witness refuses rollbacks; what it signs, the
+// client's own checks must stop.
+func (a *attacker) witnessCosign(shard string, ts *tufmeta.Timestamp, snapData []byte) (refusal string) {
+	a.t.Helper()
+	url := a.srv.WitnessURL()
+	if url == "" {
+		return ""
+	}
+	var roots [][]byte
+	for v := int64(1); ; v++ {
+		b, err := os.ReadFile(a.path(shard, layout.MetadataFile(layout.RoleRoot, v)))
+		if err != nil {
+			break
+		}
+		roots = append(roots, b)
+	}
+	tsData, err := tufmeta.Encode(ts)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	body, _ := json.Marshal(witness.CosignRequest{Requests: []witness.Request{{Shard: shard, Roots: roots, Timestamp: tsData, Snapshot: snapData}}})
+	resp, err := http.Post(url+witness.PathCosign, "application/json", bytes.NewReader(body))
+	if err != nil {
+		a.t.Fatalf("asking the witness: %v", err)
+	}
+	defer resp.Body.Close()
+	var out witness.CosignResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Results) != 1 {
+		a.t.Fatalf("the witness answered %s: %v", resp.Status, err)
+	}
+	if r := out.Results[0]; r.Error != "" {
+		a.t.Logf("the witness refused to co-sign the attacker's timestamp: %s", r.Error)
+		return r.Error
+	} else {
+		ts.Signatures = append(ts.Signatures, metadata.Signature{KeyID: r.KeyID, Signature: r.Signature})
+	}
+	return ""
 }
 
 // publishSnapshot signs snap with the shard's real snapshot key, serves it
@@ -491,7 +534,10 @@ func TestAttackTamperedMetadata(t *testing.T) {
 // serves older metadata to a client who has seen newer metadata. go-tuf's
 // rollback checks refuse it, with a clear error.
 func TestAttackRollback(t *testing.T) {
-	srv := StartServer(t)
+	// Without a witness, so that the attacker's timestamps verify and the
+	// client's own rollback checks are what is tested (witnesses refuse
+	// these timestamps first: witness_attacks_test.go).
+	srv := StartServer(t, "--no-witness")
 	att := newAttacker(t, srv)
 	alice := NewMaintainer(t, srv, "alice")
 	alice.MustRun("project", "create", "hello", "--key", "alice")
@@ -550,7 +596,9 @@ func TestAttackRollback(t *testing.T) {
 // freeze attack), re-signed with the real online keys. Existing and fresh
 // clients refuse it and say that it expired.
 func TestAttackFreeze(t *testing.T) {
-	srv := StartServer(t)
+	// Without a witness: the witness would refuse the expired timestamp
+	// (witness_attacks_test.go); this tests the clients' own expiry checks.
+	srv := StartServer(t, "--no-witness")
 	att := newAttacker(t, srv)
 	alice := NewMaintainer(t, srv, "alice")
 	alice.MustRun("project", "create", "hello", "--key", "alice")

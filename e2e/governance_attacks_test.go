@@ -194,6 +194,11 @@ func (f *govForger) publish() {
 	if err := tufmeta.Sign(ts, f.onlineKey(layout.RoleTimestamp)); err != nil {
 		f.t.Fatal(err)
 	}
+	// Nothing here rolls back, so the witness co-signs: what stops the
+	// forgery is the delegation chain, which this file tests.
+	if refusal := newAttacker(f.t, f.srv).witnessCosign(f.shard, ts, snapData); refusal != "" {
+		f.t.Fatalf("the witness refused a forgery that rolls nothing back: %s", refusal)
+	}
 	tsData, err := tufmeta.Encode(ts)
 	if err != nil {
 		f.t.Fatal(err)
@@ -626,6 +631,21 @@ func TestGovernanceAttackForgedOwnersRole(t *testing.T) {
 		if vs := govVersions(t, carol, "victim"); vs.Claimed {
 			t.Fatal("versions --json says the project is claimed")
 		}
+
+		// The admins' routine claim must not lock the takeover in: the
+		// owner keys in new.<shard> are not the end of alice's own signed
+		// chain of owner changes, so victim is listed and left unclaimed.
+		admin := NewUser(t, srv)
+		admin.MustRun("trust", srv.URL, "--yes")
+		before := f.role(layout.ClaimedRole(f.shard)).Signed.Version
+		r := admin.MustFail("nothing can be claimed", "admin", "claim", "--all", "--keys", filepath.Join(srv.Data, server.DevKeysDir), "--yes")
+		govMustSay(t, "admin claim after the takeover", r.Stderr, "victim: ", "not signed by the owners in force before it")
+		if after := f.role(layout.ClaimedRole(f.shard)).Signed.Version; after != before {
+			t.Fatalf("claimed.%s went from version %d to %d: the takeover was claimed", f.shard, before, after)
+		}
+		if v := govShow(t, carol, "victim"); v.Claimed {
+			t.Fatal("victim was claimed with the attacker's key")
+		}
 	})
 }
 
@@ -659,7 +679,7 @@ func TestGovernanceAttackClaimedProjectOnlineKeys(t *testing.T) {
 	admin := NewUser(t, srv)
 	admin.MustRun("trust", srv.URL, "--yes")
 	r := admin.MustRun("admin", "claim", "fortress", "--keys", filepath.Join(srv.Data, server.DevKeysDir), "--yes", "-o", filepath.Join(t.TempDir(), "claim.json"))
-	govMustSay(t, "admin claim", r.Stderr, "claim fortress (shard "+f.shard+")", "published")
+	govMustSay(t, "admin claim", r.Stderr, "claim fortress: owners alice <alice@example.org> ("+aliceKey.ShortID()+")", "unchanged since the project was created", "(shard "+f.shard+")", "published")
 	if bin := f.role(layout.ClaimedRole(f.shard)); bin.Signed.Version < 2 {
 		t.Fatalf("claimed.%s is still at version %d", f.shard, bin.Signed.Version)
 	} else if d, role, err := tufmeta.TargetsDelegation(bin, "fortress"); err != nil || !role.Terminating || !slices.Equal(d.KeyIDs, []string{aliceKey.ID()}) {

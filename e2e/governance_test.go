@@ -311,14 +311,6 @@ func govSetChange(t testing.TB, db *sql.DB, id string, change []byte) {
 	}
 }
 
-func govInsertPending(t testing.TB, db *sql.DB, r govPendingRow) {
-	t.Helper()
-	if _, err := db.Exec(`INSERT INTO pending (id, project, created, expires, change, files, summary) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Project, r.Created, r.Expires, r.Change, r.Files, r.Summary); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // govTree returns the sha256 of every file below dir, by relative path
 // (nil if dir does not exist).
 func govTree(t testing.TB, dir string) map[string]string {
@@ -451,7 +443,13 @@ func TestGovernanceCoSignedRelease(t *testing.T) {
 
 	// The other maintainer is told what it does in plain words.
 	r = bob.MustRun("pending")
-	govMustSay(t, "pending", r.Stdout, "demo "+id, "  - add release 2.0.0: 1 file(s), "+explainSize(len(v2)), "approve with: hallmark approve demo "+id+" --key bob")
+	_, aliceKey := govPublic(t, alice, "alice")
+	// Before signing, the co-signer sees the exact files (name, size, full
+	// sha256) and who has signed so far (label and full key id).
+	fileLine := "  - file demo-2.0.0.tar.gz of 2.0.0: " + explainSize(len(v2)) + ", sha256 " + hexDigest(v2)
+	signerLine := "alice <alice@example.org> (" + aliceKey.ShortID() + "), key id " + aliceKey.ID()
+	govMustSay(t, "pending", r.Stdout, "demo "+id, "  - add release 2.0.0: 1 file(s), "+explainSize(len(v2)), fileLine,
+		"signed so far by:\n    "+signerLine, "approve with: hallmark approve demo "+id+" --key bob")
 	var rows []struct {
 		ID       string   `json:"id"`
 		Project  string   `json:"project"`
@@ -462,9 +460,8 @@ func TestGovernanceCoSignedRelease(t *testing.T) {
 	if err := json.Unmarshal([]byte(bob.MustRun("pending", "demo", "--json").Stdout), &rows); err != nil {
 		t.Fatal(err)
 	}
-	_, aliceKey := govPublic(t, alice, "alice")
 	if len(rows) != 1 || rows[0].ID != id || rows[0].Project != "demo" || !slices.Equal(rows[0].Yours, []string{"bob"}) ||
-		!slices.Equal(rows[0].SignedBy, []string{aliceKey.ID()}) || len(rows[0].Changes) != 1 {
+		!slices.Equal(rows[0].SignedBy, []string{aliceKey.ID()}) || len(rows[0].Changes) != 2 {
 		t.Fatalf("pending --json = %+v", rows)
 	}
 	// The author has signed already: nothing awaits her; a downloader has no
@@ -475,7 +472,7 @@ func TestGovernanceCoSignedRelease(t *testing.T) {
 	carol.MustFail("cannot add a signature to this change", "approve", "demo", id, "--yes")
 
 	r = bob.MustRun("approve", "demo", "--yes")
-	govMustSay(t, "approve", r.Stderr, "pending change "+id+" (signed by 1 key(s)) will", "add release 2.0.0")
+	govMustSay(t, "approve", r.Stderr, "pending change "+id+" (signed by 1 key(s)) will", "add release 2.0.0", fileLine, "signed so far by:\n  "+signerLine)
 	govMustPublish(t, r)
 
 	// Now everyone sees it, and gets it as latest.
@@ -736,7 +733,7 @@ func TestGovernanceFileRemove(t *testing.T) {
 
 	alice.MustFail("rmme 1.0.0 has no file nope.whl", "file", "remove", "rmme", "1.0.0", "nope.whl", "--yes")
 	r := alice.MustRun("file", "remove", "rmme", "1.0.0", "rmme-1.0.0.whl", "--yes")
-	govMustSay(t, "file remove", r.Stderr, "  - remove file rmme-1.0.0.whl from release 1.0.0 (its name can never be used again with other content)")
+	govMustSay(t, "file remove", r.Stderr, "  - remove file rmme-1.0.0.whl from release 1.0.0: "+explainSize(len(whl))+", sha256 "+hexDigest(whl)+" (its name can never be used again with other content)")
 	govMustPublish(t, r)
 
 	// Not served any more…
@@ -1021,22 +1018,6 @@ func TestGovernanceStalePendingChange(t *testing.T) {
 	x := govPendingID(t, alice.MustRun("release", "upload", "race", "2.0.0", WriteFile(t, dir, "race-2.0.0.tar.gz", []byte("race 2.0.0 by alice"))), "race")
 	y := govPendingID(t, bob.MustRun("release", "upload", "race", "2.0.1", WriteFile(t, dir, "race-2.0.1.tar.gz", []byte("race 2.0.1 by bob"))), "race")
 	db := govDB(t, srv)
-	staleRow, ok := govPendingRowOf(t, db, x)
-	if !ok {
-		t.Fatalf("pending change %s is not in the database", x)
-	}
-	staleBlobs := govTree(t, srv.BlobPath("pending/"+x))
-	staleData := map[string][]byte{}
-	for p := range staleBlobs {
-		b, err := os.ReadFile(filepath.Join(srv.BlobPath("pending/"+x), filepath.FromSlash(p)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		staleData[p] = b
-	}
-	if len(staleData) == 0 {
-		t.Fatal("the pending change has no staged files")
-	}
 	// bob's tool verifies x while it still applies (twice: an approval
 	// signs the fetched copy, and two are sent below).
 	tool := govTool(t, bob)
@@ -1056,48 +1037,66 @@ func TestGovernanceStalePendingChange(t *testing.T) {
 		}
 	}
 
-	// alice approves bob's 2.0.1 first.
-	govMustPublish(t, alice.MustRun("approve", "race", y, "--yes"))
+	// alice approves bob's 2.0.1 first; before signing she is told that it
+	// supersedes her own 2.0.0.
+	r := alice.MustRun("approve", "race", y, "--yes")
+	govMustSay(t, "approve that supersedes", r.Stderr, "once published, it supersedes 1 pending change(s)", "  - "+x+": add release 2.0.0")
+	govMustPublish(t, r)
 	if got := carol.MustRun("versions", "race").Stdout; got != "2.0.1\n1.0.0\n" {
 		t.Fatalf("versions = %q", got)
 	}
 
-	// x can never apply: the server dropped it; approve says so.
-	r := bob.MustFail("race has no pending change "+x, "approve", "race", x, "--yes")
-	govMustSay(t, "approve of a dropped change", r.Stderr, "hallmark pending race --all")
-	_, err := tool.Approve(context.Background(), fetched[0], govKey(t, bob, "bob"))
-	var ae *maintainer.APIError
-	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound || !strings.Contains(ae.Body.Message, "it may have been published, expired or dropped") {
-		t.Fatalf("approving a dropped change: %v", err)
+	// x can never apply. It stays listed as superseded, and its author is
+	// told how to make it again; nobody can sign it.
+	if _, still := govPendingRowOf(t, db, x); !still {
+		t.Fatal("the server dropped the superseded change; its author would never know")
 	}
-
-	// A server that kept it (or serves it again) gains nothing: the tool
-	// sees that it builds on an old version and refuses to sign.
-	govInsertPending(t, db, staleRow)
-	for p, b := range staleData {
-		full := filepath.Join(srv.BlobPath("pending/"+x), filepath.FromSlash(p))
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	govMustSay(t, "bob's pending --all", bob.MustRun("pending", "race", "--all").Stderr, "pending change "+x+" of race is not offered: it no longer applies", "it is superseded", "kept until ")
+	govMustSay(t, "alice's pending", alice.MustRun("pending").Stderr, "pending change "+x+" of race is not offered", "sign it again on top of the new state with: hallmark pending resign race "+x)
+	var rows []struct {
+		ID         string `json:"id"`
+		Superseded bool   `json:"superseded"`
+	}
+	if err := json.Unmarshal([]byte(bob.MustRun("pending", "race", "--all", "--json").Stdout), &rows); err != nil || len(rows) != 1 || rows[0].ID != x || !rows[0].Superseded {
+		t.Fatalf("pending --all --json = %+v (%v)", rows, err)
+	}
+	r = bob.MustFail("refusing to sign pending change "+x+": it no longer applies", "approve", "race", x, "--yes")
+	govMustSay(t, "approve of a superseded change", r.Stderr, "it is superseded", "hallmark pending resign race "+x)
+	bob.MustFail("race has no pending change to approve", "approve", "race", "--yes")
+	if page := govPage(t, srv.URL+"/p/race"); !strings.Contains(page, `id="superseded-`+x+`"`) {
+		t.Error("the web page does not show the superseded change")
 	}
 	before := govPublished(t, srv)
-	r = bob.Run("pending", "race", "--all")
-	govMustSay(t, "pending", r.Stderr, "warning: pending change "+x+" of race is not offered: it no longer applies: it changes releases version")
-	r = bob.MustFail("refusing to sign pending change "+x+": it no longer applies", "approve", "race", x, "--yes")
-	govMustSay(t, "approve of a stale change", r.Stderr, "nothing was signed")
-	bob.MustFail("race has no pending change to approve", "approve", "race", "--yes")
-	// And a signature sent anyway is refused by the server, which drops it.
-	_, err = tool.Approve(context.Background(), fetched[1], govKey(t, bob, "bob"))
-	if !errors.As(err, &ae) || ae.Status != http.StatusConflict || !strings.Contains(ae.Body.Message, "the pending change no longer applies") {
-		t.Fatalf("approving a stale change: %v", err)
-	}
-	if _, still := govPendingRowOf(t, db, x); still {
-		t.Fatal("the server kept a pending change that can never apply")
+	// A signature sent anyway (the tool fetched x while it applied) is
+	// refused by the server.
+	_, err := tool.Approve(context.Background(), fetched[0], govKey(t, bob, "bob"))
+	var ae *maintainer.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusConflict || !strings.Contains(ae.Body.Message, "the pending change no longer applies (it is superseded)") {
+		t.Fatalf("approving a superseded change: %v", err)
 	}
 	govSamePublished(t, before, govPublished(t, srv))
-	if got := carol.MustRun("versions", "race").Stdout; got != "2.0.1\n1.0.0\n" {
-		t.Fatalf("versions after the stale approvals = %q", got)
-	}
 	carol.MustFail("has no version 2.0.0", "get", "race@2.0.0")
+
+	// Only its author's machine can make it again, with one command, on top
+	// of the new state: it waits for bob like the first time.
+	bob.MustFail("this machine did not make pending change "+x, "pending", "resign", "race", x, "--yes")
+	r = alice.MustRun("pending", "resign", "race", x, "--yes")
+	govMustSay(t, "pending resign", r.Stderr, "making superseded change "+x+" of race again", "add release 2.0.0: 1 file(s)", "waits for more signatures")
+	z := govPendingID(t, r, "race")
+	govMustPublish(t, bob.MustRun("approve", "race", z, "--yes"))
+	if got := carol.MustRun("versions", "race").Stdout; got != "2.0.1\n2.0.0\n1.0.0\n" {
+		t.Fatalf("versions after the re-signed change = %q", got)
+	}
+	alice.MustFail("race 2.0.0 is already published with exactly these files", "pending", "resign", "race", z, "--yes")
+}
+
+func govPage(t testing.TB, u string) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -47,6 +48,8 @@ type Server struct {
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
 	args []string
+	// Env is added to the server process's environment.
+	Env []string
 }
 
 func freeAddr(t testing.TB) string {
@@ -76,6 +79,7 @@ func (s *Server) Start() {
 	args := append([]string{"serve", "--dev", "--data", s.Data, "--addr", s.Addr}, s.args...)
 	s.log = &bytes.Buffer{}
 	s.cmd = exec.Command(binary, args...)
+	s.cmd.Env = append(os.Environ(), s.Env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	// If the test binary dies, so does the server.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -216,4 +220,21 @@ func WriteFile(t testing.TB, dir, name string, data []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// WitnessURL is the URL of the server's development witness ("" for a
+// repository created with --no-witness).
+func (s *Server) WitnessURL() string {
+	s.t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.Data, "repository.json"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var info struct {
+		DevWitness string `json:"dev_witness"`
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		s.t.Fatal(err)
+	}
+	return info.DevWitness
 }

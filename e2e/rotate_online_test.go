@@ -41,6 +41,12 @@ func TestAdminRotateOnline(t *testing.T) {
 	admSays(t, "rotate online", r.Stderr, "replace the online timestamp key with the server's next one (every shard)",
 		"replace the online key of the new-projects bin with the server's next one (every shard)",
 		"the server's next online keys have fingerprint "+fp, "published in 16 shard(s)")
+	// Fresh clients start from the new roots: never from the ones whose
+	// online keys were rotated away.
+	rp.fp = admNewFingerprint(t, r.Stderr)
+	if tr := fetchTrust(t, srv); tr.RootVersion != 2 {
+		t.Fatalf("trust.json names root version %d after the online key rotation; want 2", tr.RootVersion)
+	}
 
 	newSecret, err := os.ReadFile(filepath.Join(srv.Data, "online.secret"))
 	if err != nil || string(newSecret) == string(oldSecret) {

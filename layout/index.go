@@ -18,6 +18,8 @@ const MaxIndexSize = 4 << 20
 type Index struct {
 	Project  string    `json:"project"`
 	Releases []Release `json:"releases"`
+	// Meta is what the project says about itself; nil when nothing.
+	Meta *ProjectMeta `json:"meta,omitempty"`
 }
 
 // Release is one version of a project in its index.
@@ -26,6 +28,9 @@ type Release struct {
 	Files        []FileEntry `json:"files"`
 	Yanked       bool        `json:"yanked,omitempty"`
 	YankedReason string      `json:"yanked_reason,omitempty"`
+	// Uploaded is when the maintainer's tool signed the release
+	// (UploadTime's form); empty in indexes written before it was kept.
+	Uploaded string `json:"uploaded,omitempty"`
 }
 
 // FileEntry is one file of a release. Its hash and length must equal the
@@ -87,6 +92,16 @@ func ParseIndex(b []byte) (*Index, error) {
 		if !r.Yanked && r.YankedReason != "" {
 			return nil, fmt.Errorf("project index, version %s: a yank reason without a yank", r.Version)
 		}
+		if r.Uploaded != "" {
+			if err := checkUploadTime(r.Uploaded); err != nil {
+				return nil, fmt.Errorf("project index, version %s: %w", r.Version, err)
+			}
+		}
+	}
+	if ix.Meta != nil {
+		if err := ix.Meta.Check(); err != nil {
+			return nil, fmt.Errorf("project index: %w", err)
+		}
 	}
 	return &ix, nil
 }
@@ -94,7 +109,10 @@ func ParseIndex(b []byte) (*Index, error) {
 // Marshal encodes the index in its canonical form: releases newest first,
 // files by name, compact JSON.
 func (ix *Index) Marshal() ([]byte, error) {
-	c := Index{Project: ix.Project, Releases: slices.Clone(ix.Releases)}
+	c := Index{Project: ix.Project, Releases: slices.Clone(ix.Releases), Meta: ix.Meta}
+	if c.Meta != nil && c.Meta.IsZero() {
+		c.Meta = nil
+	}
 	if c.Releases == nil {
 		c.Releases = []Release{}
 	}
@@ -122,6 +140,42 @@ func (ix *Index) Release(version string) (*Release, bool) {
 		}
 	}
 	return nil, false
+}
+
+// SameRelease returns the release whose version names the same release as
+// version: equal, or differing only in build metadata (SemVer gives them
+// equal precedence, so a repository holds only one of them).
+func (ix *Index) SameRelease(version string) (*Release, bool) {
+	v, err := ParseVersion(version)
+	if err != nil {
+		return nil, false
+	}
+	for i := range ix.Releases {
+		if w, err := ParseVersion(ix.Releases[i].Version); err == nil && v.SameRelease(w) {
+			return &ix.Releases[i], true
+		}
+	}
+	return nil, false
+}
+
+// CheckDistinctReleases returns an error if two releases of the index
+// differ only in build metadata: SemVer gives them equal precedence, so
+// "latest" and an exact pin could not tell them apart. A new index must
+// pass it; ParseIndex does not require it, so indexes published before the
+// rule stay readable (and their owners can remove one of the two).
+func (ix *Index) CheckDistinctReleases() error {
+	for i, r := range ix.Releases {
+		v, err := ParseVersion(r.Version)
+		if err != nil {
+			return err
+		}
+		for _, o := range ix.Releases[i+1:] {
+			if w, err := ParseVersion(o.Version); err == nil && v.SameRelease(w) {
+				return fmt.Errorf("versions %s and %s differ only in build metadata, so they are the same release (SemVer); publish a new version instead", o.Version, r.Version)
+			}
+		}
+	}
+	return nil
 }
 
 // Versions returns every version, newest first.

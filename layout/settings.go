@@ -24,6 +24,10 @@ type Settings struct {
 	// Reserved are normalized names no new project may take, beyond the
 	// built-in reserved words.
 	Reserved []string
+	// AllowConfusable are normalized names a new project may take although
+	// an existing project has the same Skeleton (the admins judged them
+	// distinct), sorted.
+	AllowConfusable []string
 }
 
 // Registration modes.
@@ -44,6 +48,9 @@ type settingsJSON struct {
 	MaxReleaseSize int64                 `json:"max_release_size"`
 	Registration   string                `json:"registration"`
 	Reserved       []string              `json:"reserved"`
+	// AllowConfusable is omitted when empty, so settings that use none
+	// keep the form every earlier tool signed and reads.
+	AllowConfusable []string `json:"allow_confusable,omitempty"`
 }
 
 type expiryJSON struct {
@@ -76,7 +83,7 @@ func (p *Policy) field(kind string) *Expiry {
 
 // MarshalJSON encodes the settings in their signed form.
 func (s Settings) MarshalJSON() ([]byte, error) {
-	j := settingsJSON{Expiry: map[string]expiryJSON{}, MaxFileSize: s.MaxFileSize, MaxReleaseSize: s.MaxReleaseSize, Registration: s.Registration, Reserved: s.Reserved}
+	j := settingsJSON{Expiry: map[string]expiryJSON{}, MaxFileSize: s.MaxFileSize, MaxReleaseSize: s.MaxReleaseSize, Registration: s.Registration, Reserved: s.Reserved, AllowConfusable: s.AllowConfusable}
 	if j.Reserved == nil {
 		j.Reserved = []string{}
 	}
@@ -95,7 +102,7 @@ func ParseSettings(b []byte) (Settings, error) {
 	if err := dec.Decode(&j); err != nil {
 		return Settings{}, fmt.Errorf("repository settings are malformed: %w", err)
 	}
-	s := Settings{MaxFileSize: j.MaxFileSize, MaxReleaseSize: j.MaxReleaseSize, Registration: j.Registration, Reserved: j.Reserved}
+	s := Settings{MaxFileSize: j.MaxFileSize, MaxReleaseSize: j.MaxReleaseSize, Registration: j.Registration, Reserved: j.Reserved, AllowConfusable: j.AllowConfusable}
 	for _, k := range SettingsRoles {
 		e, ok := j.Expiry[k]
 		if !ok {
@@ -141,7 +148,22 @@ func (s Settings) Check() error {
 	if !slices.IsSorted(s.Reserved) {
 		return fmt.Errorf("reserved names must be sorted")
 	}
+	for _, r := range s.AllowConfusable {
+		if !validName.MatchString(r) || Normalize(r) != r {
+			return fmt.Errorf("allowed confusable name %q is not a normalized project name", r)
+		}
+	}
+	if !slices.IsSorted(s.AllowConfusable) {
+		return fmt.Errorf("allowed confusable names must be sorted")
+	}
 	return nil
+}
+
+// AllowsConfusable reports whether the admins allow a new project named
+// name (normalized) although an existing project looks alike.
+func (s Settings) AllowsConfusable(name string) bool {
+	_, ok := slices.BinarySearch(s.AllowConfusable, name)
+	return ok
 }
 
 // IsReserved reports whether a normalized name is reserved by the settings.
@@ -154,7 +176,8 @@ func (s Settings) IsReserved(name string) bool {
 // last one): "expiry.ROLE.valid",
 // "expiry.ROLE.signing" (durations like 720h), "max-file-size",
 // "max-release-size" (bytes, or with a KiB/MiB/GiB suffix), "registration"
-// (open or token), "reserved+" and "reserved-" (a project name).
+// (open or token), "reserved+" and "reserved-" (a project name),
+// "allow-confusable+" and "allow-confusable-" (a project name).
 func (s *Settings) Set(key, value string) error {
 	switch {
 	case strings.HasPrefix(key, "expiry."):
@@ -194,8 +217,18 @@ func (s *Settings) Set(key, value string) error {
 			s.Reserved = append(s.Reserved, n)
 			slices.Sort(s.Reserved)
 		}
+	case key == "allow-confusable+" || key == "allow-confusable-":
+		n, err := ParseProjectName(value)
+		if err != nil {
+			return err
+		}
+		s.AllowConfusable = slices.DeleteFunc(slices.Clone(s.AllowConfusable), func(r string) bool { return r == n })
+		if key == "allow-confusable+" {
+			s.AllowConfusable = append(s.AllowConfusable, n)
+			slices.Sort(s.AllowConfusable)
+		}
 	default:
-		return fmt.Errorf("unknown setting %q: use expiry.ROLE.valid, expiry.ROLE.signing, max-file-size, max-release-size, registration, reserved+ or reserved-", key)
+		return fmt.Errorf("unknown setting %q: use expiry.ROLE.valid, expiry.ROLE.signing, max-file-size, max-release-size, registration, reserved+, reserved-, allow-confusable+ or allow-confusable-", key)
 	}
 	return nil
 }

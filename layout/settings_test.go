@@ -16,6 +16,7 @@ func TestSettingsRoundTrip(t *testing.T) {
 		{"expiry.timestamp.valid", "12h"}, {"expiry.timestamp.signing", "8h"},
 		{"max-file-size", "10MiB"}, {"max-release-size", "1GiB"},
 		{"registration", "token"}, {"reserved+", "Evil_Corp"}, {"reserved+", "acme"},
+		{"allow-confusable+", "He11o_World"}, {"allow-confusable+", "a1"},
 	} {
 		if err := s.Set(kv[0], kv[1]); err != nil {
 			t.Fatalf("Set(%s, %s): %v", kv[0], kv[1], err)
@@ -42,6 +43,16 @@ func TestSettingsRoundTrip(t *testing.T) {
 	if err := got.Set("reserved-", "ACME"); err != nil || got.IsReserved("acme") {
 		t.Fatalf("reserved- did not release acme: %v", err)
 	}
+	if !got.AllowsConfusable("he11o-world") || !got.AllowsConfusable("a1") || got.AllowsConfusable("hello-world") {
+		t.Fatalf("allowed confusable names after a round trip: %q", got.AllowConfusable)
+	}
+	if err := got.Set("allow-confusable-", "a1"); err != nil || got.AllowsConfusable("a1") {
+		t.Fatalf("allow-confusable- did not remove a1: %v", err)
+	}
+	// Settings that allow no look-alike keep the form earlier tools signed.
+	if b, _ := json.Marshal(DefaultSettings()); strings.Contains(string(b), "allow_confusable") {
+		t.Fatalf("default settings mention allow_confusable: %s", b)
+	}
 }
 
 func TestSettingsRefuseNonsense(t *testing.T) {
@@ -58,6 +69,7 @@ func TestSettingsRefuseNonsense(t *testing.T) {
 		{"file over release", "max-file-size", "8GiB", "max_release_size at least max_file_size"},
 		{"bad registration", "registration", "sometimes", "registration must be"},
 		{"bad reserved name", "reserved+", "../x", "not valid"},
+		{"bad allowed look-alike", "allow-confusable+", "../x", "not valid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

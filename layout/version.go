@@ -72,6 +72,13 @@ func (v Version) Compare(w Version) int {
 	return strings.Compare(v.Build, w.Build)
 }
 
+// SameRelease reports whether v and w have equal SemVer precedence: they
+// differ at most in build metadata ("1.2.0+build.1" and "1.2.0+build.2"),
+// so they name the same release.
+func (v Version) SameRelease(w Version) bool {
+	return v.Major == w.Major && v.Minor == w.Minor && v.Patch == w.Patch && comparePre(v.Pre, w.Pre) == 0
+}
+
 func comparePre(a, b []string) int {
 	switch {
 	case len(a) == 0 && len(b) == 0:

@@ -119,3 +119,30 @@ func TestSortVersionsDescPutsNewestFirstAndJunkLast(t *testing.T) {
 		t.Errorf("SortVersionsDesc = %v; want %v", vs, want)
 	}
 }
+
+func TestBuildMetadataNamesTheSameRelease(t *testing.T) {
+	tests := []struct {
+		a, b string
+		same bool
+	}{
+		{"1.2.0+build.1", "1.2.0+build.2", true},
+		{"1.2.0", "1.2.0+build.2", true},
+		{"1.2.0-rc.1+a", "1.2.0-rc.1+b", true},
+		{"1.2.0-rc.1", "1.2.0", false},
+		{"1.2.0", "1.2.1", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.a+" "+tt.b, func(t *testing.T) {
+			ix := &layout.Index{Project: "p", Releases: []layout.Release{{Version: tt.a}}}
+			_, found := ix.SameRelease(tt.b)
+			ix.Releases = append(ix.Releases, layout.Release{Version: tt.b})
+			err := ix.CheckDistinctReleases()
+			if found != tt.same || (err != nil) != tt.same {
+				t.Fatalf("SameRelease found %v, CheckDistinctReleases = %v; want same = %v", found, err, tt.same)
+			}
+			if tt.same && !strings.Contains(err.Error(), "differ only in build metadata") {
+				t.Fatalf("error does not say why: %v", err)
+			}
+		})
+	}
+}

@@ -86,7 +86,7 @@ func decodeOutcome(status int, body []byte) (*Outcome, error) {
 	if err := json.Unmarshal(body, &out); err != nil {
 		return nil, fmt.Errorf("the server's answer is malformed: %w", err)
 	}
-	return &Outcome{Status: api.StatusPublished, SignaturesValid: out.SignaturesValid, Threshold: out.Threshold, SnapshotVersion: out.SnapshotVersion}, nil
+	return &Outcome{Status: api.StatusPublished, SignaturesValid: out.SignaturesValid, Threshold: out.Threshold, SnapshotVersion: out.SnapshotVersion, Waiting: out.Waiting}, nil
 }
 
 func writeBody(mw *multipart.Writer, change api.ChangeRequest, files []upFile, total int64, progress Progress) error {

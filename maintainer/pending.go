@@ -15,6 +15,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"hallmark.dev/hallmark/api"
+	"hallmark.dev/hallmark/explain"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/signing"
 	"hallmark.dev/hallmark/tufmeta"
@@ -31,8 +32,13 @@ type Pending struct {
 	Lines   []string
 	// Signers are the key ids whose signatures it carries.
 	Signers []string
-	plan    *Plan
+	// SignedBy names each of Signers in plain words: label and full key id.
+	SignedBy []string
+	plan     *Plan
 }
+
+// Plan is the verified change as a plan, to compare it with others.
+func (p *Pending) Plan() *Plan { return p.plan }
 
 // MaySign reports whether key can add a signature the change still lacks.
 func (p *Pending) MaySign(key signing.PublicKey) bool {
@@ -60,8 +66,16 @@ func signedBy(md *tufmeta.Targets, id string) bool {
 type Refused struct {
 	ID      string
 	Project string
+	Expires time.Time
 	Reason  error
+	// Superseded is set when a change published after it changed a role
+	// it changes: its author can plan and sign it again (Replan).
+	Superseded bool
 }
+
+// ErrSuperseded is the reason a pending change that builds on a version
+// older than the published one can never apply.
+var ErrSuperseded = errors.New("it no longer applies")
 
 // ListPending fetches the pending changes of project ("" for every
 // project) and verifies each. Changes that fail verification are returned
@@ -87,9 +101,11 @@ func (t *Tool) ListPending(ctx context.Context, project string) ([]*Pending, []R
 	var ok []*Pending
 	var bad []Refused
 	for _, raw := range list.Pending {
+		// The server's own "superseded" flag is not trusted: whether the
+		// change builds on an older version than the verified one decides.
 		p, err := t.verifyPending(ctx, raw)
 		if err != nil {
-			bad = append(bad, Refused{ID: raw.ID, Project: raw.Project, Reason: err})
+			bad = append(bad, Refused{ID: raw.ID, Project: raw.Project, Expires: raw.Expires, Reason: err, Superseded: errors.Is(err, ErrSuperseded)})
 			continue
 		}
 		ok = append(ok, p)
@@ -145,11 +161,17 @@ func (t *Tool) verifyPending(ctx context.Context, raw api.PendingChange) (*Pendi
 		return nil, errors.New("the change proposes no role")
 	}
 	// It must build on the versions we verified.
+	stale := func(proposed, published int64) error {
+		if proposed < published+1 {
+			return ErrSuperseded // built on an older version: superseded
+		}
+		return errors.New(ErrSuperseded.Error()) // built on a version never published
+	}
 	if plan.owners != nil && plan.owners.Signed.Version != base.OwnersRole.Signed.Version+1 {
-		return nil, fmt.Errorf("it no longer applies: it changes owners role version %d, but version %d is published", plan.owners.Signed.Version-1, base.OwnersRole.Signed.Version)
+		return nil, fmt.Errorf("%w: it changes owners role version %d, but version %d is published", stale(plan.owners.Signed.Version, base.OwnersRole.Signed.Version), plan.owners.Signed.Version-1, base.OwnersRole.Signed.Version)
 	}
 	if plan.releases != nil && plan.releases.Signed.Version != base.ReleasesRole.Signed.Version+1 {
-		return nil, fmt.Errorf("it no longer applies: it changes releases version %d, but version %d is published", plan.releases.Signed.Version-1, base.ReleasesRole.Signed.Version)
+		return nil, fmt.Errorf("%w: it changes releases version %d, but version %d is published", stale(plan.releases.Signed.Version, base.ReleasesRole.Signed.Version), plan.releases.Signed.Version-1, base.ReleasesRole.Signed.Version)
 	}
 	// Every signature must be genuine, by a key entitled to sign; at least
 	// one must be by a key the verified current state trusts (a current
@@ -178,7 +200,9 @@ func (t *Tool) verifyPending(ctx context.Context, raw api.PendingChange) (*Pendi
 	}
 	plan.explain(ix)
 	slices.Sort(signers)
-	return &Pending{ID: raw.ID, Project: base.Name, Expires: raw.Expires, Lines: plan.Lines, Signers: slices.Compact(signers), plan: plan}, nil
+	signers = slices.Compact(signers)
+	return &Pending{ID: raw.ID, Project: base.Name, Expires: raw.Expires, Lines: plan.Lines, Signers: signers,
+		SignedBy: explain.Signers(explainState(base), plan.newState(ix), signers), plan: plan}, nil
 }
 
 func checkPendingSignatures(plan *Plan) ([]string, error) {
@@ -287,4 +311,34 @@ func ownSig(md *tufmeta.Targets, id string) []metadata.Signature {
 		}
 	}
 	return nil
+}
+
+// Superseding is a pending change that a plan, once published, supersedes.
+type Superseding struct {
+	ID string
+	// Lines explain it, when it could be verified; else Reason says why not.
+	Lines  []string
+	Reason error
+}
+
+// WouldSupersede lists the pending changes of the plan's project that can
+// no longer apply once the plan is published: those changing a role the
+// plan changes (and those the tool cannot verify, which might).
+func (t *Tool) WouldSupersede(ctx context.Context, plan *Plan) ([]Superseding, error) {
+	list, refused, err := t.ListPending(ctx, plan.Project)
+	if err != nil {
+		return nil, err
+	}
+	var out []Superseding
+	for _, p := range list {
+		if (plan.owners != nil && p.plan.owners != nil) || (plan.releases != nil && p.plan.releases != nil) {
+			out = append(out, Superseding{ID: p.ID, Lines: p.Lines})
+		}
+	}
+	for _, r := range refused {
+		if !r.Superseded {
+			out = append(out, Superseding{ID: r.ID, Reason: r.Reason})
+		}
+	}
+	return out, nil
 }

@@ -26,6 +26,9 @@ type Plan struct {
 	// Lines say in plain words what the change does.
 	Lines []string
 
+	// Intent is what was asked for, to plan it again if it is superseded.
+	Intent Intent
+
 	base     *client.Project
 	owners   *tufmeta.Targets // proposed owners role, nil if unchanged
 	releases *tufmeta.Targets // proposed releases role, nil if unchanged
@@ -43,6 +46,8 @@ type Outcome struct {
 	SignaturesValid int
 	Threshold       int
 	SnapshotVersion int64
+	// Waiting says why downloaders do not see a published change yet.
+	Waiting string
 }
 
 // state returns the project's verified state and its explain form.
@@ -103,6 +108,12 @@ func (t *Tool) finish(plan *Plan, ix *layout.Index) (*Plan, error) {
 
 // PlanRelease adds release version with the given files.
 func (t *Tool) PlanRelease(ctx context.Context, project, version string, paths []string) (*Plan, error) {
+	return t.PlanReleaseWith(ctx, project, version, paths, nil)
+}
+
+// PlanReleaseWith adds release version with the given files and updates
+// what the project says about itself (nil: unchanged).
+func (t *Tool) PlanReleaseWith(ctx context.Context, project, version string, paths []string, meta *MetaUpdate) (*Plan, error) {
 	if _, err := layout.ParseVersion(version); err != nil {
 		return nil, err
 	}
@@ -113,11 +124,8 @@ func (t *Tool) PlanRelease(ctx context.Context, project, version string, paths [
 	if err != nil {
 		return nil, err
 	}
-	if _, exists := p.Index.Release(version); exists {
-		return nil, fmt.Errorf("%s %s is already published; releases are immutable, so publish a new version", p.Name, version)
-	}
 	plan := &Plan{Project: p.Name, base: p, releases: t.nextReleases(p)}
-	rel := layout.Release{Version: version}
+	rel := layout.Release{Version: version, Uploaded: layout.UploadTime(t.now())}
 	for _, path := range paths {
 		name := filepath.Base(path)
 		if err := layout.CheckFilename(name); err != nil {
@@ -135,9 +143,56 @@ func (t *Tool) PlanRelease(ctx context.Context, project, version string, paths [
 		plan.releases.Signed.Targets[target] = &metadata.TargetFiles{Length: n, Hashes: metadata.Hashes{"sha256": sum}}
 		plan.files = append(plan.files, upFile{target: target, open: openFile(path), length: n})
 	}
+	if old, exists := p.Index.SameRelease(version); exists {
+		switch {
+		case old.Version != version:
+			return nil, fmt.Errorf("%s %s is the same release as the published %s: they differ only in build metadata, which SemVer ignores; publish a new version", p.Name, version, old.Version)
+		case sameFiles(old.Files, rel.Files) && (meta == nil || metaOrZero(meta.apply(p.Index.Meta)) == metaOrZero(p.Index.Meta)):
+			return nil, &AlreadyPublished{Project: p.Name, Version: version}
+		case sameFiles(old.Files, rel.Files):
+			return nil, fmt.Errorf("%s %s is already published with these files; to change what the project says about itself, upload its next release with the new details", p.Name, version)
+		}
+		return nil, fmt.Errorf("%s %s is already published with other files; releases are immutable, so publish a new version", p.Name, version)
+	}
 	ix := *p.Index
 	ix.Releases = append(slices.Clone(ix.Releases), rel)
+	if meta != nil {
+		ix.Meta = meta.apply(p.Index.Meta)
+		if err := metaOrZero(ix.Meta).Check(); err != nil {
+			return nil, err
+		}
+	}
+	abs := make([]string, len(paths))
+	for i, path := range paths {
+		if abs[i], err = filepath.Abs(path); err != nil {
+			return nil, err
+		}
+	}
+	plan.Intent = Intent{Op: OpRelease, Project: p.Name, Version: version, Files: abs, Meta: meta}
 	return t.finish(plan, &ix)
+}
+
+// AlreadyPublished is PlanRelease's answer when the release is published
+// already with exactly the same files (names, lengths and sha256): a retry
+// of an upload that succeeded, which needs no change.
+type AlreadyPublished struct {
+	Project, Version string
+}
+
+func (a *AlreadyPublished) Error() string {
+	return fmt.Sprintf("%s %s is already published with exactly these files", a.Project, a.Version)
+}
+
+func sameFiles(a, b []layout.FileEntry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, f := range b {
+		if !slices.Contains(a, f) {
+			return false
+		}
+	}
+	return true
 }
 
 // PlanYank yanks (or, with yank false, unyanks) a release.
@@ -161,7 +216,11 @@ func (t *Tool) PlanYank(ctx context.Context, project, version, reason string, ya
 	if yank {
 		rel.YankedReason = reason
 	}
-	return t.finish(&Plan{Project: p.Name, base: p, releases: t.nextReleases(p)}, ix)
+	op := OpUnyank
+	if yank {
+		op = OpYank
+	}
+	return t.finish(&Plan{Project: p.Name, base: p, releases: t.nextReleases(p), Intent: Intent{Op: op, Project: p.Name, Version: version, Reason: reason}}, ix)
 }
 
 // PlanRemoveFile stops serving and trusting one file of a release; a
@@ -186,6 +245,7 @@ func (t *Tool) PlanRemoveFile(ctx context.Context, project, version, file string
 	}
 	plan := &Plan{Project: p.Name, base: p, releases: t.nextReleases(p)}
 	delete(plan.releases.Signed.Targets, layout.FilePath(p.Name, version, file))
+	plan.Intent = Intent{Op: OpRemoveFile, Project: p.Name, Version: version, File: file}
 	return t.finish(plan, ix)
 }
 
@@ -195,7 +255,8 @@ func (t *Tool) PlanRenew(ctx context.Context, project string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan := &Plan{Project: p.Name, base: p, owners: t.nextOwners(p), releases: t.nextReleases(p), index: p.IndexBytes}
+	plan := &Plan{Project: p.Name, base: p, owners: t.nextOwners(p), releases: t.nextReleases(p), index: p.IndexBytes,
+		Intent: Intent{Op: OpRenew, Project: p.Name}}
 	return t.finish(plan, nil)
 }
 
@@ -216,7 +277,15 @@ func (t *Tool) PlanMaintainers(ctx context.Context, project string, add []signin
 	}
 	dl.Keys, role.KeyIDs = set.Keys, set.KeyIDs
 	tufmeta.SetLabels(owners, labels)
-	return t.finish(&Plan{Project: p.Name, base: p, owners: owners}, nil)
+	return t.finish(&Plan{Project: p.Name, base: p, owners: owners, Intent: keyIntent(OpMaintainers, p.Name, add, remove)}, nil)
+}
+
+func keyIntent(op, project string, add []signing.PublicKey, remove []string) Intent {
+	in := Intent{Op: op, Project: project, Remove: remove}
+	for _, k := range add {
+		in.Add = append(in.Add, k.String())
+	}
+	return in
 }
 
 // PlanOwners adds and removes owners: for a project not claimed yet the
@@ -239,7 +308,7 @@ func (t *Tool) PlanOwners(ctx context.Context, project string, add []signing.Pub
 	}
 	tufmeta.SetDeclaredOwners(owners, set)
 	tufmeta.SetLabels(owners, labels)
-	return t.finish(&Plan{Project: p.Name, base: p, owners: owners}, nil)
+	return t.finish(&Plan{Project: p.Name, base: p, owners: owners, Intent: keyIntent(OpOwners, p.Name, add, remove)}, nil)
 }
 
 // editKeySet adds and removes keys of a set of owners or maintainers (what
@@ -302,7 +371,7 @@ func (t *Tool) PlanThresholds(ctx context.Context, project string, releases, own
 		set.Threshold = owners
 		tufmeta.SetDeclaredOwners(next, set)
 	}
-	return t.finish(&Plan{Project: p.Name, base: p, owners: next}, nil)
+	return t.finish(&Plan{Project: p.Name, base: p, owners: next, Intent: Intent{Op: OpThresholds, Project: p.Name, Releases: releases, Owners: owners}}, nil)
 }
 
 // resolveKey finds a key id by full id, by a prefix of at least 8 hex
@@ -324,7 +393,7 @@ func resolveKey(s string, ids []string, labels map[string]string) (string, error
 }
 
 func cloneIndex(ix *layout.Index) *layout.Index {
-	c := &layout.Index{Project: ix.Project}
+	c := &layout.Index{Project: ix.Project, Meta: ix.Meta}
 	for _, r := range ix.Releases {
 		r.Files = slices.Clone(r.Files)
 		c.Releases = append(c.Releases, r)
@@ -433,6 +502,18 @@ func (t *Tool) validate(plan *Plan) error {
 // proposed roles (and index ix, if the releases change) does.
 func (plan *Plan) explain(ix *layout.Index) {
 	p := plan.base
+	newState := plan.newState(ix)
+	plan.Lines = explain.Change(explainState(p), newState)
+	if len(plan.Lines) > 0 && newState.Owners != nil && p.Claimed && !tufmeta.SameKeys(*newState.Owners, p.Owners) {
+		// A claimed project's owners role only requests the change; the
+		// admins' claim ceremony applies it (DESIGN.md section 2).
+		plan.Lines = append(plan.Lines, fmt.Sprintf("%s is claimed: the owner change takes effect once the repository's admins apply it ('hallmark admin claim'); until then the current owners stay in charge", p.Name))
+	}
+}
+
+// newState is the project as it would be after the plan.
+func (plan *Plan) newState(ix *layout.Index) explain.State {
+	p := plan.base
 	newState := explainState(p)
 	if plan.owners != nil {
 		newState.OwnersRole = plan.owners
@@ -446,12 +527,7 @@ func (plan *Plan) explain(ix *layout.Index) {
 			newState.Index = ix
 		}
 	}
-	plan.Lines = explain.Change(explainState(p), newState)
-	if len(plan.Lines) > 0 && newState.Owners != nil && p.Claimed && !tufmeta.SameKeys(*newState.Owners, p.Owners) {
-		// A claimed project's owners role only requests the change; the
-		// admins' claim ceremony applies it (DESIGN.md section 2).
-		plan.Lines = append(plan.Lines, fmt.Sprintf("%s is claimed: the owner change takes effect once the repository's admins apply it ('hallmark admin claim'); until then the current owners stay in charge", p.Name))
-	}
+	return newState
 }
 
 // policyOf is the expiry policy the admins signed for the project's

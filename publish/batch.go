@@ -680,6 +680,9 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 		return 0, err
 	}
 	b.remember(pub)
+	// The witnesses co-sign while the versioned files are written: the
+	// commit stands, so the timestamp's version is never reused.
+	cosigned := b.p.cosignAsync(ctx, b.shard, tsData)
 	if err := writeConcurrently(len(versioned), func(i int) error {
 		r := versioned[i]
 		return b.p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(b.shard, layout.MetadataFile(r.Role, r.Version)), bytes.NewReader(r.Data))
@@ -691,7 +694,8 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 		b.p.setDirty(b.shard, true)
 		return snap.Signed.Version, nil
 	}
-	if err := b.p.serveTimestamp(ctx, b.shard, tsData); err != nil {
+	full, cerr := cosigned()
+	if err := b.p.serveCosigned(ctx, b.shard, full, cerr); err != nil {
 		// The commit stands: the change is published and becomes visible
 		// when the shard catches up (retried every few seconds) or
 		// publishes again. Reporting a failure would invite a retry that

@@ -5,10 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -23,8 +26,10 @@ import (
 	"hallmark.dev/hallmark/signing"
 	"hallmark.dev/hallmark/store/blobdir"
 	"hallmark.dev/hallmark/store/sqlite"
+	"hallmark.dev/hallmark/trust"
 	"hallmark.dev/hallmark/tufmeta"
 	"hallmark.dev/hallmark/validation"
+	"hallmark.dev/hallmark/witness"
 )
 
 // BenchmarkPublishRelease measures one release upload through the
@@ -69,7 +74,12 @@ func benchKey(seed string) *signing.Key {
 	return signing.FromSeed(s[:], seed)
 }
 
-func newBenchRepo(b *testing.B, k int) *benchRepo {
+func newBenchRepo(b *testing.B, k int) *benchRepo { return newBenchRepoWith(b, k, 1, 0) }
+
+// newBenchRepoWith builds a repository of k projects over shards shards
+// whose roots name the given number of witnesses, each a real witness
+// service behind HTTP on loopback.
+func newBenchRepoWith(b *testing.B, k, shardCount, witnesses int) *benchRepo {
 	dir := b.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "state.db"))
@@ -83,11 +93,16 @@ func newBenchRepo(b *testing.B, k int) *benchRepo {
 	secret := bytes.Repeat([]byte{9}, signing.OnlineSecretSize)
 	online := func(shard, role string) (*signing.Key, error) { return signing.DeriveOnline(secret, shard, role) }
 	pub := publish.New(ctx, publish.Config{State: st, Blobs: blobs, Keys: online, Policy: layout.DefaultPolicy(),
-		Shards: 1, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Shards: shardCount, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Witnesses: witness.NewPool(nil, 0)})
 	b.Cleanup(func() { cancel(); pub.Wait(); st.Close() })
+	ws := startBenchWitnesses(b, witnesses, shardCount)
 	admin := benchKey("admin")
+	var wkeys []*witness.Keys
+	for _, w := range ws {
+		wkeys = append(wkeys, w.keys)
+	}
 	shards, tf, err := ceremony.Init(ceremony.Params{
-		Shards: 1,
+		Shards: shardCount, Witnesses: wkeys,
 		Keys: ceremony.Keys{Root: []signing.PublicKey{admin.Public()}, RootThreshold: 1,
 			Targets: []signing.PublicKey{admin.Public()}, TargetsThreshold: 1,
 			Claim: []signing.PublicKey{admin.Public()}, ClaimThreshold: 1},
@@ -96,6 +111,9 @@ func newBenchRepo(b *testing.B, k int) *benchRepo {
 	}, ceremony.Signers{Root: []*signing.Key{admin}, Targets: []*signing.Key{admin}, Claim: []*signing.Key{admin}})
 	if err != nil {
 		b.Fatal(err)
+	}
+	for _, w := range ws {
+		w.open(b, tf)
 	}
 	if err := pub.Bootstrap(ctx, shards, tf); err != nil {
 		b.Fatal(err)
@@ -194,4 +212,109 @@ func (p *benchProject) release(b *testing.B, version string) *publish.Change {
 func (br *benchRepo) nextRelease(b *testing.B, i int) *publish.Change {
 	p := br.projects[i]
 	return p.release(b, fmt.Sprintf("1.0.%d", len(p.index.Releases)))
+}
+
+// benchWitness is a witness service behind a real HTTP server on loopback.
+type benchWitness struct {
+	dir  string
+	keys *witness.Keys
+	svc  *witness.Service
+}
+
+func startBenchWitnesses(b *testing.B, n, shards int) []*benchWitness {
+	var out []*benchWitness
+	for i := range n {
+		w := &benchWitness{dir: filepath.Join(b.TempDir(), "w")}
+		name := fmt.Sprintf("w%d", i)
+		if err := witness.Init(w.dir, name); err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { w.svc.Handler().ServeHTTP(rw, r) }))
+		b.Cleanup(srv.Close)
+		id, err := witness.Load(w.dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if w.keys, err = id.Export(srv.URL, shards); err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+func (w *benchWitness) open(b *testing.B, tf *trust.File) {
+	id, err := witness.Load(w.dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, _ := json.Marshal(tf)
+	if err := id.Pin(data); err != nil {
+		b.Fatal(err)
+	}
+	if w.svc, err = witness.Open(context.Background(), w.dir, witness.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { w.svc.Close() })
+}
+
+// BenchmarkUploadsWithWitnesses measures release uploads through the
+// publisher with 0, 1 and 3 witnesses co-signing every timestamp (real
+// witness services over HTTP on loopback, their state synced to disk), 64
+// concurrent uploaders over 16 shards. An upload's latency is until its
+// timestamp is served: its visibility to clients. Run:
+//
+//	go test ./publish -run '^$' -bench UploadsWithWitnesses -benchtime 3000x
+func BenchmarkUploadsWithWitnesses(b *testing.B) {
+	const uploaders, projects = 64, 512
+	for _, w := range []int{0, 1, 3} {
+		b.Run(fmt.Sprintf("witnesses=%d", w), func(b *testing.B) {
+			br := newBenchRepoWith(b, projects, 16, w)
+			var mu sync.Mutex
+			var lat []time.Duration
+			next := make(chan int)
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for u := range uploaders {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					n := 0
+					for range next {
+						// Each uploader owns the projects u, u+64, ...: one
+						// upload at a time per project.
+						p := u + uploaders*(n%(projects/uploaders))
+						n++
+						mu.Lock()
+						c := br.nextRelease(b, p)
+						mu.Unlock()
+						t0 := time.Now()
+						res, err := br.pub.Submit(context.Background(), c)
+						d := time.Since(t0)
+						if err != nil || res.Outcome != validation.Accept || res.Waiting != "" {
+							b.Errorf("upload: %v %v %v %q", res.Outcome, res.Reason, err, res.Waiting)
+							return
+						}
+						mu.Lock()
+						lat = append(lat, d)
+						mu.Unlock()
+					}
+				}()
+			}
+			for i := range b.N {
+				next <- i
+			}
+			close(next)
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			slices.Sort(lat)
+			if len(lat) > 0 {
+				b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "uploads/s")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+				b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			}
+		})
+	}
 }

@@ -194,6 +194,11 @@ func (p *Publisher) repairShard(ctx context.Context, shard string) (repaired int
 			err = cerr
 			return
 		}
+		if !ok {
+			if err = p.verifyStored(ctx, shard, ts); err != nil {
+				return
+			}
+		}
 		if !ok && p.serveTimestamp(ctx, shard, ts.Data) == nil {
 			p.cfg.Log.Info("repaired published file", "path", layout.MetadataBlobPath(shard, layout.MetadataFile(layout.RoleTimestamp, 0)))
 			repaired++
@@ -207,6 +212,9 @@ func (p *Publisher) repairShard(ctx context.Context, shard string) (repaired int
 		}
 		if same {
 			continue
+		}
+		if err := p.verifyStored(ctx, shard, rf); err != nil {
+			return repaired, err
 		}
 		if err := p.cfg.Blobs.Put(ctx, path, bytes.NewReader(rf.Data)); err != nil {
 			return repaired, err

@@ -68,10 +68,14 @@ func (b *batch) checkOffline(ctx context.Context, o *Offline) (Result, error) {
 			return fail(d)
 		}
 		root = o.Root
-		// Online keys change only to this server's next online keys.
+		// Online keys change only to this server's next online keys; the
+		// witnesses among the timestamp keys are the admins' to change.
 		for _, r := range []string{layout.RoleTimestamp, layout.RoleSnapshot} {
-			a, _ := tufmeta.RootDelegation(curRoot, r)
-			n, _ := tufmeta.RootDelegation(root, r)
+			a, _ := onlineDelegation(curRoot, r)
+			n, err := onlineDelegation(root, r)
+			if err != nil {
+				return rejected("the new root: %v", err), nil
+			}
 			if !tufmeta.SameKeys(a, n) && !b.isNextKey(r, n) {
 				return rejected("the new root changes the %s key to one that is not this server's next online key; prepare a rotation with 'hallmark admin prepare --rotate-online'", r), nil
 			}
@@ -262,4 +266,19 @@ func (b *batch) isNextKey(role string, d tufmeta.Delegation) bool {
 	}
 	k, err := b.p.cfg.NextKeys(b.shard, role)
 	return err == nil && len(d.KeyIDs) == 1 && d.KeyIDs[0] == k.ID() && d.Threshold == 1
+}
+
+// onlineDelegation returns the keys of an online role that are the
+// server's: for the timestamp, its keys less the witnesses', with
+// threshold 1.
+func onlineDelegation(root *tufmeta.Root, role string) (tufmeta.Delegation, error) {
+	if role != layout.RoleTimestamp {
+		return tufmeta.RootDelegation(root, role)
+	}
+	k, err := tufmeta.SplitTimestamp(root)
+	if err != nil {
+		return tufmeta.Delegation{}, err
+	}
+	k.Online.Threshold = 1
+	return k.Online, nil
 }

@@ -150,6 +150,30 @@ func (p *Publisher) rootChain(ctx context.Context, shard string) ([][]byte, *tuf
 // retried; the error says why.
 func (p *Publisher) serveTimestamp(ctx context.Context, shard string, ts []byte) error {
 	full, err := p.cosign(ctx, shard, ts)
+	return p.serveCosigned(ctx, shard, full, err)
+}
+
+// cosignAsync starts co-signing a committed timestamp; the versioned files
+// are written meanwhile, and serveCosigned serves the result.
+func (p *Publisher) cosignAsync(ctx context.Context, shard string, ts []byte) func() ([]byte, error) {
+	type result struct {
+		full []byte
+		err  error
+	}
+	c := make(chan result, 1)
+	go func() {
+		full, err := p.cosign(ctx, shard, ts)
+		c <- result{full, err}
+	}()
+	return func() ([]byte, error) {
+		r := <-c
+		return r.full, r.err
+	}
+}
+
+// serveCosigned writes a co-signed timestamp as timestamp.json, or marks
+// the shard behind when co-signing (err) or the write failed.
+func (p *Publisher) serveCosigned(ctx context.Context, shard string, full []byte, err error) error {
 	if err == nil {
 		err = p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(shard, layout.MetadataFile(layout.RoleTimestamp, 0)), bytes.NewReader(full))
 	}

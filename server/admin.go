@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -189,6 +191,10 @@ func (s *Server) handleAdminStatus(w http.ResponseWriter, r *http.Request) {
 // past its signing period (renewal should have happened).
 func (s *Server) onlineHealth(ctx context.Context) (bool, string) {
 	now := s.cfg.Now()
+	if behind := s.cfg.Publisher.Behind(); len(behind) > 0 {
+		shards := slices.Sorted(maps.Keys(behind))
+		return false, fmt.Sprintf("%d shard(s) behind: their newest publication is not served yet (shard %s %s)", len(behind), shards[0], behind[shards[0]])
+	}
 	for _, shard := range layout.ShardIDs(s.cfg.Shards) {
 		for _, role := range []string{layout.RoleTimestamp, layout.RoleSnapshot, layout.NewRole(shard)} {
 			rf, err := s.cfg.State.Role(ctx, shard, role)
@@ -206,7 +212,15 @@ func (s *Server) onlineHealth(ctx context.Context) (bool, string) {
 			}
 		}
 	}
-	return true, "online metadata is fresh in every shard"
+	msg := "online metadata is fresh in every shard"
+	for _, w := range s.cfg.Publisher.WitnessHealth() {
+		if w.Failures > 0 {
+			msg += fmt.Sprintf("\nwitness %s (%s): not answering: %s", w.Name, w.URL, w.LastError)
+		} else {
+			msg += fmt.Sprintf("\nwitness %s (%s): last co-signature %s ago", w.Name, w.URL, now.Sub(w.LastOK).Round(time.Second))
+		}
+	}
+	return true, msg
 }
 
 // blockedSet is the in-memory set of blocked projects, consulted on every

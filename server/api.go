@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -96,6 +95,9 @@ func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request, pathProject
 		writeError(w, status, code, err.Error(), "")
 		return
 	}
+	if change.Create && !s.checkConfusable(r.Context(), w, change.Project, change.Display) {
+		return
+	}
 	res, err := s.cfg.Publisher.Submit(r.Context(), change)
 	if err != nil {
 		s.cfg.Log.Error("publish failed", "project", change.Project, "err", err)
@@ -127,9 +129,9 @@ func (s *Server) writeResult(w http.ResponseWriter, c *publish.Change, res publi
 	out := api.ChangeResponse{Project: c.Project, Shard: res.Shard, SignaturesValid: len(res.Sigs.Valid), Threshold: res.Sigs.Threshold}
 	switch res.Outcome {
 	case validation.Accept:
-		s.dropStale(context.Background(), c.Project, res.Shard)
 		out.Status = api.StatusPublished
 		out.SnapshotVersion = res.SnapshotVersion
+		out.Waiting = res.Waiting
 		status := http.StatusOK
 		if c.Create {
 			status = http.StatusCreated
@@ -180,13 +182,15 @@ func (s *Server) readUpload(r *http.Request) (*upload, int, string, error) {
 			if name != "change" {
 				return u, http.StatusBadRequest, "bad_request", errors.New("the first part must be \"change\", the signed metadata")
 			}
-			dec := json.NewDecoder(io.LimitReader(part, 4*tufmeta.MaxRoleSize))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&u.req); err != nil {
-				return u, http.StatusBadRequest, "bad_request", fmt.Errorf("the change is not valid JSON: %w", err)
+			data, err := io.ReadAll(io.LimitReader(part, 4*tufmeta.MaxRoleSize+1))
+			if err != nil {
+				return u, http.StatusBadRequest, "bad_request", fmt.Errorf("malformed multipart body: %w", err)
 			}
-			if _, err := dec.Token(); err != io.EOF {
-				return u, http.StatusBadRequest, "bad_request", errors.New("the change is not valid JSON: it has data after its JSON object")
+			if len(data) > 4*tufmeta.MaxRoleSize {
+				return u, http.StatusRequestEntityTooLarge, "too_large", fmt.Errorf("the change is over %d bytes", 4*tufmeta.MaxRoleSize)
+			}
+			if err := api.DecodeStrict(data, &u.req); err != nil {
+				return u, http.StatusBadRequest, "bad_request", fmt.Errorf("the change is not valid JSON: %w", err)
 			}
 			first = false
 			continue

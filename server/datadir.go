@@ -30,6 +30,7 @@ import (
 //
 //	repository.json   shard count and whether it is a development repository
 //	online.secret     the online secret (hex), from which every shard's online keys derive
+//	online.token      instead of online.secret: the token holding the online keys (onlinetoken.go)
 //	state.db          the SQLite state store
 //	blobs/            published metadata and targets, as served
 //	staging/          uploads being checked
@@ -82,6 +83,9 @@ type OpenOptions struct {
 	// InitBundle is the admins' init ceremony, for a prepared production
 	// data directory that has not been initialized.
 	InitBundle []byte
+	// OnlinePIN opens the token of the online keys, for a repository
+	// prepared with them on a token.
+	OnlinePIN []byte
 	// DevWitness gives a new development repository a witness of its own,
 	// which every shard's root names, and starts it (as a separate
 	// process, until ctx ends) when the repository has one.
@@ -128,7 +132,7 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 			return nil, fmt.Errorf("the repository in %s has %d shards; the shard count is fixed when a repository is created (drop --shards, or use another --data directory)", dir, r.Info.Shards)
 		}
 	}
-	secret, err := loadOrCreateSecret(filepath.Join(dir, secretFile), r.Created)
+	source, err := loadSource(dir, false, r.Created, o.OnlinePIN)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +148,7 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 	// Served files are cached in memory; every write goes through this
 	// wrapper so the cache never serves a stale copy.
 	r.State, r.Blobs = st, &notifyingBlobs{Blobs: blobs}
-	r.sec = &secrets{dir: dir, cur: secret}
+	r.sec = &secrets{dir: dir, cur: source, pin: o.OnlinePIN}
 	keys := r.sec.current
 	r.Publisher = publish.New(ctx, publish.Config{State: st, Blobs: r.Blobs, Keys: keys, NextKeys: r.sec.nextKey,
 		Policy: o.Policy, Shards: r.Info.Shards, Now: o.Now, Log: o.Log, Witnesses: witness.NewPool(nil, 0)})

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -47,6 +48,15 @@ func (s *Server) keepPending(ctx context.Context, u *upload, c *publish.Change, 
 		if json.Unmarshal(p.Change, &req) == nil && pendingKey(req) == key && p.Expires.After(s.cfg.Now()) {
 			return api.PendingResponse{Status: api.StatusPending, Project: c.Project, ID: p.ID, Expires: p.Expires,
 				SignaturesValid: len(res.Sigs.Valid), Threshold: res.Sigs.Threshold}, nil
+		}
+	}
+	// Superseded changes are kept for their authors to see, but never
+	// stand in the way of a new one: the oldest go first.
+	for i := 0; len(list) >= MaxPendingPerProject && i < len(list); i++ {
+		if s.superseded(ctx, list[i]) {
+			s.dropPending(ctx, list[i])
+			list = slices.Delete(list, i, i+1)
+			i--
 		}
 	}
 	if len(list) >= MaxPendingPerProject {
@@ -108,7 +118,9 @@ func (s *Server) handleListPending(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now()
 	for _, p := range list {
 		if p.Expires.After(now) {
-			out.Pending = append(out.Pending, toAPI(p))
+			a := toAPI(p)
+			a.Superseded = s.superseded(r.Context(), p)
+			out.Pending = append(out.Pending, a)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -123,9 +135,11 @@ func (s *Server) handleSign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var sreq api.SignaturesRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&sreq); err != nil {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err == nil {
+		err = api.DecodeStrict(body, &sreq)
+	}
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", "the signatures are not valid JSON: "+err.Error(), "")
 		return
 	}
@@ -203,10 +217,11 @@ func (s *Server) handleSign(w http.ResponseWriter, r *http.Request) {
 			SignaturesValid: len(res.Sigs.Valid), Threshold: res.Sigs.Threshold})
 		return
 	case errors.As(res.Reason, &conflict):
-		// It can never apply any more: someone published first.
-		s.dropPending(r.Context(), p)
+		// It can never apply any more: someone published first. It stays
+		// listed as superseded until it expires, for its author to see.
 		writeJSON(w, http.StatusConflict, api.ErrorResponse{Error: api.Error{Code: "conflict",
-			Message: "the pending change no longer applies: " + conflict.Error(), Hint: "someone published another change first; the pending change was dropped — propose it again", CurrentVersion: conflict.Current}})
+			Message: "the pending change no longer applies (it is superseded): " + conflict.Error(),
+			Hint:    "another change was published first; the change's author can sign it again on top of the new state with 'hallmark pending resign " + project + " " + p.ID + "'", CurrentVersion: conflict.Current}})
 		return
 	}
 	s.writeResult(w, change, res)
@@ -304,34 +319,30 @@ func (s *Server) handlePendingFile(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, "not_found", "no such file in the pending change", "")
 }
 
-// dropStale drops the pending changes of a project that can no longer
-// apply because a change to the same role was published first.
-func (s *Server) dropStale(ctx context.Context, project, shard string) {
-	list, err := s.cfg.State.ListPending(ctx, project)
-	if err != nil {
-		return
+// superseded reports whether a change published after p changed a role p
+// changes: p builds on a version that is no longer the published one.
+func (s *Server) superseded(ctx context.Context, p store.PendingChange) bool {
+	var req api.ChangeRequest
+	if json.Unmarshal(p.Change, &req) != nil {
+		return false
 	}
-	for _, p := range list {
-		var req api.ChangeRequest
-		if json.Unmarshal(p.Change, &req) != nil {
+	pr, err := s.cfg.State.Project(ctx, p.Project)
+	if err != nil {
+		return false
+	}
+	for role, raw := range map[string]json.RawMessage{layout.OwnersRole(p.Project): req.OwnersRole, layout.ReleasesRole(p.Project): req.ReleasesRole} {
+		if len(raw) == 0 {
 			continue
 		}
-		for role, raw := range map[string]json.RawMessage{layout.OwnersRole(project): req.OwnersRole, layout.ReleasesRole(project): req.ReleasesRole} {
-			if len(raw) == 0 {
-				continue
-			}
-			md, err := tufmeta.Decode[metadata.TargetsType](raw)
-			if err != nil {
-				continue
-			}
-			cur, err := s.cfg.State.Role(ctx, shard, role)
-			if err == nil && md.Signed.Version != cur.Version+1 {
-				s.cfg.Log.Info("dropped a pending change that no longer applies", "project", project, "id", p.ID, "role", role)
-				s.dropPending(ctx, p)
-				break
-			}
+		md, err := tufmeta.Decode[metadata.TargetsType](raw)
+		if err != nil {
+			continue
+		}
+		if cur, err := s.cfg.State.Role(ctx, pr.Shard, role); err == nil && md.Signed.Version <= cur.Version {
+			return true
 		}
 	}
+	return false
 }
 
 // changeKey identifies a change by the signed parts of its roles, whatever

@@ -2,14 +2,12 @@ package server
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +25,18 @@ import (
 // shard count and online secret. It returns the public online keys, which
 // the admins' init ceremony needs; the secret never leaves dir.
 func PrepareRepo(dir string, shards int) (*ceremony.OnlineKeys, error) {
+	return prepareRepo(dir, shards, nil)
+}
+
+// PrepareRepoOnToken is PrepareRepo with the online keys on a PKCS#11
+// token: it generates every shard's timestamp, snapshot and new-projects
+// keys on the token (or finds those it generated before), and records where
+// they are. The server then needs the token and its PIN to run.
+func PrepareRepoOnToken(dir string, shards int, tok *OnlineToken) (*ceremony.OnlineKeys, error) {
+	return prepareRepo(dir, shards, tok)
+}
+
+func prepareRepo(dir string, shards int, tok *OnlineToken) (*ceremony.OnlineKeys, error) {
 	if err := layout.CheckShardCount(shards); err != nil {
 		return nil, err
 	}
@@ -56,13 +66,21 @@ func PrepareRepo(dir string, shards int) (*ceremony.OnlineKeys, error) {
 			return nil, fmt.Errorf("%s was prepared for %d shards", dir, info.Shards)
 		}
 	}
+	_, errT := os.Stat(filepath.Join(dir, onlineTokenFile))
+	_, errS := os.Stat(filepath.Join(dir, secretFile))
+	switch {
+	case tok != nil && errS == nil:
+		return nil, fmt.Errorf("%s was prepared with an online secret; prepare another directory for online keys on a token", dir)
+	case tok == nil && errT == nil:
+		return nil, fmt.Errorf("%s was prepared with online keys on a token; pass the same --online-token again", dir)
+	case tok != nil:
+		return prepareToken(dir, onlineTokenFile, shards, tok)
+	}
 	secret, err := loadOrCreateSecret(filepath.Join(dir, secretFile), true)
 	if err != nil {
 		return nil, err
 	}
-	return ceremony.ExportOnline(shards, func(shard, role string) (*signing.Key, error) {
-		return signing.DeriveOnline(secret, shard, role)
-	})
+	return ceremony.ExportOnline(shards, secretSource(secret).key)
 }
 
 // initFromBundle checks an admins' init ceremony against this server's
@@ -210,63 +228,85 @@ func (r *Repo) RenewDevOffline(ctx context.Context, pol layout.Policy, now time.
 // nextSecretFile holds the next online secret during an online key rotation.
 const nextSecretFile = "online.secret.next"
 
-// secrets are the online secret in force and, during an online key
-// rotation, the next one.
+// secrets are the online keys in force and, during an online key rotation,
+// the next ones: each derived from an online secret or kept on a token.
 type secrets struct {
 	dir  string
+	pin  []byte // the PIN of the token of the online keys, if they are on one
 	mu   sync.RWMutex
-	cur  []byte
-	next []byte
+	cur  onlineSource
+	next onlineSource
 }
 
 func (s *secrets) current(shard, role string) (*signing.Key, error) {
 	s.mu.RLock()
 	cur := s.cur
 	s.mu.RUnlock()
-	return signing.DeriveOnline(cur, shard, role)
+	return cur.key(shard, role)
 }
 
-// nextKey derives a next online key, reading the next secret from disk the
-// first time (an operator may prepare a rotation while the server runs).
+// nextKey returns a next online key, opening the next keys the first time
+// (an operator may prepare a rotation while the server runs).
 func (s *secrets) nextKey(shard, role string) (*signing.Key, error) {
 	s.mu.RLock()
 	next := s.next
 	s.mu.RUnlock()
 	if next == nil {
-		data, err := os.ReadFile(filepath.Join(s.dir, nextSecretFile))
-		if err != nil {
+		_, errT := os.Stat(filepath.Join(s.dir, nextOnlineTokenFile))
+		_, errS := os.Stat(filepath.Join(s.dir, nextSecretFile))
+		if errT != nil && errS != nil {
 			return nil, errors.New("no online key rotation is prepared")
 		}
-		n, err := hex.DecodeString(strings.TrimSpace(string(data)))
-		if err != nil || len(n) != signing.OnlineSecretSize {
-			return nil, fmt.Errorf("%s is corrupt", nextSecretFile)
+		n, err := loadSource(s.dir, true, false, s.pin)
+		if err != nil {
+			return nil, err
 		}
 		s.mu.Lock()
-		s.next, next = n, n
+		if s.next == nil {
+			s.next = n
+		} else {
+			n.close()
+		}
+		next = s.next
 		s.mu.Unlock()
 	}
-	return signing.DeriveOnline(next, shard, role)
+	return next.key(shard, role)
 }
 
 // PrepareOnlineRotation creates the next online secret of a data directory
 // (or reuses one prepared before) and returns its public keys for the
 // admins' 'hallmark admin rotate online' ceremony.
 func PrepareOnlineRotation(dir string) (*ceremony.OnlineKeys, error) {
-	data, err := os.ReadFile(filepath.Join(dir, repoFile))
+	return prepareOnlineRotation(dir, nil)
+}
+
+// PrepareOnlineRotationOnToken prepares an online key rotation to a new set
+// of keys generated on a PKCS#11 token (from an online secret, or from
+// another set of keys on a token).
+func PrepareOnlineRotationOnToken(dir string, tok *OnlineToken) (*ceremony.OnlineKeys, error) {
+	return prepareOnlineRotation(dir, tok)
+}
+
+func prepareOnlineRotation(dir string, tok *OnlineToken) (*ceremony.OnlineKeys, error) {
+	shards, err := preparedShards(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%s holds no repository: %w", dir, err)
-	}
-	var info RepoInfo
-	if err := json.Unmarshal(data, &info); err != nil {
 		return nil, err
+	}
+	_, errT := os.Stat(filepath.Join(dir, nextOnlineTokenFile))
+	_, errS := os.Stat(filepath.Join(dir, nextSecretFile))
+	switch {
+	case tok != nil && errS == nil:
+		return nil, fmt.Errorf("a rotation to a new online secret is prepared already (%s); finish it first", nextSecretFile)
+	case tok == nil && errT == nil:
+		return nil, fmt.Errorf("a rotation to online keys on a token is prepared already (%s); pass the same --online-token again", nextOnlineTokenFile)
+	case tok != nil:
+		return prepareToken(dir, nextOnlineTokenFile, shards, tok)
 	}
 	next, err := loadOrCreateSecret(filepath.Join(dir, nextSecretFile), true)
 	if err != nil {
 		return nil, err
 	}
-	return ceremony.ExportOnline(info.Shards, func(shard, role string) (*signing.Key, error) {
-		return signing.DeriveOnline(next, shard, role)
-	})
+	return ceremony.ExportOnline(shards, secretSource(next).key)
 }
 
 // PromoteOnlineSecret finishes an online key rotation once every shard's
@@ -293,9 +333,21 @@ func (r *Repo) PromoteOnlineSecret(ctx context.Context) (bool, error) {
 	}
 	r.sec.mu.Lock()
 	defer r.sec.mu.Unlock()
-	if err := os.Rename(filepath.Join(r.Dir, nextSecretFile), filepath.Join(r.Dir, secretFile)); err != nil {
+	// The next keys' file takes the place of the current one; the current
+	// keys' file of the other kind goes. (A crash in between leaves both
+	// kinds, and the server then refuses to start, naming both files.)
+	from, to, old := nextSecretFile, secretFile, onlineTokenFile
+	if _, ok := r.sec.next.(*tokenSource); ok {
+		from, to, old = nextOnlineTokenFile, onlineTokenFile, secretFile
+	}
+	if err := os.Rename(filepath.Join(r.Dir, from), filepath.Join(r.Dir, to)); err != nil {
 		return false, err
 	}
+	if err := os.Remove(filepath.Join(r.Dir, old)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	// The old source is not closed: a publish may still hold one of its
+	// keys, and a token session ends with the process.
 	r.sec.cur, r.sec.next = r.sec.next, nil
 	return true, nil
 }

@@ -21,6 +21,7 @@ import (
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/publish"
 	"hallmark.dev/hallmark/store"
+	"hallmark.dev/hallmark/witness"
 )
 
 // Config holds the server's dependencies.
@@ -297,4 +298,29 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		errAt = lastErrTime.Unix()
 	}
 	fmt.Fprintf(w, "# HELP hallmark_last_publish_error_timestamp_seconds When publishing or renewal last failed (0: never).\n# TYPE hallmark_last_publish_error_timestamp_seconds gauge\nhallmark_last_publish_error_timestamp_seconds %d\n", errAt)
+	fmt.Fprintf(w, "# HELP hallmark_shards_behind Shards whose newest publication is not served yet (waiting for witnesses).\n# TYPE hallmark_shards_behind gauge\nhallmark_shards_behind %d\n", len(s.cfg.Publisher.Behind()))
+	ws := s.cfg.Publisher.WitnessHealth()
+	if len(ws) == 0 {
+		return
+	}
+	series := []struct {
+		name, help, kind string
+		value            func(h witness.Health) int64
+	}{
+		{"hallmark_witness_cosigned_total", "Timestamps a witness co-signed.", "counter", func(h witness.Health) int64 { return h.Cosigned }},
+		{"hallmark_witness_refusals_total", "Timestamps a witness refused.", "counter", func(h witness.Health) int64 { return h.Refusals }},
+		{"hallmark_witness_failures", "Requests to a witness that failed since its last answer.", "gauge", func(h witness.Health) int64 { return int64(h.Failures) }},
+		{"hallmark_witness_last_cosign_timestamp_seconds", "When a witness last co-signed (0: never).", "gauge", func(h witness.Health) int64 {
+			if h.LastOK.IsZero() {
+				return 0
+			}
+			return h.LastOK.Unix()
+		}},
+	}
+	for _, m := range series {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.kind)
+		for _, h := range ws {
+			fmt.Fprintf(w, "%s{witness=%q} %d\n", m.name, h.Name, m.value(h))
+		}
+	}
 }

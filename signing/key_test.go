@@ -93,7 +93,10 @@ func TestVerify(t *testing.T) {
 	k := signing.FromSeed(seed(10), "")
 	other := signing.FromSeed(seed(11), "")
 	msg := []byte("hello")
-	sig := k.Sign(msg)
+	sig, err := k.Sign(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !k.Public().Verify(msg, sig) {
 		t.Error("a key's own signature does not verify")
 	}

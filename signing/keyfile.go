@@ -1,6 +1,7 @@
 package signing
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,10 +18,18 @@ type keyFile struct {
 	Format     string     `json:"format"` // "hallmark-key-v1"
 	Label      string     `json:"label"`
 	Public     string     `json:"public"`
-	Encryption string     `json:"encryption"` // "scrypt-xchacha20poly1305" or "none"
+	Encryption string     `json:"encryption"` // "scrypt-xchacha20poly1305", "none", or "pkcs11" for a token key
 	KDF        *kdfParams `json:"kdf,omitempty"`
 	Nonce      string     `json:"nonce,omitempty"`
-	Seed       string     `json:"seed"` // hex: ciphertext, or the plain seed when encryption is "none"
+	Seed       string     `json:"seed,omitempty"`  // hex: ciphertext, or the plain seed when encryption is "none"
+	Token      *tokenRef  `json:"token,omitempty"` // where a token key lives, when encryption is "pkcs11"
+}
+
+// tokenRef is how a key file names a key on a PKCS#11 token. The file's
+// public field then holds the key's one-line public form.
+type tokenRef struct {
+	URI    string `json:"uri"`    // RFC 7512 pkcs11: URI of the private key
+	Module string `json:"module"` // the PKCS#11 module (shared library) to load
 }
 
 type kdfParams struct {
@@ -40,8 +49,11 @@ var ErrWrongPassphrase = errors.New("wrong passphrase for key")
 // Marshal encodes the key for storage, encrypted with the passphrase. An
 // empty passphrase stores the key in the clear (development keys only).
 func (k *Key) Marshal(passphrase []byte) ([]byte, error) {
-	f := keyFile{Format: keyFormat, Label: k.label, Public: hex.EncodeToString(k.Public().Key)}
-	seed := k.priv.Seed()
+	if k.seed == nil {
+		return nil, errors.New("a key on a token cannot be stored in a file: register it with MarshalToken")
+	}
+	f := keyFile{Format: keyFormat, Label: k.label, Public: hex.EncodeToString(k.pub.Key.(ed25519.PublicKey))}
+	seed := k.seed
 	if len(passphrase) == 0 {
 		f.Encryption = "none"
 		f.Seed = hex.EncodeToString(seed)
@@ -77,19 +89,34 @@ func keyAEAD(passphrase []byte, n, r, p int, salt []byte) (interface {
 	return chacha20poly1305.NewX(key)
 }
 
-// IsEncrypted reports whether a stored key needs a passphrase.
+// IsEncrypted reports whether a stored key needs a secret to open: a
+// passphrase, or a token's PIN (see IsToken).
 func IsEncrypted(data []byte) bool {
 	var f keyFile
 	return json.Unmarshal(data, &f) == nil && f.Encryption != "none"
 }
 
-// ParseKey decodes a stored key. The passphrase is ignored for keys stored
-// in the clear.
-func ParseKey(data, passphrase []byte) (*Key, error) {
+// IsToken reports whether a stored key is a registered token key, which
+// opens with the token's PIN rather than a passphrase.
+func IsToken(data []byte) bool {
+	var f keyFile
+	return json.Unmarshal(data, &f) == nil && f.Encryption == encryptionToken
+}
+
+const encryptionToken = "pkcs11"
+
+// ParseKey decodes a stored key. secret is the key file's passphrase, or
+// the token's PIN for a registered token key (whose token must then be
+// present); it is ignored for keys stored in the clear.
+func ParseKey(data, secret []byte) (*Key, error) {
 	var f keyFile
 	if err := json.Unmarshal(data, &f); err != nil || f.Format != keyFormat {
 		return nil, errors.New("not a Hallmark key file")
 	}
+	if f.Encryption == encryptionToken {
+		return openTokenFile(f, secret)
+	}
+	passphrase := secret
 	raw, err := hex.DecodeString(f.Seed)
 	if err != nil {
 		return nil, errors.New("key file is corrupt: seed is not hex")
@@ -121,7 +148,7 @@ func ParseKey(data, passphrase []byte) (*Key, error) {
 		return nil, errors.New("key file is corrupt: seed is not 32 bytes")
 	}
 	k := FromSeed(seed, f.Label)
-	if hex.EncodeToString(k.Public().Key) != f.Public {
+	if hex.EncodeToString(k.pub.Key.(ed25519.PublicKey)) != f.Public {
 		return nil, errors.New("key file is corrupt: public key does not match the private key")
 	}
 	return k, nil
@@ -139,9 +166,17 @@ func PublicOf(data []byte) (PublicKey, error) {
 	if err := json.Unmarshal(data, &f); err != nil || f.Format != keyFormat {
 		return PublicKey{}, errors.New("not a Hallmark key file")
 	}
+	if f.Encryption == encryptionToken {
+		pub, err := ParsePublicKey(f.Public)
+		if err != nil {
+			return PublicKey{}, fmt.Errorf("key file is corrupt: %w", err)
+		}
+		pub.Label = f.Label
+		return pub, nil
+	}
 	raw, err := hex.DecodeString(f.Public)
 	if err != nil || len(raw) != 32 {
 		return PublicKey{}, errors.New("key file is corrupt: bad public key")
 	}
-	return PublicKey{Label: f.Label, Key: raw}, nil
+	return PublicKey{Label: f.Label, Key: ed25519.PublicKey(raw)}, nil
 }

@@ -41,7 +41,7 @@ func TestKeyFileRoundTrip(t *testing.T) {
 			t.Errorf("%s: round trip gave key %s %q; want %s %q", tt.desc, got.ID(), got.Label(), k.ID(), k.Label())
 		}
 		msg := []byte("signed part")
-		if !k.Public().Verify(msg, got.Sign(msg)) {
+		if sig, err := got.Sign(msg); err != nil || !k.Public().Verify(msg, sig) {
 			t.Errorf("%s: the parsed key does not sign as the original", tt.desc)
 		}
 		pub, err := signing.PublicOf(data)

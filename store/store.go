@@ -128,6 +128,10 @@ type State interface {
 	ShardRoles(ctx context.Context, shard string) ([]RoleFile, error)
 	// Project returns a project by normalized name.
 	Project(ctx context.Context, name string) (Project, error)
+	// ProjectLike returns a project other than name (normalized) whose
+	// name has the same layout.Skeleton: one a reader could take for it.
+	// ErrNotFound when there is none.
+	ProjectLike(ctx context.Context, name string) (Project, error)
 	// ListProjects returns projects ordered by name, after the given name.
 	ListProjects(ctx context.Context, after string, limit int) ([]Project, error)
 	// ListProjectsWhere returns projects matching f, ordered by name, after

@@ -117,16 +117,28 @@ func Parse(b []byte) (*File, error) {
 	return &f, nil
 }
 
-// Fingerprint identifies the trust a user pins: the shard count, the root
-// threshold and the root key ids. It changes only when the root keys do.
+// Fingerprint identifies everything a client pins: the shard count, the
+// root threshold, the root key ids and the root version each shard starts
+// from. It changes when the admins change any root (a key rotation, new
+// witnesses), so that a trust file naming an older root — whose online
+// keys may have been rotated away for a reason — never passes for the
+// current one.
 func (f *File) Fingerprint() string {
 	ids := make([]string, 0, len(f.RootKeys))
 	for id := range f.RootKeys {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	shards := make([]string, 0, len(f.RootVersions))
+	for s, v := range f.RootVersions {
+		if v != f.RootVersion {
+			shards = append(shards, s+"="+strconv.FormatInt(v, 10))
+		}
+	}
+	slices.Sort(shards)
 	h := sha256.New()
-	h.Write([]byte("hallmark-trust-v1\n" + strconv.Itoa(f.Shards) + "\n" + strconv.Itoa(f.RootThreshold) + "\n" + strings.Join(ids, "\n")))
+	h.Write([]byte("hallmark-trust-v2\n" + strconv.Itoa(f.Shards) + "\n" + strconv.Itoa(f.RootThreshold) + "\n" + strings.Join(ids, "\n") +
+		"\nroot " + strconv.FormatInt(f.RootVersion, 10) + "\n" + strings.Join(shards, "\n")))
 	return hex.EncodeToString(h.Sum(nil))
 }
 

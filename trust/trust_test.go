@@ -170,17 +170,12 @@ func TestFingerprint(t *testing.T) {
 	if len(base) != 64 {
 		t.Errorf("fingerprint %q is not a sha256", base)
 	}
-	// Stable: the same pin, built again, and a newer root version (root
-	// rotation without key change) keep the fingerprint.
+	// Stable: the same pin, built again, keeps the fingerprint (a newer
+	// root version changes it: TestFingerprintCoversRootVersions).
 	for i := range 20 {
 		if pin().Fingerprint() != base {
 			t.Fatalf("fingerprint changed on rebuild %d", i)
 		}
-	}
-	same := pin()
-	same.RootVersion = 7
-	if same.Fingerprint() != base {
-		t.Error("fingerprint changed with the root version alone")
 	}
 	changes := []struct {
 		desc string
@@ -237,5 +232,35 @@ func TestParseTrustFile(t *testing.T) {
 	}
 	if !strings.Contains(string(good), `"root_keys"`) {
 		t.Errorf("trust file fields are not snake_case: %s", good)
+	}
+}
+
+// The fingerprint covers everything a client relies on later: a trust file
+// whose root versions were edited (to start fresh clients from a root whose
+// online keys were rotated away) does not pass for the published one.
+func TestFingerprintCoversRootVersions(t *testing.T) {
+	base := pin()
+	fp := base.Fingerprint()
+	edits := []struct {
+		desc string
+		edit func(f *trust.File)
+	}{
+		{"root version", func(f *trust.File) { f.RootVersion = 2 }},
+		{"one shard's root version", func(f *trust.File) { f.RootVersions = map[string]int64{"a": 3} }},
+		{"threshold", func(f *trust.File) { f.RootThreshold = 1 }},
+		{"shard count", func(f *trust.File) { f.Shards = 256 }},
+		{"a root key", func(f *trust.File) { delete(f.RootKeys, bob.ID()) }},
+	}
+	for _, e := range edits {
+		f := pin()
+		e.edit(f)
+		if f.Fingerprint() == fp {
+			t.Errorf("editing the %s keeps the fingerprint", e.desc)
+		}
+	}
+	same := pin()
+	same.RootVersions = map[string]int64{"a": 1} // says nothing new
+	if same.Fingerprint() != fp {
+		t.Error("a per-shard version equal to the common one changes the fingerprint")
 	}
 }

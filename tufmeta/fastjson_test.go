@@ -141,7 +141,7 @@ func BenchmarkSignSnapshot(b *testing.B) {
 	b.Run("go-tuf", func(b *testing.B) {
 		for b.Loop() {
 			msg, _ := cjson.EncodeCanonical(snap.Signed)
-			_ = alice.Sign(msg)
+			_, _ = alice.Sign(msg)
 			snap.ToBytes(false)
 		}
 	})

@@ -62,7 +62,11 @@ func Sign[T metadata.Roles](md *metadata.Metadata[T], keys ...*signing.Key) erro
 				sigs = append(sigs, s)
 			}
 		}
-		md.Signatures = append(sigs, metadata.Signature{KeyID: id, Signature: k.Sign(msg)})
+		sig, err := k.Sign(msg)
+		if err != nil {
+			return err
+		}
+		md.Signatures = append(sigs, metadata.Signature{KeyID: id, Signature: sig})
 	}
 	return nil
 }
@@ -169,10 +173,10 @@ func Count[T metadata.Roles](md *metadata.Metadata[T], d Delegation) (SigCount, 
 		}
 		pub, err := signing.PublicFromTUF(k)
 		if err == nil && pub.Verify(msg, s.Signature) {
-			if voted[string(pub.Key)] {
+			if voted[string(pub.Raw())] {
 				continue // the same key under another id counts once
 			}
-			voted[string(pub.Key)] = true
+			voted[string(pub.Raw())] = true
 			c.Valid = append(c.Valid, s.KeyID)
 		} else {
 			c.Bad = append(c.Bad, s.KeyID)

@@ -59,6 +59,9 @@ func CheckRoot(shard string, shards int, cur, proposed *tufmeta.Root, env Env) D
 	if len(proposed.Signed.Roles) != 4 {
 		return reject("%s: must name exactly the four top-level roles", role)
 	}
+	if _, err := tufmeta.SplitTimestamp(proposed); err != nil {
+		return reject("%s: %v", role, err)
+	}
 	newRoot, _ := tufmeta.RootDelegation(proposed, layout.RoleRoot)
 	nc, err := tufmeta.Count(proposed, newRoot)
 	if err != nil {

@@ -251,7 +251,7 @@ func TestCheckKeys(t *testing.T) {
 			k[bob.ID()] = &metadata.Key{Type: metadata.KeyTypeRSASSA_PSS_SHA256, Scheme: metadata.KeySchemeRSASSA_PSS_SHA256, Value: k[bob.ID()].Value}
 			return k
 		}(), ids, 1},
-		{"an ECDSA key", func() map[string]*metadata.Key {
+		{"an ECDSA key whose value is ed25519 hex", func() map[string]*metadata.Key {
 			k := keys()
 			k[bob.ID()] = &metadata.Key{Type: metadata.KeyTypeECDSA_SHA2_P256, Scheme: metadata.KeySchemeECDSA_SHA2_P256, Value: k[bob.ID()].Value}
 			return k

@@ -111,6 +111,9 @@ func CheckIndex(project string, proposed *tufmeta.Targets, index []byte) error {
 	if ix.Project != project {
 		return fmt.Errorf("the project index is for %q, not %q", ix.Project, project)
 	}
+	if err := ix.CheckDistinctReleases(); err != nil {
+		return err
+	}
 	listed := map[string]bool{}
 	for _, r := range ix.Releases {
 		if len(r.Files) == 0 {

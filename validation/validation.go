@@ -12,7 +12,6 @@
 package validation
 
 import (
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/signing"
 	"hallmark.dev/hallmark/tufmeta"
 )
 
@@ -229,18 +229,24 @@ func CheckKeys(keys map[string]*metadata.Key, keyIDs []string, threshold int) er
 			return fmt.Errorf("key %s is missing or named twice", short(id))
 		}
 		seen[id] = true
-		// One public key has one spelling: lower-case hex. Otherwise the
-		// same key could stand under two ids and count twice.
-		if pubs[strings.ToLower(k.Value.PublicKey)] {
-			return fmt.Errorf("key %s names a public key that another key id names too", short(id))
-		}
-		pubs[strings.ToLower(k.Value.PublicKey)] = true
-		if k.Type != metadata.KeyTypeEd25519 || k.Scheme != metadata.KeySchemeEd25519 {
-			return fmt.Errorf("key %s is %s/%s; only ed25519 keys are accepted", short(id), k.Type, k.Scheme)
-		}
-		if raw, err := hex.DecodeString(k.Value.PublicKey); err != nil || len(raw) != 32 || hex.EncodeToString(raw) != k.Value.PublicKey || len(k.UnrecognizedFields) != 0 || len(k.Value.UnrecognizedFields) != 0 {
+		if len(k.UnrecognizedFields) != 0 || len(k.Value.UnrecognizedFields) != 0 {
 			return fmt.Errorf("key %s is malformed", short(id))
 		}
+		// Standard TUF key types only (ed25519, ecdsa-sha2-nistp256), each
+		// in its one canonical spelling: lower-case hex, or the PEM that
+		// go-tuf writes. Otherwise the same key could stand under two ids
+		// and count twice.
+		pub, err := signing.PublicFromTUF(k)
+		if err != nil {
+			return fmt.Errorf("key %s is not accepted: %v", short(id), err)
+		}
+		if k.Type == metadata.KeyTypeEd25519 && strings.ToLower(k.Value.PublicKey) != k.Value.PublicKey {
+			return fmt.Errorf("key %s is malformed: write ed25519 keys in lower-case hex", short(id))
+		}
+		if pubs[string(pub.Raw())] {
+			return fmt.Errorf("key %s names a public key that another key id names too", short(id))
+		}
+		pubs[string(pub.Raw())] = true
 		if got, err := k.ID(); err != nil || got != id {
 			return fmt.Errorf("key listed as %s has key id %s", short(id), short(got))
 		}

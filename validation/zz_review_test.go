@@ -39,7 +39,11 @@ func TestReviewKeyAliasedByHexCase(t *testing.T) {
 		rel, ix := releases(t, 5, src100, whl100, src110)
 		sign(t, rel, alice)
 		msg, _ := tufmeta.Canonical(rel)
-		rel.Signatures = append(rel.Signatures, metadata.Signature{KeyID: upperID, Signature: alice.Sign(msg)})
+		sig, err := alice.Sign(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel.Signatures = append(rel.Signatures, metadata.Signature{KeyID: upperID, Signature: sig})
 		p.Tombstones = map[string]string{}
 		r := validation.CheckReleases(p, rel, ix, env())
 		t.Fatalf("an owners role naming one key twice (%s… and %s…, hex case) is %v; a releases role signed by that one key is then %v with %d of %d signatures",

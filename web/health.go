@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,9 +18,13 @@ type healthView struct {
 	Shards  int          `json:"shards"`
 	Roles   []roleHealth `json:"roles"`
 	Renewal renewalView  `json:"renewal"`
-	Status  string       `json:"status"`
-	Class   string       `json:"class"`
-	Checked string       `json:"checked"`
+	// Witnesses is what the server knows of each witness it asks.
+	Witnesses []witnessView `json:"witnesses"`
+	// Behind lists the shards whose newest publication is not served yet.
+	Behind  []string `json:"behind"`
+	Status  string   `json:"status"`
+	Class   string   `json:"class"`
+	Checked string   `json:"checked"`
 }
 
 // roleHealth is the earliest expiry of one kind of role across shards.
@@ -41,6 +47,18 @@ type renewalView struct {
 	ErrorAgo  string `json:"last_error_ago,omitempty"`
 	Text      string `json:"text"`
 	Class     string `json:"class"`
+}
+
+// witnessView is one witness's state as the server sees it.
+type witnessView struct {
+	Name     string `json:"name"`
+	URL      string `json:"url"`
+	Cosigned int64  `json:"cosigned"`
+	LastOK   string `json:"last_ok,omitempty"`
+	LastAgo  string `json:"last_ok_ago,omitempty"`
+	Error    string `json:"last_error,omitempty"`
+	Text     string `json:"text"`
+	Class    string `json:"class"`
 }
 
 // healthKinds are the roles summarised, by kind, with the role's name in a shard.
@@ -73,6 +91,7 @@ func (h *Handler) healthView(ctx context.Context) (healthView, error) {
 	if !h.health.at.IsZero() && now.Sub(h.health.at) < healthTTL {
 		v := h.health.view
 		v.Renewal = h.renewal(now)
+		h.witnessHealth(&v, now)
 		return v, nil
 	}
 	v, err := h.buildHealth(ctx, now)
@@ -131,7 +150,36 @@ func (h *Handler) buildHealth(ctx context.Context, now time.Time) (healthView, e
 		v.Roles = append(v.Roles, rh)
 	}
 	v.Renewal = h.renewal(now)
+	h.witnessHealth(&v, now)
 	return v, nil
+}
+
+// witnessHealth adds the witnesses' state and the shards behind; a shard
+// behind makes the repository need attention.
+func (h *Handler) witnessHealth(v *healthView, now time.Time) {
+	v.Witnesses, v.Behind = []witnessView{}, []string{}
+	if h.cfg.Witnesses == nil {
+		return
+	}
+	for _, w := range h.cfg.Witnesses.WitnessHealth() {
+		wv := witnessView{Name: w.Name, URL: w.URL, Cosigned: w.Cosigned, LastOK: timeText(w.LastOK), LastAgo: ago(w.LastOK, now), Error: w.LastError}
+		switch {
+		case w.Failures > 0:
+			wv.Text, wv.Class = fmt.Sprintf("not answering (%d failed requests)", w.Failures), "bad"
+		case w.LastOK.IsZero():
+			wv.Text, wv.Class = "not asked yet", "muted"
+		default:
+			wv.Text, wv.Class = "last co-signature "+wv.LastAgo, "ok"
+		}
+		v.Witnesses = append(v.Witnesses, wv)
+	}
+	behind := h.cfg.Witnesses.Behind()
+	for _, s := range slices.Sorted(maps.Keys(behind)) {
+		v.Behind = append(v.Behind, "shard "+s+" "+behind[s])
+	}
+	if len(v.Behind) > 0 {
+		v.Status, v.Class = fmt.Sprintf("%d shard(s) behind", len(v.Behind)), "bad"
+	}
 }
 
 // renewal describes the publisher's renewal counters.
@@ -160,4 +208,6 @@ const healthTmpl = `{{define "health"}}<h2>Repository health <span class="badge 
 {{range .Roles}}<tr><td>{{.Kind}}</td><td>{{if .Href}}<a href="{{.Href}}" title="{{.Earliest.Text}}">{{template "tv-expiry" .Earliest}}</a> <span class="muted small">shard {{.Shard}}</span>{{end}}{{if .Missing}} <span class="badge bad">missing in {{.Missing}} shard(s)</span>{{end}}</td></tr>
 {{end}}</tbody></table></div>
 <p>Online renewal: <span class="badge {{.Renewal.Class}}">{{.Renewal.Text}}</span>{{if .Renewal.LastError}}<br><span class="muted small">last error {{.Renewal.ErrorAgo}}: {{.Renewal.LastError}}</span>{{end}}</p>
+{{if .Witnesses}}<p>Witnesses (they co-sign every timestamp):</p><ul class="plain" id="witnesses">{{range .Witnesses}}<li><strong>{{.Name}}</strong> <span class="muted small">{{.URL}}</span> <span class="badge {{.Class}}">{{.Text}}</span>{{if .Error}}<br><span class="muted small">last error: {{.Error}}</span>{{end}}</li>{{end}}</ul>{{end}}
+{{if .Behind}}<p><span class="badge bad">not served yet</span> the newest publication of these shards waits:</p><ul class="plain" id="behind">{{range .Behind}}<li class="small">{{.}}</li>{{end}}</ul>{{end}}
 {{end}}`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 
@@ -79,6 +80,13 @@ func (h *Handler) meta(r *http.Request) (view, error) {
 
 // roleFile reads a role's latest version as a tufview file.
 func (h *Handler) roleFile(ctx context.Context, shard, role string) (*tufview.File, error) {
+	if role == layout.RoleTimestamp {
+		// The served timestamp, with the witnesses' signatures: the store
+		// keeps it as the online key signed it.
+		if f, err := h.servedTimestamp(ctx, shard); err == nil {
+			return f, nil
+		}
+	}
 	rf, err := h.cfg.State.Role(ctx, shard, role)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound(fmt.Sprintf("Shard %s has no role %s.", shard, role))
@@ -145,4 +153,19 @@ func (c *verdictCache) verify(shard string, f, parent *tufview.File) tufview.Ver
 	c.m[key] = v
 	c.mu.Unlock()
 	return v
+}
+
+// servedTimestamp reads the timestamp.json a shard serves.
+func (h *Handler) servedTimestamp(ctx context.Context, shard string) (*tufview.File, error) {
+	name := layout.MetadataFile(layout.RoleTimestamp, 0)
+	b, err := h.cfg.Blobs.Open(ctx, layout.MetadataBlobPath(shard, name))
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	data, err := io.ReadAll(io.LimitReader(b, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	return tufview.Parse(layout.RoleTimestamp, name, data)
 }

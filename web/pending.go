@@ -20,11 +20,15 @@ import (
 // words, and who has signed which role so far.
 type pendingView struct {
 	ID      string        `json:"id"`
+	Project string        `json:"project"`
 	Created string        `json:"created"`
 	Expires string        `json:"expires"`
 	Lines   []string      `json:"changes"`
 	Roles   []pendingRole `json:"roles"`
 	Problem string        `json:"problem,omitempty"`
+	// Superseded is set when a change published after it changed a role
+	// it changes: it can never apply (its author can make it again).
+	Superseded bool `json:"superseded,omitempty"`
 }
 
 // pendingRole is one proposed role's signatures.
@@ -37,11 +41,12 @@ type pendingRole struct {
 }
 
 const pendingTmpl = `{{define "pending"}}<div class="card pending" id="pending-{{.ID}}">
-<p><strong>Change {{.ID}}</strong> <span class="muted small">proposed {{.Created}}, dropped {{.Expires}} unless signed</span></p>
+<p><strong>Change {{.ID}}</strong>{{if .Superseded}} <span class="badge bad" id="superseded-{{.ID}}">superseded</span>{{end}} <span class="muted small">proposed {{.Created}}, {{if .Superseded}}kept until {{.Expires}}{{else}}dropped {{.Expires}} unless signed{{end}}</span></p>
+{{if .Superseded}}<p class="small">A change published after it changed the same metadata, so it can never apply. Its author can sign it again on top of the new state with <code class="copy">hallmark pending resign {{.Project}} {{.ID}}</code>.</p>{{end}}
 {{if .Problem}}<p class="alert bad small">{{.Problem}}</p>{{end}}
 <ul>{{range .Lines}}<li>{{.}}</li>{{end}}</ul>
 {{range .Roles}}<p class="small"><span class="badge warn">{{.Summary}}</span> {{.Role}}{{range .Signers}}<br><code title="{{.KeyID}}">{{.Short}}</code> {{.Label}}{{end}}</p>{{end}}
-<p class="small muted">Maintainers approve it with <code class="copy">hallmark approve {{.ID}}</code> after reading what their tool shows.</p>
+{{if not .Superseded}}<p class="small muted">Maintainers approve it with <code class="copy">hallmark approve {{.Project}} {{.ID}}</code> after reading what their tool shows.</p>{{end}}
 </div>{{end}}`
 
 // pendingViews describes the project's pending changes. The server's copy
@@ -63,7 +68,7 @@ func (h *Handler) pendingViews(ctx context.Context, s *projectState, now time.Ti
 }
 
 func (h *Handler) pendingView(ctx context.Context, s *projectState, p store.PendingChange) pendingView {
-	v := pendingView{ID: p.ID, Created: timeText(p.Created), Expires: timeText(p.Expires), Lines: []string{}, Roles: []pendingRole{}}
+	v := pendingView{ID: p.ID, Project: s.Name, Created: timeText(p.Created), Expires: timeText(p.Expires), Lines: []string{}, Roles: []pendingRole{}}
 	var req api.ChangeRequest
 	if err := json.Unmarshal(p.Change, &req); err != nil {
 		v.Problem = "the stored change is malformed"
@@ -79,6 +84,7 @@ func (h *Handler) pendingView(ctx context.Context, s *projectState, p store.Pend
 			return v
 		}
 		next.OwnersRole = md
+		v.Superseded = v.Superseded || md.Signed.Version <= s.OwnersRF.Version
 		for k, l := range tufmeta.Labels(md) {
 			labels[k] = l
 		}
@@ -96,6 +102,7 @@ func (h *Handler) pendingView(ctx context.Context, s *projectState, p store.Pend
 			return v
 		}
 		next.ReleasesRole = md
+		v.Superseded = v.Superseded || md.Signed.Version <= s.ReleasesRF.Version
 		if d, _, err := tufmeta.TargetsDelegation(next.OwnersRole, layout.ReleasesRole(s.Name)); err == nil {
 			v.Roles = append(v.Roles, signatures("releases role", md, []tufmeta.Delegation{d}, labels))
 		}
@@ -104,6 +111,9 @@ func (h *Handler) pendingView(ctx context.Context, s *projectState, p store.Pend
 			v.Problem = err.Error()
 		}
 		next.Index = ix
+	}
+	if v.Superseded {
+		return v // its effect against the current state would mislead
 	}
 	v.Lines = explain.Change(old, next)
 	return v

@@ -28,7 +28,10 @@ type projectPage struct {
 	BlockReason string `json:"block_reason,omitempty"`
 	Latest      string `json:"latest,omitempty"`
 	LatestHref  string `json:"latest_href,omitempty"`
-	GetCommand  string `json:"get_command"`
+	// Meta is what the project says about itself, as its maintainers
+	// signed it in the index.
+	Meta       *layout.ProjectMeta `json:"meta,omitempty"`
+	GetCommand string              `json:"get_command"`
 	// Releases are newest first.
 	Releases          []releaseView `json:"releases"`
 	Removed           []removedFile `json:"removed_files"`
@@ -57,6 +60,7 @@ type releaseView struct {
 	Prerelease   bool       `json:"prerelease"`
 	Yanked       bool       `json:"yanked"`
 	YankedReason string     `json:"yanked_reason,omitempty"`
+	Uploaded     string     `json:"uploaded,omitempty"`
 	Files        []fileView `json:"files"`
 	Size         string     `json:"size"`
 }
@@ -99,9 +103,13 @@ const projectTmpl = `{{define "project"}}{{template "header" .Page}}
 <p class="crumbs"><a href="/">Projects</a> › {{.Name}}</p>
 <h1>{{.Display}} <span class="badge {{.StatusClass}}" id="project-status">{{.StatusBadge}}</span></h1>
 {{if .Blocked}}<div class="banner" role="alert" id="blocked"><strong>This project is blocked by the repository's admins.</strong>{{if .BlockReason}} Reason: {{.BlockReason}}{{end}}</div>{{end}}
+{{with .Meta}}<div id="about">{{if .Description}}<p class="lead" id="description">{{.Description}}</p>{{end}}
+<p class="small">{{if .Homepage}}<a href="{{.Homepage}}" rel="nofollow noopener" id="homepage">Homepage</a> {{end}}{{if .Repository}}<a href="{{.Repository}}" rel="nofollow noopener" id="repository">Repository</a> {{end}}{{if .License}}Licence: <span id="license">{{.License}}</span>{{end}}
+<span class="muted">(as the maintainers signed it)</span></p></div>{{end}}
 {{if .Problems}}<div class="alert bad" role="alert"><ul>{{range .Problems}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
 <p class="muted">{{.Status}}</p>
-{{if .Latest}}
+{{if .Blocked}}<div class="card get" id="not-served"><p>Its files are not served, and downloaders refuse them. The releases below are listed for the record only.</p></div>
+{{else if .Latest}}
 <div class="card get"><p>Latest release: <a href="{{.LatestHref}}" id="latest"><strong>{{.Latest}}</strong></a>. Get it, verified with TUF:</p>
 <p><code class="copy" id="get-command">{{.GetCommand}}</code></p></div>
 {{else}}<div class="card get"><p>No release qualifies as latest yet (none, or only pre-releases and yanked ones). Get an exact version with <code class="copy">hallmark get {{.Name}}@VERSION</code>.</p></div>{{end}}
@@ -110,18 +118,19 @@ const projectTmpl = `{{define "project"}}{{template "header" .Page}}
 <h2 id="releases">Releases</h2>
 {{range .Releases}}
 <div class="card release{{if .Yanked}} yanked{{end}}">
-<h3><a href="{{.Href}}">{{.Version}}</a>{{if .Latest}} <span class="badge ok">latest</span>{{end}}{{if .Prerelease}} <span class="badge info">pre-release</span>{{end}}{{if .Yanked}} <span class="badge warn">yanked</span>{{end}} <span class="muted small">{{.Size}}</span></h3>
+<h3><a href="{{.Href}}">{{.Version}}</a>{{if .Latest}} <span class="badge ok">latest</span>{{end}}{{if .Prerelease}} <span class="badge info">pre-release</span>{{end}}{{if .Yanked}} <span class="badge warn">yanked</span>{{end}} <span class="muted small">{{.Size}}{{if .Uploaded}}, uploaded {{.Uploaded}}{{end}}</span></h3>
 {{if .Yanked}}<p class="small">Yanked: {{if .YankedReason}}{{.YankedReason}}{{else}}no reason given{{end}}. Still installable by exact version; never chosen as latest.</p>{{end}}
 <div class="table-wrap"><table class="files"><tbody>
-{{range .Files}}<tr><td><a href="{{.Href}}">{{.Name}}</a></td><td class="num">{{.Size}}</td><td><code class="hash small" title="sha256 {{.SHA256}}">{{.Short}}…</code></td><td><a href="{{.Download}}" download="{{.Name}}">download</a></td></tr>
+{{range .Files}}<tr><td><a href="{{.Href}}">{{.Name}}</a></td><td class="num">{{.Size}}</td><td><code class="hash small" title="sha256 {{.SHA256}}">{{.Short}}…</code></td><td>{{if not $.Blocked}}<a href="{{.Download}}" download="{{.Name}}">download</a>{{end}}</td></tr>
 {{end}}</tbody></table></div>
 </div>
 {{else}}<p class="muted">No releases yet.</p>{{end}}
+{{with .Meta}}{{if .Readme}}<h2 id="readme">README</h2><pre class="readme">{{.Readme}}</pre>{{end}}{{end}}
 {{if .Removed}}<h3>Removed files</h3><p class="muted small">These names can never be used again with other content.</p><ul class="small">{{range .Removed}}<li><code>{{.Path}}</code></li>{{end}}</ul>{{end}}
 </section>
 <section>
 <h2 id="owners">Owners</h2>
-<p class="small muted">{{.OwnersThreshold}} of {{.OwnersCount}} must sign changes of owners and maintainers.</p>
+{{if .Blocked}}<p class="small muted">As the project's last signed owners role names them.</p>{{else}}<p class="small muted">{{.OwnersThreshold}} of {{.OwnersCount}} must sign changes of owners and maintainers.</p>{{end}}
 <ul class="plain keys">{{range .Owners}}<li>{{if .Label}}{{.Label}}{{else}}<span class="muted">no label</span>{{end}}<br><code class="key small" title="{{.KeyID}}">{{.Short}}</code></li>{{end}}</ul>
 {{if .DeclaredOwners}}<p class="alert info small">An owner change waits for the admins: the owners role names {{range .DeclaredOwners}}<code title="{{.KeyID}}">{{.Short}}</code> {{.Label}} {{end}}</p>{{end}}
 <h2 id="maintainers">Maintainers</h2>
@@ -155,6 +164,9 @@ func (h *Handler) project(r *http.Request) (view, error) {
 	p.Status, p.StatusBadge, p.StatusClass = describeStatus(s)
 	labels := tufmeta.Labels(s.Owners)
 	p.Releases = releaseViews(name, s.Index)
+	if s.Index != nil {
+		p.Meta = s.Index.Meta
+	}
 	for _, rv := range p.Releases {
 		if rv.Latest {
 			p.Latest, p.LatestHref = rv.Version, rv.Href
@@ -169,12 +181,20 @@ func (h *Handler) project(r *http.Request) (view, error) {
 			p.Removed = append(p.Removed, removedFile{Path: f.Path, SHA256: f.SHA256})
 		}
 	}
-	p.Owners, p.OwnersThreshold = keyViews(s.BinDel, labels), s.BinDel.Threshold
+	owners := s.BinDel
+	if s.Blocked {
+		// A block replaces the bin's delegation with one no key satisfies:
+		// the owners are the ones the project's own owners role names.
+		if d, ok, err := tufmeta.DeclaredOwners(s.Owners); err == nil && ok {
+			owners = d
+		}
+	}
+	p.Owners, p.OwnersThreshold = keyViews(owners, labels), owners.Threshold
 	if d, _, err := tufmeta.TargetsDelegation(s.Owners, layout.ReleasesRole(name)); err == nil {
 		p.Maintainers, p.ReleasesThreshold = keyViews(d, labels), d.Threshold
 	}
 	p.OwnersCount, p.MaintainersCount = len(p.Owners), len(p.Maintainers)
-	if d, ok, err := tufmeta.DeclaredOwners(s.Owners); err == nil && ok && s.BinFound && !tufmeta.SameKeys(d, s.BinDel) {
+	if d, ok, err := tufmeta.DeclaredOwners(s.Owners); err == nil && ok && s.BinFound && !s.Blocked && !tufmeta.SameKeys(d, s.BinDel) {
 		p.DeclaredOwners = keyViews(d, labels)
 	}
 	if p.Pending, err = h.pendingViews(ctx, s, now); err != nil {
@@ -229,7 +249,7 @@ func releaseViews(project string, ix *layout.Index) []releaseView {
 func releaseViewOf(project string, rel *layout.Release, latest string) releaseView {
 	pv, _ := layout.ParseVersion(rel.Version)
 	rv := releaseView{Version: rel.Version, Href: releaseHref(project, rel.Version), Latest: rel.Version == latest,
-		Prerelease: pv.IsPrerelease(), Yanked: rel.Yanked, YankedReason: rel.YankedReason, Files: []fileView{}}
+		Prerelease: pv.IsPrerelease(), Yanked: rel.Yanked, YankedReason: rel.YankedReason, Uploaded: rel.Uploaded, Files: []fileView{}}
 	var total int64
 	for _, f := range rel.Files {
 		total += f.Length

@@ -31,6 +31,7 @@ import (
 	"hallmark.dev/hallmark/store"
 	"hallmark.dev/hallmark/tufmeta"
 	"hallmark.dev/hallmark/tufview"
+	"hallmark.dev/hallmark/witness"
 )
 
 // Renewal is the state of the server's automatic renewal of online
@@ -72,6 +73,15 @@ type Config struct {
 	Policy  layout.Policy
 	// Dev marks a development repository (shown on every page).
 	Dev bool
+	// Witnesses reports the witnesses and the shards waiting for them;
+	// nil when unknown.
+	Witnesses WitnessSource
+}
+
+// WitnessSource is what the publisher says of its witnesses.
+type WitnessSource interface {
+	WitnessHealth() []witness.Health
+	Behind() map[string]string
 }
 
 // Handler serves the pages.

@@ -183,7 +183,7 @@ func TestPendingChangeShowsSigners(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := f.get("/p/foo-bar").Body.String()
-	for _, want := range []string{"Change abc123", "1 of 2 signatures", "Alice &lt;alice@example.org&gt;", "renew the releases role", "hallmark approve abc123"} {
+	for _, want := range []string{"Change abc123", "1 of 2 signatures", "Alice &lt;alice@example.org&gt;", "renew the releases role", "hallmark approve foo-bar abc123"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("project page does not show %q", want)
 		}
@@ -205,6 +205,15 @@ func TestBlockedProjectBanner(t *testing.T) {
 	}
 	if !strings.Contains(f.get("/?q=foo").Body.String(), ">blocked<") {
 		t.Errorf("search results do not mark the project blocked")
+	}
+	// No download pitch, no download links, no false owner-change notice.
+	for _, unwanted := range []string{"Get it, verified with TUF", `id="get-command"`, `download="`, "waits for the admins", "no label"} {
+		if strings.Contains(body, unwanted) {
+			t.Errorf("the blocked project's page shows %q", unwanted)
+		}
+	}
+	if !strings.Contains(body, `id="not-served"`) {
+		t.Errorf("the blocked project's page does not say its files are not served")
 	}
 }
 

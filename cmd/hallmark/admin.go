@@ -15,14 +15,17 @@ import (
 	"hallmark.dev/hallmark/admin"
 	"hallmark.dev/hallmark/api"
 	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/explain"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/server"
 	"hallmark.dev/hallmark/signing"
+	"hallmark.dev/hallmark/witness"
 )
 
 // adminOptions are the flags admin ceremonies share.
 type adminOptions struct {
 	keys   string
+	names  []string
 	yes    bool
 	out    string
 	asJSON bool
@@ -30,6 +33,7 @@ type adminOptions struct {
 
 func (o *adminOptions) register(c *cobra.Command) {
 	c.Flags().StringVar(&o.keys, "keys", "", "directory holding this admin's offline keys (*.key)")
+	c.Flags().StringArrayVar(&o.names, "key", nil, "a key of your keyring that signs: a key file or a token key from 'hallmark key add-token' (repeatable)")
 	c.Flags().BoolVar(&o.yes, "yes", false, "sign and submit without asking")
 	c.Flags().StringVarP(&o.out, "output", "o", "", "where to save the ceremony while it needs more signatures (default ./ceremony-KIND.json)")
 	c.Flags().BoolVar(&o.asJSON, "json", false, "print the result as JSON")
@@ -46,17 +50,37 @@ admins, the first saves the ceremony to a file and the others run 'hallmark admi
 	}
 	c.AddCommand(newAdminPrepareCmd(e), newAdminInitCmd(e), newAdminSignCmd(e), newAdminSubmitCmd(e),
 		newAdminStatusCmd(e), newAdminClaimCmd(e), newAdminBlockCmd(e, true), newAdminBlockCmd(e, false),
-		newAdminRotateCmd(e), newAdminRenewCmd(e), newAdminConfigCmd(e))
+		newAdminRotateCmd(e), newAdminRenewCmd(e), newAdminConfigCmd(e), newAdminWitnessCmd(e))
 	return c
 }
 
-func loadAdminKeys(e *env, dir string) ([]*signing.Key, error) {
-	if dir == "" {
-		return nil, &usageError{msg: "which keys sign?", hint: "pass --keys DIR, the directory of your offline keys (for a development repository: DATA/dev-keys)"}
+// loadAdminKeys opens the admin's keys: every key in --keys DIR and each
+// --key NAME of the keyring (key files or token keys), or else the key in
+// HALLMARK_KEY / HALLMARK_KEY_FILE.
+func loadAdminKeys(e *env, o *adminOptions) ([]*signing.Key, error) {
+	if o.keys == "" && len(o.names) == 0 {
+		if k, ok, err := envKey(e); ok {
+			if err != nil {
+				return nil, err
+			}
+			return []*signing.Key{k}, nil
+		}
+		return nil, &usageError{msg: "which keys sign?", hint: "pass --keys DIR, the directory of your offline keys (for a development repository: DATA/dev-keys), or --key NAME for a key of your keyring such as a token key"}
 	}
-	keys, err := admin.LoadKeys(dir, func(name string) ([]byte, error) { return passphrase(e, "passphrase for offline key "+name, false) })
-	if err != nil {
-		return nil, withHint(err, "check --keys DIR")
+	var keys []*signing.Key
+	if o.keys != "" {
+		dirKeys, err := admin.LoadKeys(o.keys, secrets(e, "offline key"))
+		if err != nil {
+			return nil, withHint(err, "check --keys DIR")
+		}
+		keys = dirKeys
+	}
+	for _, name := range o.names {
+		k, err := loadKey(e, name)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
 	}
 	return keys, nil
 }
@@ -86,6 +110,12 @@ func finishCeremony(ctx context.Context, e *env, t *admin.Tool, b *ceremony.Bund
 	fmt.Fprintf(e.stderr, "ceremony %q will\n", b.Kind)
 	for _, l := range rep.Lines {
 		fmt.Fprintf(e.stderr, "  - %s\n", l)
+	}
+	if len(rep.LeftUnclaimed) > 0 {
+		fmt.Fprintf(e.stderr, "and leaves unclaimed, because their owners' own signed changes do not lead to the keys the server shows:\n")
+		for _, l := range rep.LeftUnclaimed {
+			fmt.Fprintf(e.stderr, "  ! %s\n", l)
+		}
 	}
 	if rep.Added == 0 && !rep.Complete() && o.out == "" && b.Kind != ceremony.KindInit {
 		return withHint(errors.New("none of your keys can sign this ceremony"), "check --keys DIR; to prepare the ceremony for admins who hold the keys, pass -o FILE")
@@ -129,7 +159,7 @@ func runCeremony(ctx context.Context, e *env, o *adminOptions, build func(*admin
 	if err != nil {
 		return err
 	}
-	keys, err := loadAdminKeys(e, o.keys)
+	keys, err := loadAdminKeys(e, o)
 	if err != nil {
 		return err
 	}
@@ -161,11 +191,14 @@ func submitCeremony(ctx context.Context, e *env, t *admin.Tool, b *ceremony.Bund
 		return withHint(fmt.Errorf("%d of %d shard(s) refused the ceremony", failed, len(results)), "the other shards published it; fix the cause and run the ceremony again")
 	}
 	fmt.Fprintf(e.stderr, "published in %d shard(s)\n", len(results))
+	if b.Trust != nil && b.Kind != ceremony.KindInit {
+		fmt.Fprintf(e.stderr, "the repository's trust fingerprint is now %s: publish it for new users (users who pinned it before follow the new roots by themselves)\n", b.Trust.Fingerprint())
+	}
 	return nil
 }
 
 func newAdminPrepareCmd(e *env) *cobra.Command {
-	var data, out string
+	var data, out, tokenURI, module string
 	var shards int
 	var rotate bool
 	c := &cobra.Command{
@@ -173,11 +206,41 @@ func newAdminPrepareCmd(e *env) *cobra.Command {
 		Short: "On the server: create a production data directory and export its online public keys",
 		Long: `Run on the server machine. Creates DIR with the shard count and the online secret
 (which never leaves DIR) and writes the online public keys of every shard to the
-output file, for the admins' 'hallmark admin init' ceremony.`,
-		Args: exactArgs(0, "admin prepare --data DIR --shards N [-o online-keys.json]"),
+output file, for the admins' 'hallmark admin init' ceremony.
+
+With --online-token 'pkcs11:token=LABEL' --module PATH, the online keys are instead
+generated on a PKCS#11 token (an HSM): one ECDSA P-256 key per shard for each of the
+timestamp, snapshot and new-projects roles, which never leave the token. The token's
+PIN is asked for or read from HALLMARK_PIN, and 'hallmark serve' then needs HALLMARK_PIN.
+With --rotate-online, the next online keys go on the token (or, without --online-token,
+are derived from a new online secret), so a rotation moves the keys to or from a token.`,
+		Args: exactArgs(0, "admin prepare --data DIR --shards N [-o online-keys.json] [--online-token URI --module PATH]"),
 		RunE: func(c *cobra.Command, _ []string) error {
+			var tok *server.OnlineToken
+			if tokenURI != "" {
+				u, err := signing.ParseTokenOnlyURI(tokenURI)
+				if err != nil {
+					return withHint(err, "name the token, e.g. --online-token 'pkcs11:token=hallmark-online'")
+				}
+				if module == "" && u.ModulePath == "" {
+					return &usageError{msg: "which PKCS#11 module reaches the token?", hint: "pass --module PATH, e.g. /usr/lib/softhsm/libsofthsm2.so"}
+				}
+				pin, err := askSecret(e, "HALLMARK_PIN", "PIN of the token for the online keys", false)
+				if err != nil {
+					return err
+				}
+				tok = &server.OnlineToken{Module: module, URI: u, PIN: pin}
+			} else if module != "" {
+				return &usageError{msg: "--module needs --online-token", hint: "name the token with --online-token 'pkcs11:token=LABEL'"}
+			}
 			if rotate {
-				keys, err := server.PrepareOnlineRotation(data)
+				var keys *ceremony.OnlineKeys
+				var err error
+				if tok != nil {
+					keys, err = server.PrepareOnlineRotationOnToken(data, tok)
+				} else {
+					keys, err = server.PrepareOnlineRotation(data)
+				}
 				if err != nil {
 					return err
 				}
@@ -185,10 +248,16 @@ output file, for the admins' 'hallmark admin init' ceremony.`,
 				if err := os.WriteFile(out, b, 0o644); err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stderr, "prepared the next online secret in %s; give %s to the admins for 'hallmark admin rotate online --online-keys %s'\nits fingerprint, for the admins to compare: %s\n", data, out, out, keys.Fingerprint())
+				fmt.Fprintf(e.stderr, "prepared the next online keys in %s; give %s to the admins for 'hallmark admin rotate online --online-keys %s'\nits fingerprint, for the admins to compare: %s\n", data, out, out, keys.Fingerprint())
 				return nil
 			}
-			keys, err := server.PrepareRepo(data, shards)
+			var keys *ceremony.OnlineKeys
+			var err error
+			if tok != nil {
+				keys, err = server.PrepareRepoOnToken(data, shards, tok)
+			} else {
+				keys, err = server.PrepareRepo(data, shards)
+			}
 			if err != nil {
 				return err
 			}
@@ -203,15 +272,19 @@ output file, for the admins' 'hallmark admin init' ceremony.`,
 	c.Flags().StringVar(&data, "data", "./hallmark-data", "data directory")
 	c.Flags().IntVar(&shards, "shards", 16, "shard count: 1, 16, 256 or 4096")
 	c.Flags().StringVarP(&out, "output", "o", "online-keys.json", "where to write the online public keys")
-	c.Flags().BoolVar(&rotate, "rotate-online", false, "prepare an online key rotation: create the next online secret and export its public keys")
+	c.Flags().BoolVar(&rotate, "rotate-online", false, "prepare an online key rotation: create the next online keys and export their public keys")
+	c.Flags().StringVar(&tokenURI, "online-token", "", "generate the online keys on this PKCS#11 token (RFC 7512 URI naming the token)")
+	c.Flags().StringVar(&module, "module", "", "the token's PKCS#11 module, with --online-token")
 	return c
 }
 
 func newAdminInitCmd(e *env) *cobra.Command {
 	o := &adminOptions{}
 	var onlineFile string
-	var rootN, rootT int
-	var extraRoot []string
+	var rootN, rootT, witnessT int
+	var witnessFiles []string
+	var extraRoot, rootNames []string
+	var targetsName, claimName string
 	c := &cobra.Command{
 		Use:   "init --keys DIR --online-keys FILE",
 		Short: "The key ceremony: create the offline keys and sign every shard's initial metadata",
@@ -219,11 +292,15 @@ func newAdminInitCmd(e *env) *cobra.Command {
 targets, claim; encrypted with a passphrase), and signs the initial root, targets and
 claimed bin of every shard, naming the server's online keys (from 'hallmark admin
 prepare'). With --root-pubkey, other admins' root keys join; they sign with
-'hallmark admin sign'. The result is a ceremony file for 'hallmark serve --init-bundle'.`,
+'hallmark admin sign'. --root-key, --targets-key and --claim-key use keys of your
+keyring instead, such as hardware token keys registered with 'hallmark key add-token'. The result is a ceremony file for 'hallmark serve --init-bundle'.`,
 		Args: exactArgs(0, "admin init --keys DIR --online-keys FILE"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			if o.keys == "" || onlineFile == "" {
-				return &usageError{msg: "admin init needs --keys DIR and --online-keys FILE", hint: "get the online keys file from 'hallmark admin prepare' on the server"}
+			if onlineFile == "" {
+				return &usageError{msg: "admin init needs --online-keys FILE", hint: "get the online keys file from 'hallmark admin prepare' on the server"}
+			}
+			if o.keys == "" && (len(rootNames) == 0 || targetsName == "" || claimName == "") {
+				return &usageError{msg: "admin init needs --keys DIR for the offline keys it creates", hint: "or name existing keys of your keyring (token keys too) with --root-key, --targets-key and --claim-key"}
 			}
 			data, err := os.ReadFile(onlineFile)
 			if err != nil {
@@ -233,20 +310,52 @@ prepare'). With --root-pubkey, other admins' root keys join; they sign with
 			if err != nil {
 				return err
 			}
-			pass, err := passphrase(e, "passphrase for new offline keys", true)
-			if err != nil {
-				return err
-			}
+			// The passphrase of the key files in --keys DIR, asked once.
+			var pass []byte
 			kr := signing.Keyring{Dir: o.keys}
 			get := func(name, label string) (*signing.Key, error) {
+				if pass == nil {
+					if pass, err = passphrase(e, "passphrase for new offline keys", true); err != nil {
+						return nil, err
+					}
+				}
 				if _, err := kr.Raw(name); err == nil {
-					return kr.Load(name, pass)
+					return kr.Open(name, signing.Secrets{
+						Passphrase: func(string) ([]byte, error) { return pass, nil },
+						PIN:        secrets(e, "offline key").PIN,
+					})
+				}
+				if err := signing.CheckNewPassphrase(pass); err != nil {
+					return nil, withHint(err, "choose a longer passphrase for the new offline keys")
 				}
 				fmt.Fprintf(e.stderr, "creating offline key %s\n", filepath.Join(o.keys, name+".key"))
 				return kr.Create(name, label, pass)
 			}
+			named := func(name, dirName, label string) (*signing.Key, error) {
+				if name != "" {
+					return loadKey(e, name)
+				}
+				return get(dirName, label)
+			}
 			var keys []*signing.Key
-			p := admin.InitParams{Online: online, RootThreshold: rootT, TargetsThreshold: 1, ClaimThreshold: 1, Now: time.Now()}
+			p := admin.InitParams{Online: online, RootThreshold: rootT, TargetsThreshold: 1, ClaimThreshold: 1, Now: time.Now(), WitnessThreshold: witnessT}
+			if p.Witnesses, err = readWitnessKeys(witnessFiles); err != nil {
+				return err
+			}
+			if len(p.Witnesses) == 0 {
+				fmt.Fprintln(e.stderr, "warning: no --witness: fresh clients (new users, CI runners) will be only as safe as the server's online keys; add witnesses later with 'hallmark admin witness add'")
+			}
+			for _, name := range rootNames {
+				k, err := loadKey(e, name)
+				if err != nil {
+					return err
+				}
+				keys = append(keys, k)
+				p.Root = append(p.Root, k.Public())
+			}
+			if len(rootNames) > 0 && !c.Flags().Changed("root-keys") {
+				rootN = 0
+			}
 			for i := 1; i <= rootN; i++ {
 				k, err := get(fmt.Sprintf("root-%d", i), fmt.Sprintf("root key %d", i))
 				if err != nil {
@@ -262,11 +371,11 @@ prepare'). With --root-pubkey, other admins' root keys join; they sign with
 				}
 				p.Root = append(p.Root, pk)
 			}
-			tk, err := get("targets", "targets key")
+			tk, err := named(targetsName, "targets", "targets key")
 			if err != nil {
 				return err
 			}
-			ck, err := get("claim", "claim key")
+			ck, err := named(claimName, "claim", "claim key")
 			if err != nil {
 				return err
 			}
@@ -286,6 +395,71 @@ prepare'). With --root-pubkey, other admins' root keys join; they sign with
 	c.Flags().IntVar(&rootN, "root-keys", 3, "how many root keys to create in --keys DIR")
 	c.Flags().IntVar(&rootT, "root-threshold", 2, "how many root keys must sign root changes")
 	c.Flags().StringArrayVar(&extraRoot, "root-pubkey", nil, "another admin's root public key (repeatable)")
+	c.Flags().StringArrayVar(&rootNames, "root-key", nil, "a key of your keyring (a token key, say) that becomes a root key (repeatable); then no root-N keys are created unless --root-keys is given")
+	c.Flags().StringVar(&targetsName, "targets-key", "", "a key of your keyring to use as the targets key, instead of creating one in --keys DIR")
+	c.Flags().StringVar(&claimName, "claim-key", "", "a key of your keyring to use as the claim key, instead of creating one in --keys DIR")
+	c.Flags().StringArrayVar(&witnessFiles, "witness", nil, "a witness's keys file, from 'hallmark witness key' (repeatable)")
+	c.Flags().IntVar(&witnessT, "timestamp-threshold", 0, "signatures a timestamp needs: the online key plus witnesses (default: the online key and a majority of the witnesses)")
+	return c
+}
+
+// readWitnessKeys reads witness keys files.
+func readWitnessKeys(files []string) ([]*witness.Keys, error) {
+	var out []*witness.Keys
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		k, err := witness.ParseKeys(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func newAdminWitnessCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "witness add|remove",
+		Short: "Change the witnesses that co-sign every shard's timestamp",
+		Long: `Witnesses co-sign each shard's timestamp only when it rolls nothing back; every
+shard's root names them, with how many signatures a timestamp needs (the online key
+plus witnesses). Changing them is a root ceremony in every shard.`,
+	}
+	for _, add := range []bool{true, false} {
+		o := &adminOptions{}
+		var threshold int
+		use, short, example := "add FILE... --keys DIR", "Add witnesses (their 'hallmark witness key' files)", "  hallmark admin witness add witness-example-org.json --keys ./offline-keys"
+		if !add {
+			use, short, example = "remove NAME... --keys DIR", "Remove witnesses by name", "  hallmark admin witness remove witness.example.org --keys ./offline-keys"
+		}
+		cmd := &cobra.Command{
+			Use:     use,
+			Short:   short,
+			Example: example,
+			Args:    cobra.MinimumNArgs(1),
+			RunE: func(c *cobra.Command, args []string) error {
+				wc := admin.WitnessChange{Threshold: threshold}
+				if add {
+					ws, err := readWitnessKeys(args)
+					if err != nil {
+						return err
+					}
+					wc.Add = ws
+				} else {
+					wc.Remove = args
+				}
+				return runCeremony(c.Context(), e, o, func(t *admin.Tool, keys []*signing.Key) (*ceremony.Bundle, *admin.Report, error) {
+					return t.Witnesses(c.Context(), wc, keys)
+				})
+			},
+		}
+		cmd.Flags().IntVar(&threshold, "timestamp-threshold", 0, "signatures a timestamp needs: the online key plus witnesses (default: the online key and a majority of the witnesses)")
+		o.register(cmd)
+		c.AddCommand(cmd)
+	}
 	return c
 }
 
@@ -300,7 +474,7 @@ func newAdminSignCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			keys, err := loadAdminKeys(e, o.keys)
+			keys, err := loadAdminKeys(e, o)
 			if err != nil {
 				return err
 			}
@@ -414,7 +588,7 @@ func newAdminClaimCmd(e *env) *cobra.Command {
 					return nil
 				}
 			}
-			keys, err := loadAdminKeys(e, o.keys)
+			keys, err := loadAdminKeys(e, o)
 			if err != nil {
 				return err
 			}
@@ -556,7 +730,7 @@ func newAdminStatusCmd(e *env) *cobra.Command {
 				if x.InSigningPeriod > 0 {
 					note = fmt.Sprintf("  ← due in %d shard(s) (%s)", x.InSigningPeriod, who)
 				}
-				fmt.Fprintf(w, "  %-10s %s (in %s, shard %s)%s\n", x.Role, x.Earliest.Format(time.DateOnly), x.Earliest.Sub(now).Round(time.Hour), x.Shard, note)
+				fmt.Fprintf(w, "  %-10s %s (in %s, shard %s)%s\n", x.Role, x.Earliest.Format(time.DateOnly), explain.Duration(x.Earliest.Sub(now)), x.Shard, note)
 			}
 			fmt.Fprintf(w, "\nprojects waiting to be claimed: %d\n", st.UnclaimedTotal)
 			for i, p := range st.Unclaimed {
@@ -603,7 +777,9 @@ in every shard's targets metadata, signed with the targets key. Keys:
   expiry.ROLE.valid, expiry.ROLE.signing   ROLE: root, targets, claimed, new, snapshot, timestamp, project (durations, like 720h)
   max-file-size, max-release-size          bytes, or with KiB, MiB, GiB
   registration                             open, or token (creating a project needs a token from the operator)
-  reserved+ NAME, reserved- NAME           reserve a project name, or release it`,
+  reserved+ NAME, reserved- NAME           reserve a project name, or release it
+  allow-confusable+ NAME, allow-confusable- NAME
+                                           allow a new project's name although an existing one looks alike, or stop allowing it`,
 		Args: exactArgs(0, "admin config [--set KEY=VALUE]... --keys DIR"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			t, err := adminTool(e)
@@ -623,11 +799,11 @@ in every shard's targets metadata, signed with the targets key. Keys:
 					x := s.Expiry.ForKind(k)
 					fmt.Fprintf(w, "expiry.%-10s valid %-10s signing period %s\n", k, x.Valid, x.Signing)
 				}
-				fmt.Fprintf(w, "max-file-size       %d\nmax-release-size    %d\nregistration        %s\nreserved            %s\n",
-					s.MaxFileSize, s.MaxReleaseSize, s.Registration, strings.Join(s.Reserved, ", "))
+				fmt.Fprintf(w, "max-file-size       %d\nmax-release-size    %d\nregistration        %s\nreserved            %s\nallow-confusable    %s\n",
+					s.MaxFileSize, s.MaxReleaseSize, s.Registration, strings.Join(s.Reserved, ", "), strings.Join(s.AllowConfusable, ", "))
 				return nil
 			}
-			keys, err := loadAdminKeys(e, o.keys)
+			keys, err := loadAdminKeys(e, o)
 			if err != nil {
 				return err
 			}

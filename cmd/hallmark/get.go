@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"hallmark.dev/hallmark/client"
 	"hallmark.dev/hallmark/explain"
 	"hallmark.dev/hallmark/layout"
 )
@@ -43,6 +44,9 @@ func newVersionsCmd(e *env) *cobra.Command {
 				}
 				return printJSON(e, map[string]any{"project": p.Name, "claimed": p.Claimed, "versions": rows})
 			}
+			if !p.Claimed {
+				fmt.Fprintln(e.stderr, explain.Unclaimed(p.Name))
+			}
 			if len(vs) == 0 {
 				fmt.Fprintf(e.stderr, "%s has no releases yet\n", p.Name)
 			}
@@ -62,11 +66,13 @@ func newVersionsCmd(e *env) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().DurationVar(&e.timeout, "timeout", client.DefaultTimeout, "how long to wait for the repository to connect and to start each answer")
 	return c
 }
 
 func newGetCmd(e *env) *cobra.Command {
 	var out, file string
+	var overwrite bool
 	c := &cobra.Command{
 		Use:   "get PROJECT[@VERSION]",
 		Short: "Download and verify a release",
@@ -92,6 +98,12 @@ release that is neither a pre-release nor yanked.`,
 					return withHint(fmt.Errorf("%s has no version %s", p.Name, version), "see 'hallmark versions "+p.Name+"'")
 				}
 			}
+			if !p.Claimed {
+				fmt.Fprintln(e.stderr, explain.Unclaimed(p.Name))
+			}
+			if version == "" {
+				fmt.Fprintf(e.stderr, "picked %s %s, the latest release (for another one: hallmark get %s@VERSION)\n", p.Name, rel.Version, p.Name)
+			}
 			if rel.Yanked {
 				fmt.Fprintf(e.stderr, "warning: %s %s is yanked: %s\n", p.Name, rel.Version, orDefault(rel.YankedReason, "no reason given"))
 			}
@@ -111,6 +123,24 @@ release that is neither a pre-release nor yanked.`,
 					return withHint(fmt.Errorf("%s %s has no file %s", p.Name, rel.Version, file), "its files: "+strings.Join(names, ", "))
 				}
 			}
+			// Files already there stay untouched when they are exactly the
+			// signed ones; a different file is only replaced when asked.
+			var todo []layout.FileEntry
+			for _, f := range files {
+				dest := filepath.Join(out, f.Name)
+				exists, same, err := client.LocalMatches(dest, f.Length, f.SHA256)
+				switch {
+				case err != nil:
+					return err
+				case same:
+					fmt.Fprintf(e.stderr, "%s is already there and matches the signed file\n", dest)
+					continue
+				case exists && !overwrite:
+					return withHint(fmt.Errorf("refusing to overwrite %s: it differs from the signed file of %s %s", dest, p.Name, rel.Version), "move it away, choose another directory with -o DIR, or pass --overwrite to replace it")
+				}
+				todo = append(todo, f)
+			}
+			files = todo
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
@@ -142,6 +172,8 @@ release that is neither a pre-release nor yanked.`,
 	}
 	c.Flags().StringVarP(&out, "output", "o", ".", "directory to save the files in")
 	c.Flags().StringVar(&file, "file", "", "download only this file of the release")
+	c.Flags().BoolVar(&overwrite, "overwrite", false, "replace existing files that differ from the signed ones")
+	c.Flags().DurationVar(&e.timeout, "timeout", client.DefaultTimeout, "how long to wait for the repository to connect and to start each answer")
 	return c
 }
 

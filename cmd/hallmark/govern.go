@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"hallmark.dev/hallmark/api"
+	"hallmark.dev/hallmark/explain"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/maintainer"
 	"hallmark.dev/hallmark/signing"
@@ -55,6 +57,7 @@ func runPlan(ctx context.Context, e *env, o *signOptions, confirmable bool, proj
 	for _, l := range plan.Lines {
 		fmt.Fprintf(e.stderr, "  - %s\n", l)
 	}
+	warnSuperseding(ctx, e, t, plan, "")
 	if confirmable && !o.yes {
 		ok, err := confirm(e, fmt.Sprintf("Sign it with key %s (%s)?", key.Public().ShortID(), key.Label()))
 		if err != nil {
@@ -70,16 +73,51 @@ func runPlan(ctx context.Context, e *env, o *signOptions, confirmable bool, proj
 	if err != nil {
 		return explainWrite(err)
 	}
+	if out.Status == api.StatusPending && plan.Intent.Op != "" {
+		// Kept so that, if another change supersedes this one while it
+		// waits, 'hallmark pending resign' can make it again.
+		if home, err := e.home(); err == nil {
+			if err := maintainer.SaveIntent(home, out.PendingID, plan.Intent); err != nil {
+				fmt.Fprintf(e.stderr, "warning: failed to record the change for 'hallmark pending resign': %v\n", err)
+			}
+		}
+	}
 	return reportOutcome(e, o, plan.Project, plan.Lines, out)
+}
+
+// warnSuperseding says, before signing, which pending changes the plan
+// supersedes once published (except the one being approved, self).
+func warnSuperseding(ctx context.Context, e *env, t *maintainer.Tool, plan *maintainer.Plan, self string) {
+	list, err := t.WouldSupersede(ctx, plan)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "warning: could not list the other pending changes of %s: %v\n", plan.Project, err)
+		return
+	}
+	list = slices.DeleteFunc(list, func(s maintainer.Superseding) bool { return s.ID == self })
+	if len(list) == 0 {
+		return
+	}
+	fmt.Fprintf(e.stderr, "once published, it supersedes %d pending change(s), which can then never apply (they stay listed as superseded; their authors can sign them again on top of it with 'hallmark pending resign %s ID'):\n", len(list), plan.Project)
+	for _, x := range list {
+		if x.Reason != nil {
+			fmt.Fprintf(e.stderr, "  - %s (not verified: %v)\n", x.ID, x.Reason)
+			continue
+		}
+		fmt.Fprintf(e.stderr, "  - %s: %s\n", x.ID, strings.Join(x.Lines, "; "))
+	}
 }
 
 func reportOutcome(e *env, o *signOptions, project string, lines []string, out *maintainer.Outcome) error {
 	if o.asJSON {
 		return printJSON(e, map[string]any{"project": project, "status": out.Status, "changes": lines,
-			"pending_id": out.PendingID, "signatures_valid": out.SignaturesValid, "threshold": out.Threshold, "snapshot_version": out.SnapshotVersion})
+			"pending_id": out.PendingID, "signatures_valid": out.SignaturesValid, "threshold": out.Threshold, "snapshot_version": out.SnapshotVersion, "waiting": out.Waiting})
 	}
 	if out.Status == api.StatusPending {
 		fmt.Fprintf(e.stderr, "signed; the change waits for more signatures (%d of %d on the role that needs most)\nother maintainers approve it with: hallmark approve %s %s\n", out.SignaturesValid, out.Threshold, project, out.PendingID)
+		return nil
+	}
+	if out.Waiting != "" {
+		fmt.Fprintf(e.stderr, "published, but downloaders will see it only once the repository's witnesses co-sign it (the server retries by itself): %s\n", out.Waiting)
 		return nil
 	}
 	fmt.Fprintf(e.stderr, "published\n")
@@ -150,6 +188,14 @@ func newThresholdCmd(e *env) *cobra.Command {
 		Short: "Set how many maintainers must sign a release (and owners an owners change)",
 		Args:  exactArgs(1, "project threshold PROJECT --releases N [--owners N]"),
 		RunE: func(c *cobra.Command, args []string) error {
+			for _, f := range []struct {
+				name string
+				n    int
+			}{{"releases", releases}, {"owners", owners}} {
+				if c.Flags().Changed(f.name) && f.n < 1 {
+					return &usageError{msg: fmt.Sprintf("--%s %d: a threshold is how many must sign, at least 1", f.name, f.n), hint: "pass --" + f.name + " N with N between 1 and the number of keys"}
+				}
+			}
 			if releases == 0 && owners == 0 {
 				return &usageError{msg: "nothing to change", hint: "pass --releases N and/or --owners N"}
 			}
@@ -257,12 +303,17 @@ current verified state. Changes that fail are reported, never offered for signin
 				Project string    `json:"project"`
 				Changes []string  `json:"changes"`
 				Signers []string  `json:"signed_by"`
+				Names   []string  `json:"signed_by_names"`
 				Expires time.Time `json:"expires"`
 				Yours   []string  `json:"your_keys_can_sign"`
+				// Superseded changes can never apply; MadeHere says this
+				// machine made it ('hallmark pending resign').
+				Superseded bool `json:"superseded,omitempty"`
+				MadeHere   bool `json:"made_here,omitempty"`
 			}
 			rows := []row{}
 			for _, p := range list {
-				r := row{ID: p.ID, Project: p.Project, Changes: p.Lines, Signers: p.Signers, Expires: p.Expires, Yours: []string{}}
+				r := row{ID: p.ID, Project: p.Project, Changes: p.Lines, Signers: p.Signers, Names: p.SignedBy, Expires: p.Expires, Yours: []string{}}
 				for name, pk := range mine {
 					if p.MaySign(pk) {
 						r.Yours = append(r.Yours, name)
@@ -272,11 +323,30 @@ current verified state. Changes that fail are reported, never offered for signin
 					rows = append(rows, r)
 				}
 			}
+			home, _ := e.home()
+			var superseded []row
+			// Changes that cannot be signed are reported on stderr; stdout
+			// lists what may be signed. Superseded ones say so, and their
+			// author (this machine made them) how to make them again.
 			for _, r := range refused {
-				fmt.Fprintf(e.stderr, "warning: pending change %s of %s is not offered: %v\n", r.ID, r.Project, r.Reason)
+				if !r.Superseded {
+					fmt.Fprintf(e.stderr, "warning: pending change %s of %s is not offered: %v\n", r.ID, r.Project, r.Reason)
+					continue
+				}
+				mine := maintainer.HasIntent(home, r.Project, r.ID)
+				if !all && !mine {
+					continue
+				}
+				superseded = append(superseded, row{ID: r.ID, Project: r.Project, Expires: r.Expires, Superseded: true, MadeHere: mine,
+					Changes: []string{}, Signers: []string{}, Names: []string{}, Yours: []string{}})
+				fmt.Fprintf(e.stderr, "warning: pending change %s of %s is not offered: %v; it is superseded (a change published after it changed the same metadata) and kept until %s\n",
+					r.ID, r.Project, r.Reason, r.Expires.Format(time.DateOnly))
+				if mine {
+					fmt.Fprintf(e.stderr, "  you made it; sign it again on top of the new state with: hallmark pending resign %s %s\n", r.Project, r.ID)
+				}
 			}
 			if asJSON {
-				return printJSON(e, rows)
+				return printJSON(e, append(rows, superseded...))
 			}
 			if len(rows) == 0 {
 				fmt.Fprintln(e.stderr, "nothing awaits your signature")
@@ -286,6 +356,10 @@ current verified state. Changes that fail are reported, never offered for signin
 				for _, l := range r.Changes {
 					fmt.Fprintf(e.stdout, "  - %s\n", l)
 				}
+				fmt.Fprintf(e.stdout, "  signed so far by:\n")
+				for _, n := range r.Names {
+					fmt.Fprintf(e.stdout, "    %s\n", n)
+				}
 				if len(r.Yours) > 0 {
 					fmt.Fprintf(e.stdout, "  approve with: hallmark approve %s %s --key %s\n", r.Project, r.ID, r.Yours[0])
 				}
@@ -294,7 +368,56 @@ current verified state. Changes that fail are reported, never offered for signin
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	c.Flags().BoolVar(&all, "all", false, "list every pending change, not only those your keys can sign")
+	c.Flags().BoolVar(&all, "all", false, "list every pending change, not only those your keys can sign, and every superseded one")
+	c.AddCommand(newResignCmd(e))
+	return c
+}
+
+func newResignCmd(e *env) *cobra.Command {
+	o := &signOptions{}
+	c := &cobra.Command{
+		Use:   "resign PROJECT CHANGE",
+		Short: "Make and sign again your own superseded change, on top of the new state",
+		Long: `A pending change is superseded when another change to the same metadata is published
+first: it can never apply. Its author runs this command on the machine that made it: the
+change is planned again from what was asked for (the same release files, the same
+maintainer, the same threshold...) on top of the current verified state, shown in plain
+words and signed like the first time. The superseded change stays listed until it expires.`,
+		Args: exactArgs(2, "pending resign PROJECT CHANGE"),
+		RunE: func(c *cobra.Command, args []string) error {
+			home, err := e.home()
+			if err != nil {
+				return err
+			}
+			project, err := layout.ParseProjectName(args[0])
+			if err != nil {
+				return err
+			}
+			in, err := maintainer.LoadIntent(home, project, args[1])
+			if errors.Is(err, maintainer.ErrNoIntent) {
+				return withHint(fmt.Errorf("%s: this machine did not make pending change %s (or lost its record)", project, args[1]), "run the command that made it again")
+			}
+			if err != nil {
+				return err
+			}
+			cl, err := openClient(e)
+			if err != nil {
+				return err
+			}
+			list, _, err := (&maintainer.Tool{Client: cl}).ListPending(c.Context(), project)
+			if err != nil {
+				return explainRead(err, project)
+			}
+			if slices.ContainsFunc(list, func(p *maintainer.Pending) bool { return p.ID == args[1] }) {
+				return withHint(fmt.Errorf("pending change %s of %s still applies: it is not superseded", args[1], project), "it waits for approval: 'hallmark approve "+project+" "+args[1]+"'")
+			}
+			fmt.Fprintf(e.stderr, "making superseded change %s of %s again on top of the current state\n", args[1], project)
+			return runPlan(c.Context(), e, o, true, project, func(ctx context.Context, t *maintainer.Tool) (*maintainer.Plan, error) {
+				return t.Replan(ctx, in)
+			})
+		},
+	}
+	o.register(c, true)
 	return c
 }
 
@@ -344,6 +467,10 @@ func newApproveCmd(e *env) *cobra.Command {
 				}
 				if p == nil {
 					for _, r := range refused {
+						if r.ID == args[1] && r.Superseded {
+							return withHint(fmt.Errorf("refusing to sign pending change %s: %v; it is superseded (a change published after it changed the same metadata); nothing was signed", r.ID, r.Reason),
+								"its author can sign it again on top of the new state with 'hallmark pending resign "+args[0]+" "+r.ID+"'")
+						}
 						if r.ID == args[1] {
 							return withHint(fmt.Errorf("refusing to sign pending change %s: %v", r.ID, r.Reason), "nothing was signed")
 						}
@@ -368,6 +495,11 @@ func newApproveCmd(e *env) *cobra.Command {
 			for _, l := range p.Lines {
 				fmt.Fprintf(e.stderr, "  - %s\n", l)
 			}
+			fmt.Fprintf(e.stderr, "signed so far by:\n")
+			for _, n := range p.SignedBy {
+				fmt.Fprintf(e.stderr, "  %s\n", n)
+			}
+			warnSuperseding(c.Context(), e, t, p.Plan(), p.ID)
 			if !o.yes {
 				ok, err := confirm(e, fmt.Sprintf("Approve it with key %s (%s)?", key.Public().ShortID(), key.Label()))
 				if err != nil {
@@ -394,7 +526,7 @@ func expiryWarnings(e *env, project string, pol layout.Policy, roles map[string]
 	for role, exp := range roles {
 		if pol.NeedsRenewal(role, exp, now) {
 			fmt.Fprintf(e.stderr, "warning: the %s metadata of %s expires %s (in %s); renew it with 'hallmark project renew %s'\n",
-				role, project, exp.Format(time.DateOnly), exp.Sub(now).Round(time.Hour), project)
+				role, project, exp.Format(time.DateOnly), explain.Duration(exp.Sub(now)), project)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -32,6 +33,8 @@ type env struct {
 	getenv         func(string) string
 	repoFlag       string
 	homeFlag       string
+	// timeout bounds waiting for the repository (commands with --timeout).
+	timeout time.Duration
 }
 
 func main() {
@@ -72,7 +75,7 @@ with TUF. Start a development repository with 'hallmark serve --dev', trust it w
 	root.PersistentFlags().StringVar(&e.repoFlag, "repo", "", "repository URL (default $HALLMARK_REPO, or the only trusted repository)")
 	root.PersistentFlags().StringVar(&e.homeFlag, "home", "", "directory for keys, trust and caches (default $HALLMARK_HOME or ~/.config/hallmark)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &usageError{msg: err.Error(), hint: "see 'hallmark " + c.Name() + " --help'"}
+		return &usageError{msg: err.Error(), hint: "see '" + c.CommandPath() + " --help'"}
 	})
 	root.AddCommand(
 		newServeCmd(e),
@@ -88,10 +91,39 @@ with TUF. Start a development repository with 'hallmark serve --dev', trust it w
 		newPendingCmd(e),
 		newApproveCmd(e),
 		newInspectCmd(e),
+		newProxyCmd(e),
 		newAdminCmd(e),
 		newWitnessCmd(e),
 	)
+	refuseUnknownSubcommands(root)
+	setExamples(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command that only groups others
+// fail on an unknown subcommand ("hallmark release uplod"), suggesting the
+// nearest one, instead of printing help and succeeding.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() || c == c.Root() {
+		return
+	}
+	c.SuggestionsMinimumDistance = 2
+	c.Args = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		hint := "see '" + c.CommandPath() + " --help' for its commands"
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = "did you mean '" + c.CommandPath() + " " + s[0] + "'?"
+		}
+		return &usageError{msg: fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath()), hint: hint}
+	}
+	c.RunE = func(c *cobra.Command, args []string) error {
+		return &usageError{msg: c.CommandPath() + " needs a command", hint: "see '" + c.CommandPath() + " --help' for its commands"}
+	}
 }
 
 // home returns the directory for keys, pinned trust and caches.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/server"
@@ -45,9 +46,18 @@ development offline keys (stored unencrypted in DATA/dev-keys: never for real us
 the online secret and the signed initial metadata of every shard. Later starts reuse them.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if c.Flags().Changed("repo") || c.Flags().Changed("home") {
+				return &usageError{msg: "serve takes no --repo or --home: those pick a repository and keys for the client commands", hint: "use --data DIR for the server's data and --addr HOST:PORT for where it listens"}
+			}
 			return runServe(c.Context(), e, o, c.Flags().Changed("shards"))
 		},
 	}
+	// The client's global flags (--repo, --home) mean nothing to a server:
+	// its help does not list them.
+	c.SetHelpFunc(func(c *cobra.Command, args []string) {
+		c.Root().PersistentFlags().VisitAll(func(f *pflag.Flag) { f.Hidden = true })
+		c.Root().HelpFunc()(c, args)
+	})
 	c.Flags().BoolVar(&o.dev, "dev", false, "create a development repository if the data directory has none")
 	c.Flags().BoolVar(&o.noWitness, "no-witness", false, "with --dev: create the development repository without a witness (fresh clients are then only as safe as the online keys)")
 	c.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (HOST:PORT)")
@@ -96,7 +106,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 			}
 		}
 	}
-	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle, DevWitness: o.dev && !o.noWitness, WitnessLog: e.stderr})
+	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle, DevWitness: o.dev && !o.noWitness, WitnessLog: e.stderr, OnlinePIN: []byte(e.getenv("HALLMARK_PIN"))})
 	if err != nil {
 		return withHint(err, "check --data, or start a development repository with 'hallmark serve --dev'")
 	}
@@ -118,7 +128,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 				log.Info("online key rotation finished: the next online secret is now in force")
 			}
 		},
-		Web: web.New(web.Config{State: repo.State, Blobs: repo.Blobs, Shards: repo.Info.Shards, Renewal: web.RenewalFrom(repo.Publisher), Log: log, Dev: repo.Info.Dev}),
+		Web: web.New(web.Config{State: repo.State, Blobs: repo.Blobs, Shards: repo.Info.Shards, Renewal: web.RenewalFrom(repo.Publisher), Log: log, Dev: repo.Info.Dev, Witnesses: repo.Publisher}),
 	})
 	if err != nil {
 		return err

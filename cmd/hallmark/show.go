@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,10 +22,13 @@ type keyView struct {
 
 // projectView is the verified state of a project, for people and scripts.
 type projectView struct {
-	Project  string `json:"project"`
-	Shard    string `json:"shard"`
-	Claimed  bool   `json:"claimed"`
-	Latest   string `json:"latest,omitempty"`
+	Project string `json:"project"`
+	Shard   string `json:"shard"`
+	Claimed bool   `json:"claimed"`
+	Latest  string `json:"latest,omitempty"`
+	// Meta is what the project says about itself, signed by its
+	// maintainers in the index.
+	Meta     *layout.ProjectMeta `json:"meta,omitempty"`
 	Releases []struct {
 		layout.Release
 		Prerelease bool `json:"prerelease"`
@@ -47,7 +51,7 @@ type pendingView struct {
 
 func viewOf(p *client.Project) projectView {
 	v := projectView{Project: p.Name, Shard: p.Shard, Claimed: p.Claimed,
-		OwnersExpires: p.OwnersRole.Signed.Expires, ReleasesExpires: p.ReleasesRole.Signed.Expires}
+		OwnersExpires: p.OwnersRole.Signed.Expires, ReleasesExpires: p.ReleasesRole.Signed.Expires, Meta: p.Index.Meta}
 	if l, err := p.Index.Latest(); err == nil {
 		v.Latest = l.Version
 	}
@@ -121,6 +125,17 @@ func printProject(e *env, v projectView) {
 	if v.Latest != "" {
 		fmt.Fprintf(w, "  latest: %s   get it with: hallmark get %s\n", v.Latest, v.Project)
 	}
+	if m := v.Meta; m != nil {
+		fmt.Fprintf(w, "\nabout (as its maintainers signed it):\n")
+		for _, f := range [][2]string{{"description", m.Description}, {"homepage", m.Homepage}, {"repository", m.Repository}, {"licence", m.License}} {
+			if f[1] != "" {
+				fmt.Fprintf(w, "  %-12s %s\n", f[0], f[1])
+			}
+		}
+		if m.Readme != "" {
+			fmt.Fprintf(w, "  readme       %d line(s); --json prints it\n", strings.Count(m.Readme, "\n")+1)
+		}
+	}
 	fmt.Fprintf(w, "\nreleases:\n")
 	if len(v.Releases) == 0 {
 		fmt.Fprintf(w, "  none yet\n")
@@ -132,6 +147,9 @@ func printProject(e *env, v projectView) {
 		}
 		if r.Yanked {
 			note += fmt.Sprintf("  (yanked: %s)", orDefault(r.YankedReason, "no reason given"))
+		}
+		if r.Uploaded != "" {
+			note += "  uploaded " + r.Uploaded
 		}
 		fmt.Fprintf(w, "  %s%s\n", r.Version, note)
 		for _, f := range r.Files {

@@ -91,7 +91,7 @@ func openClient(e *env) (*client.Client, error) {
 			return nil, withHint(fmt.Errorf("you trust %d repositories; which one?", len(pinned)), "pass --repo URL or set HALLMARK_REPO (one of: "+strings.Join(pinned, ", ")+")")
 		}
 	}
-	c, err := client.Open(client.Options{Repo: repo, Home: home})
+	c, err := client.Open(client.Options{Repo: repo, Home: home, Timeout: e.timeout})
 	if errors.Is(err, client.ErrNotPinned) {
 		return nil, withHint(fmt.Errorf("you have not trusted %s yet", repo), "check its fingerprint and pin it with 'hallmark trust "+repo+"'")
 	}

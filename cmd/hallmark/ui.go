@@ -41,19 +41,30 @@ func confirm(e *env, question string) (bool, error) {
 
 // passphrase returns HALLMARK_PASSPHRASE, or asks on the terminal.
 func passphrase(e *env, prompt string, twice bool) ([]byte, error) {
-	if p := e.getenv("HALLMARK_PASSPHRASE"); p != "" {
+	return askSecret(e, "HALLMARK_PASSPHRASE", prompt, twice)
+}
+
+// askSecret returns the environment variable v, or asks on the terminal.
+// Without a terminal it says which variable to set; it never waits on a
+// pipe.
+func askSecret(e *env, v, prompt string, twice bool) ([]byte, error) {
+	if p := e.getenv(v); p != "" {
 		return []byte(p), nil
+	}
+	what := "a passphrase"
+	if v == "HALLMARK_PIN" {
+		what = "a PIN"
 	}
 	tty, err := os.Open("/dev/tty")
 	if err != nil {
-		return nil, withHint(errors.New("a passphrase is needed but there is no terminal to ask"), "set HALLMARK_PASSPHRASE")
+		return nil, withHint(fmt.Errorf("%s is needed but there is no terminal to ask", what), "set "+v)
 	}
 	defer tty.Close()
 	fmt.Fprintf(e.stderr, "%s: ", prompt)
 	p, err := term.ReadPassword(int(tty.Fd()))
 	fmt.Fprintln(e.stderr)
 	if err != nil {
-		return nil, err
+		return nil, withHint(fmt.Errorf("cannot read %s from the terminal: %w", what, err), "set "+v)
 	}
 	if twice {
 		fmt.Fprint(e.stderr, "repeat it: ")
@@ -69,8 +80,71 @@ func passphrase(e *env, prompt string, twice bool) ([]byte, error) {
 	return p, nil
 }
 
-// loadKey opens a named key, asking for its passphrase if it has one.
+// secrets asks for passphrases and token PINs: from HALLMARK_PASSPHRASE
+// and HALLMARK_PIN, or on the terminal.
+func secrets(e *env, what string) signing.Secrets {
+	return signing.Secrets{
+		Passphrase: func(name string) ([]byte, error) {
+			return passphrase(e, "passphrase for "+what+" "+name, false)
+		},
+		PIN: func(name string) ([]byte, error) {
+			return askSecret(e, "HALLMARK_PIN", "PIN of the token holding "+what+" "+name, false)
+		},
+	}
+}
+
+// envSecrets takes secrets from the environment only: a key given in the
+// environment is used by automation (CI), where nobody answers a prompt.
+func envSecrets(e *env, source string) signing.Secrets {
+	get := func(v string) func(string) ([]byte, error) {
+		return func(string) ([]byte, error) {
+			if p := e.getenv(v); p != "" {
+				return []byte(p), nil
+			}
+			if v == "HALLMARK_PIN" {
+				return nil, withHint(fmt.Errorf("%s names a token key but %s is not set", source, v), "set "+v+" to the token's PIN")
+			}
+			return nil, withHint(fmt.Errorf("%s holds an encrypted key but %s is not set", source, v), "store the passphrase 'hallmark key generate --for-ci' printed as a secret named "+v+" next to "+source)
+		}
+	}
+	return signing.Secrets{Passphrase: get("HALLMARK_PASSPHRASE"), PIN: get("HALLMARK_PIN")}
+}
+
+// envKey returns the key given in the environment: HALLMARK_KEY (the key,
+// as 'hallmark key generate --for-ci' prints it) or HALLMARK_KEY_FILE (a
+// path to a key file). ok is false when neither is set.
+func envKey(e *env) (k *signing.Key, ok bool, err error) {
+	inline, path := e.getenv("HALLMARK_KEY"), e.getenv("HALLMARK_KEY_FILE")
+	switch {
+	case inline != "" && path != "":
+		return nil, true, withHint(errors.New("both HALLMARK_KEY and HALLMARK_KEY_FILE are set"), "set only one of them")
+	case inline != "":
+		data, err := signing.DecodeEnvKey(inline)
+		if err != nil {
+			return nil, true, withHint(fmt.Errorf("HALLMARK_KEY: %w", err), "set it to the HALLMARK_KEY value 'hallmark key generate --for-ci' printed")
+		}
+		k, err := signing.Open(data, "from HALLMARK_KEY", envSecrets(e, "HALLMARK_KEY"))
+		return k, true, err
+	case path != "":
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, true, withHint(fmt.Errorf("HALLMARK_KEY_FILE: %w", err), "point it at a key file")
+		}
+		k, err := signing.Open(data, "from HALLMARK_KEY_FILE", envSecrets(e, "HALLMARK_KEY_FILE"))
+		return k, true, err
+	}
+	return nil, false, nil
+}
+
+// loadKey opens a named key, asking for its passphrase or PIN if it has
+// one. Without a name it takes the key in HALLMARK_KEY or
+// HALLMARK_KEY_FILE, else the only key of the keyring.
 func loadKey(e *env, name string) (*signing.Key, error) {
+	if name == "" {
+		if k, ok, err := envKey(e); ok {
+			return k, err
+		}
+	}
 	home, err := e.home()
 	if err != nil {
 		return nil, err
@@ -83,29 +157,21 @@ func loadKey(e *env, name string) (*signing.Key, error) {
 		}
 		switch len(names) {
 		case 0:
-			return nil, withHint(errors.New("you have no signing key"), "create one with 'hallmark key generate NAME'")
+			return nil, withHint(errors.New("you have no signing key"), "create one with 'hallmark key generate NAME', or set HALLMARK_KEY")
 		case 1:
 			name = names[0]
 		default:
 			return nil, withHint(fmt.Errorf("you have %d keys; which one should sign?", len(names)), "pass --key NAME (one of: "+strings.Join(names, ", ")+")")
 		}
 	}
-	raw, err := kr.Raw(name)
-	if errors.Is(err, signing.ErrNoKey) {
+	k, err := kr.Open(name, secrets(e, "key"))
+	switch {
+	case errors.Is(err, signing.ErrNoKey):
 		return nil, withHint(err, "list your keys with 'hallmark key list'")
-	}
-	if err != nil {
-		return nil, err
-	}
-	var pass []byte
-	if signing.IsEncrypted(raw) {
-		if pass, err = passphrase(e, "passphrase for key "+name, false); err != nil {
-			return nil, err
-		}
-	}
-	k, err := signing.ParseKey(raw, pass)
-	if errors.Is(err, signing.ErrWrongPassphrase) {
-		return nil, withHint(fmt.Errorf("wrong passphrase for key %s", name), "check HALLMARK_PASSPHRASE or type it again")
+	case errors.Is(err, signing.ErrWrongPassphrase):
+		return nil, withHint(err, "check HALLMARK_PASSPHRASE or type it again")
+	case errors.Is(err, signing.ErrWrongPIN):
+		return nil, withHint(err, "check HALLMARK_PIN or type it again; tokens lock after a few wrong PINs")
 	}
 	return k, err
 }

@@ -14,6 +14,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/store"
 )
 
@@ -44,6 +45,8 @@ CREATE TABLE IF NOT EXISTS pending (
 	change BLOB NOT NULL, files TEXT NOT NULL, summary TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS pending_project ON pending (project, created);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS skeletons (name TEXT PRIMARY KEY, skeleton TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS skeletons_skeleton ON skeletons (skeleton, name);
 `
 
 // DB is a SQLite state store.
@@ -90,7 +93,55 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("failed to initialize database %s: %w", path, err)
 	}
-	return &DB{db: db}, nil
+	d := &DB{db: db}
+	if err := d.fillSkeletons(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("failed to initialize database %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// fillSkeletons records the skeleton of every project that has none yet
+// (projects stored before skeletons were kept).
+func (d *DB) fillSkeletons(ctx context.Context) error {
+	rows, err := d.db.QueryContext(ctx, `SELECT name FROM projects WHERE name NOT IN (SELECT name FROM skeletons)`)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(names) == 0 {
+		return err
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, n := range names {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO skeletons (name, skeleton) VALUES (?, ?)`, n, layout.Skeleton(n)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// ProjectLike implements store.State.
+func (d *DB) ProjectLike(ctx context.Context, name string) (store.Project, error) {
+	var other string
+	err := d.queryRow(ctx, `SELECT name FROM skeletons WHERE skeleton = ? AND name != ? ORDER BY name LIMIT 1`, layout.Skeleton(name), name).Scan(&other)
+	if err != nil {
+		return store.Project{}, notFound(err)
+	}
+	return d.Project(ctx, other)
 }
 
 // Close implements store.State.
@@ -376,6 +427,9 @@ func (d *DB) writePublication(ctx context.Context, tx *sql.Tx, p store.Publicati
 		if _, err := d.txExec(ctx, tx, `INSERT INTO projects (name, display, shard, status, created, blocked, block_reason, owner_request) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (name) DO UPDATE SET status = excluded.status, blocked = excluded.blocked, block_reason = excluded.block_reason, owner_request = excluded.owner_request`,
 			pr.Name, pr.Display, pr.Shard, pr.Status, fmtTime(pr.Created), pr.Blocked, pr.BlockReason, pr.OwnerRequest); err != nil {
+			return fmt.Errorf("failed to store project %s: %w", pr.Name, err)
+		}
+		if _, err := d.txExec(ctx, tx, `INSERT OR IGNORE INTO skeletons (name, skeleton) VALUES (?, ?)`, pr.Name, layout.Skeleton(pr.Name)); err != nil {
 			return fmt.Errorf("failed to store project %s: %w", pr.Name, err)
 		}
 	}
