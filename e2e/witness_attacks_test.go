@@ -74,6 +74,9 @@ func TestWitnessDownDelaysPublishing(t *testing.T) {
 	v2 := []byte("patient 2.0.0\n")
 	r := alice.MustRun("release", "upload", "patient", "2.0.0", WriteFile(t, dir, "patient-2.0.0.tar.gz", v2))
 	t.Logf("upload with the witness down: %s%s", r.Stdout, r.Stderr)
+	if out := r.Stdout + r.Stderr; !strings.Contains(out, "downloaders will see it only once the repository's witnesses co-sign it") {
+		t.Fatalf("the upload does not say it waits for the witnesses:\n%s", out)
+	}
 	for _, u := range []*User{dl, pinnedUser(t, srv, "")} {
 		if got := u.MustRun("versions", "patient").Stdout; got != "1.0.0\n" {
 			t.Fatalf("with the witness down, versions = %q; want only 1.0.0 (the new timestamp is not co-signed)", got)
