@@ -247,7 +247,7 @@ func TestAdminAttackOnlineKeyTakesOverClaimed(t *testing.T) {
 		{"the victim's genuine roles stay listed", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			restore := saveTree(t, filepath.Join(srv.Data, "blobs"))
+			restore := saveTree(t, srv.Blobs)
 			defer restore()
 			// Users and go-tuf clients that verified the victim before.
 			cachedUser := admPin(t, srv, rp.fp)
@@ -369,6 +369,7 @@ func admForgeTakeover(t *testing.T, a *attacker, srv *Server, shard string, mall
 // 6. An owner-change request the owners did not sign enough.
 
 func TestAdminAttackOwnerChangeRequest(t *testing.T) {
+	needSQLite(t) // the attacker edits the SQLite state file
 	rp := admSetup(t)
 	srv := rp.srv
 	alice := NewMaintainer(t, srv, "alice")

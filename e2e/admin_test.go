@@ -69,10 +69,7 @@ func admSays(t testing.TB, what, text string, want ...string) {
 // directory, not started yet: the admins prepare and initialize it first.
 func admNewServer(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, Data: filepath.Join(t.TempDir(), "data"), Addr: freeAddr(t)}
-	s.URL = "http://" + s.Addr
-	t.Cleanup(s.Stop)
-	return s
+	return newServer(t)
 }
 
 func admServeArgs(s *Server, bundle string) []string {
@@ -88,11 +85,7 @@ func admServeArgs(s *Server, bundle string) []string {
 // until it is healthy.
 func admServe(s *Server, bundle string) {
 	s.t.Helper()
-	s.log = &bytes.Buffer{}
-	s.cmd = exec.Command(binary, admServeArgs(s, bundle)...)
-	s.cmd.Env = append(os.Environ(), s.Env...)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	s.cmd = s.command(admServeArgs(s, bundle)...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -487,7 +480,7 @@ func TestAdminBlockUnblock(t *testing.T) {
 
 	// A mirror that serves the blob directory and ignores the block. Before
 	// the block, go-tuf reads both projects from it.
-	mirror := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(srv.Data, "blobs"))))
+	mirror := httptest.NewServer(http.FileServer(http.Dir(srv.Blobs)))
 	defer mirror.Close()
 	mirrored := &Server{URL: mirror.URL}
 	roots := admInitialRoots(t, srv)

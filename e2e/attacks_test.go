@@ -909,7 +909,7 @@ type repoSnapshot struct {
 func captureRepoState(t testing.TB, srv *Server, verifier *User, projects ...string) repoSnapshot {
 	t.Helper()
 	st := repoSnapshot{Blobs: map[string]string{}, Projects: map[string]string{}, Versions: map[string]string{}}
-	for p, b := range readTree(t, filepath.Join(srv.Data, "blobs")) {
+	for p, b := range readTree(t, srv.Blobs) {
 		sum := sha256.Sum256(b)
 		st.Blobs[p] = hex.EncodeToString(sum[:])
 	}

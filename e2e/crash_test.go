@@ -231,8 +231,21 @@ func runCLI(u *User, args ...string) (code int, stderr string, err error) {
 // and for clients that saw it before the crash (nothing rolled back), every
 // acknowledged upload is there and downloads, anything else that is served
 // is exactly what was uploaded, and uploads keep working.
-func TestCrashKillDuringPublish(t *testing.T) {
-	srv := StartServer(t)
+func TestCrashKillDuringPublish(t *testing.T) { crashKillDuringPublish(t, StartServer(t), false) }
+
+// TestCrashKillPublisherStandbyTakesOver: the same trial on PostgreSQL,
+// where the killed server is not restarted: a standby (`serve --standby`
+// on the same database, started before each round) takes over.
+func TestCrashKillPublisherStandbyTakesOver(t *testing.T) {
+	_, s3 := backend(t)
+	srv := newServerOn(t, true, s3)
+	srv.Start()
+	crashKillDuringPublish(t, srv, true)
+}
+
+// crashKillDuringPublish runs the trial on srv: after each kill, srv is
+// restarted, or its standby takes over.
+func crashKillDuringPublish(t *testing.T, srv *Server, standby bool) {
 	tf, roots := initialRoots(t, srv)
 	observer := pinnedUser(t, srv, "")
 
@@ -302,6 +315,9 @@ func TestCrashKillDuringPublish(t *testing.T) {
 		// up must verify, and after the crash nothing they saw may be rolled
 		// back. (Errors while the server dies are network errors, not
 		// verification errors.)
+		if standby {
+			srv.StartStandby()
+		}
 		stopPolling := make(chan struct{})
 		pollErr := make(chan error, 1)
 		go func() {
@@ -372,7 +388,11 @@ func TestCrashKillDuringPublish(t *testing.T) {
 		for shard := range roots {
 			stamps[shard], _ = os.ReadFile(srv.BlobPath(layout.MetadataBlobPath(shard, "timestamp.json")))
 		}
-		srv.Start()
+		if standby {
+			t.Logf("round %d: the standby served %v after the kill", round, srv.AwaitTakeOver().Round(time.Millisecond))
+		} else {
+			srv.Start()
+		}
 		for shard, old := range stamps {
 			if now, _ := os.ReadFile(srv.BlobPath(layout.MetadataBlobPath(shard, "timestamp.json"))); !bytes.Equal(old, now) {
 				t.Logf("round %d: the restart repaired the timestamp of shard %s (killed between commit and timestamp)", round, shard)

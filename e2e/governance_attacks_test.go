@@ -278,6 +278,7 @@ func govSign(t testing.TB, md *tufmeta.Targets, keys ...*signing.Key) {
 // 9. The server alters a pending change before a co-signer fetches it.
 
 func TestGovernanceAttackAlteredPendingChange(t *testing.T) {
+	needSQLite(t) // edits the SQLite state file directly
 	srv := StartServer(t)
 	alice := NewMaintainer(t, srv, "alice")
 	bob := NewMaintainer(t, srv, "bob")

@@ -278,6 +278,7 @@ type govPendingRow struct {
 // the machine would (the server keeps running: the database is in WAL mode).
 func govDB(t testing.TB, srv *Server) *sql.DB {
 	t.Helper()
+	needSQLite(t)
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(srv.Data, "state.db")+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
@@ -1006,6 +1007,7 @@ func TestGovernancePendingChangeExpires(t *testing.T) {
 // published first, is refused by approve with a clear message.
 
 func TestGovernanceStalePendingChange(t *testing.T) {
+	needSQLite(t) // edits the SQLite state file directly
 	srv := StartServer(t)
 	alice := NewMaintainer(t, srv, "alice")
 	bob := NewMaintainer(t, srv, "bob")

@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hallmark.dev/hallmark/internal/pgtest"
+	"hallmark.dev/hallmark/internal/s3test"
 )
 
 // binary is the hallmark binary built for this test run.
@@ -35,8 +38,34 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	pgtest.StopShared()
+	s3test.StopShared()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// backendEnv picks the stores behind the servers of a test run:
+//
+//	sqlite       (the default) SQLite and a blob directory in the data directory
+//	postgres     a database of a throwaway PostgreSQL cluster; blobs in the data directory
+//	postgres+s3  PostgreSQL, and a bucket of a throwaway versitygw for the blobs
+//
+// .ci/run runs the suite on each.
+const backendEnv = "HALLMARK_E2E_BACKEND"
+
+// backend returns the stores chosen by HALLMARK_E2E_BACKEND.
+func backend(t testing.TB) (postgres, s3 bool) {
+	switch b := os.Getenv(backendEnv); b {
+	case "", "sqlite":
+		return false, false
+	case "postgres":
+		return true, false
+	case "postgres+s3":
+		return true, true
+	default:
+		t.Fatalf("%s=%q: want sqlite, postgres or postgres+s3", backendEnv, b)
+		return false, false
+	}
 }
 
 // Server is a running `hallmark serve` process.
@@ -45,11 +74,25 @@ type Server struct {
 	URL  string
 	Data string
 	Addr string
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
-	args []string
+	// Database is the PostgreSQL URL of its state ("": SQLite in Data).
+	Database string
+	// Blobs is the directory holding its blobs: Data/blobs, or the
+	// directory of its bucket's objects below the prefix.
+	Blobs string
+	// Bucket is its bucket with HALLMARK_E2E_BACKEND=postgres+s3, else nil.
+	Bucket *s3test.Bucket
+	// stores are the serve flags naming its stores; env gives it the
+	// bucket's credentials.
+	stores []string
+	env    []string
+	cmd    *exec.Cmd
+	log    *bytes.Buffer
+	args   []string
 	// Env is added to the server process's environment.
 	Env []string
+	// standby is a second process waiting to take over (StartStandby).
+	standby    *exec.Cmd
+	standbyLog *bytes.Buffer
 }
 
 func freeAddr(t testing.TB) string {
@@ -66,23 +109,68 @@ func freeAddr(t testing.TB) string {
 // directory, and waits until it is healthy. Extra args are appended.
 func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
-	s := &Server{t: t, Data: filepath.Join(t.TempDir(), "data"), Addr: freeAddr(t), args: args}
-	s.URL = "http://" + s.Addr
+	s := newServer(t)
+	s.args = args
 	s.Start()
+	return s
+}
+
+// newServer returns a server on a free address with a new data directory
+// and new stores of the chosen backend (see backendEnv), not started yet.
+func newServer(t testing.TB) *Server {
+	t.Helper()
+	pg, s3 := backend(t)
+	return newServerOn(t, pg, s3)
+}
+
+// newServerOn returns a server, not started yet, with new stores: a
+// PostgreSQL database if pg, a bucket if s3.
+func newServerOn(t testing.TB, pg, s3 bool) *Server {
+	t.Helper()
+	s := &Server{t: t, Data: filepath.Join(t.TempDir(), "data"), Addr: freeAddr(t)}
+	s.URL = "http://" + s.Addr
+	s.Blobs = filepath.Join(s.Data, "blobs")
+	if pg {
+		s.Database = pgtest.NewDatabase(t)
+		if out, err := exec.Command(binary, "migrate", "--database", s.Database).CombinedOutput(); err != nil {
+			t.Fatalf("hallmark migrate: %v\n%s", err, out)
+		}
+		s.stores = append(s.stores, "--database", s.Database)
+	}
+	if s3 {
+		s.env = s3test.Need(t).Env()
+		b := s3test.NewBucket(t, "repo")
+		s.Bucket, s.Blobs = &b, b.Dir
+		s.stores = append(s.stores, "--blobs", b.URL)
+	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// command returns the `hallmark serve` command of this server.
+func (s *Server) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(binary, append(args, s.stores...)...)
+	cmd.Env = append(append(os.Environ(), s.env...), s.Env...)
+	s.log = &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	// If the test binary dies, so does the server.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// needSQLite skips a test that reads or tampers with the SQLite state
+// file itself when the servers run on another backend.
+func needSQLite(t testing.TB) {
+	t.Helper()
+	if pg, _ := backend(t); pg {
+		t.Skipf("this test opens the SQLite state file directly; it runs with %s=sqlite", backendEnv)
+	}
 }
 
 // Start (re)starts the server process on its address and data directory.
 func (s *Server) Start() {
 	s.t.Helper()
-	args := append([]string{"serve", "--dev", "--data", s.Data, "--addr", s.Addr}, s.args...)
-	s.log = &bytes.Buffer{}
-	s.cmd = exec.Command(binary, args...)
-	s.cmd.Env = append(os.Environ(), s.Env...)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	// If the test binary dies, so does the server.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	s.cmd = s.command(append([]string{"serve", "--dev", "--data", s.Data, "--addr", s.Addr}, s.args...)...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -103,8 +191,13 @@ func (s *Server) Start() {
 	s.t.Fatalf("server did not become healthy; its output:\n%s", s.log)
 }
 
-// Stop stops the server gracefully.
+// Stop stops the server gracefully, and its standby if one waits.
 func (s *Server) Stop() {
+	if s.standby != nil {
+		s.standby.Process.Kill()
+		s.standby.Wait()
+		s.standby = nil
+	}
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
@@ -120,6 +213,40 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
+// StartStandby starts a second `hallmark serve --standby` process on the
+// same address, data directory and database: it waits, without
+// listening, while the running server holds the database.
+func (s *Server) StartStandby() {
+	s.t.Helper()
+	running, runningLog := s.cmd, s.log
+	s.standby = s.command(append([]string{"serve", "--dev", "--data", s.Data, "--addr", s.Addr, "--standby"}, s.args...)...)
+	s.standbyLog, s.log = s.log, runningLog
+	s.cmd = running
+	if err := s.standby.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// AwaitTakeOver waits until the standby, once the running server is
+// gone, serves in its place, and returns how long that took.
+func (s *Server) AwaitTakeOver() time.Duration {
+	s.t.Helper()
+	start := time.Now()
+	s.cmd, s.log, s.standby = s.standby, s.standbyLog, nil
+	hc := &http.Client{Timeout: 2 * time.Second}
+	for time.Since(start) < 60*time.Second {
+		if resp, err := hc.Get(s.URL + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(start)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.t.Fatalf("the standby did not take over; its output:\n%s", s.log)
+	return 0
+}
+
 // Kill stops the server with SIGKILL, as a crash would.
 func (s *Server) Kill() {
 	if s.cmd == nil {
@@ -133,9 +260,10 @@ func (s *Server) Kill() {
 // Log returns the server's output so far.
 func (s *Server) Log() string { return s.log.String() }
 
-// BlobPath is the file behind a served path ("metadata/0/timestamp.json").
+// BlobPath is the file behind a served path ("metadata/0/timestamp.json"),
+// in the blob directory or in the bucket's directory of the S3 server.
 func (s *Server) BlobPath(served string) string {
-	return filepath.Join(s.Data, "blobs", filepath.FromSlash(served))
+	return filepath.Join(s.Blobs, filepath.FromSlash(served))
 }
 
 // User is a person with their own HALLMARK_HOME.

@@ -259,7 +259,7 @@ func TestProxyAttackOnlineKeyTakesOverClaimed(t *testing.T) {
 		{"the victim's genuine roles stay listed", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			restore := saveTree(t, filepath.Join(srv.Data, "blobs"))
+			restore := saveTree(t, srv.Blobs)
 			defer restore()
 			warm := StartProxy(t, admPin(t, srv, rp.fp))
 			if got, out := install(t, warm, victim); got != "genuine" {

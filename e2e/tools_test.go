@@ -5,23 +5,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-)
 
-// testAllEnv, when "1", turns every skip for a missing tool into a failure:
-// CI sets it (see .ci/run) so that no test is silently left out there.
-const testAllEnv = "HALLMARK_TEST_ALL"
+	"hallmark.dev/hallmark/internal/testenv"
+)
 
 // needTool skips the test when ok is false, saying what is missing and how
 // to install it, unless HALLMARK_TEST_ALL=1, in which case the test fails.
 func needTool(t testing.TB, what, howToInstall string, ok bool) {
 	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv(testAllEnv) == "1" {
-		t.Fatalf("%s is missing and %s=1 forbids skipping; %s", what, testAllEnv, howToInstall)
-	}
-	t.Skipf("%s is missing; %s (or set %s=1 to make this a failure)", what, howToInstall, testAllEnv)
+	testenv.NeedTool(t, what, howToInstall, ok)
 }
 
 // needNodeProject returns the node binary and the absolute directory of the

@@ -330,7 +330,7 @@ func TestInspectHallmarkRepository(t *testing.T) {
 	}
 
 	all := filepath.Join(t.TempDir(), "blobs")
-	s = runInspect(t, alice, filepath.Join(srv.Data, "blobs"), "-o", all)
+	s = runInspect(t, alice, srv.Blobs, "-o", all)
 	if len(s.Sites) != 16 {
 		t.Fatalf("inspect of the blob directory rendered %d shards; want 16", len(s.Sites))
 	}

@@ -28,6 +28,7 @@ import (
 // change, and with one approval the server's key becomes owner and
 // maintainer of the project.
 func TestReviewPendingOwnersRoleLaunderedByReleasesSignature(t *testing.T) {
+	needSQLite(t) // edits the SQLite state file directly
 	srv := StartServer(t)
 	alice := NewMaintainer(t, srv, "alice")
 	bob := NewMaintainer(t, srv, "bob")

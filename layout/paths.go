@@ -121,6 +121,32 @@ func MetadataBlobPath(shard, file string) string {
 // <repo>/metadata/trust.json: what `hallmark trust` shows and pins.
 const TrustFile = "metadata/trust.json"
 
+// Cache-Control values of served files.
+const (
+	// CacheImmutable is for names whose content never changes: versioned
+	// metadata and content-addressed target files.
+	CacheImmutable = "public, max-age=31536000, immutable"
+	// CacheRevalidate is for the names every publication rewrites
+	// (timestamp.json, the trust file): a cache may keep them but must ask
+	// the origin before each use, which answers 304 when nothing changed.
+	CacheRevalidate = "no-cache"
+)
+
+// ServedHeaders returns the Cache-Control and Content-Type with which a
+// blob path is served, by the server or by a bucket or CDN serving the
+// blobs directly.
+func ServedHeaders(path string) (cacheControl, contentType string) {
+	cacheControl = CacheImmutable
+	if strings.HasSuffix(path, "/"+RoleTimestamp+".json") || path == TrustFile {
+		cacheControl = CacheRevalidate
+	}
+	contentType = "application/octet-stream"
+	if strings.HasPrefix(path, "metadata/") {
+		contentType = "application/json"
+	}
+	return cacheControl, contentType
+}
+
 // ParseMetadataFile parses a versioned metadata file name as MetadataFile
 // writes it ("<N>.<role>.json"); timestamp.json and other names are not
 // versioned files (ok false).

@@ -175,3 +175,24 @@ func TestParseMetadataFile(t *testing.T) {
 		}
 	}
 }
+
+func TestServedHeadersCacheOnlyImmutableNamesForever(t *testing.T) {
+	tests := []struct {
+		path, cache, contentType string
+	}{
+		{layout.MetadataBlobPath("a3", "timestamp.json"), layout.CacheRevalidate, "application/json"},
+		{layout.TrustFile, layout.CacheRevalidate, "application/json"},
+		{layout.MetadataBlobPath("a3", layout.MetadataFile("snapshot", 7)), layout.CacheImmutable, "application/json"},
+		{layout.MetadataBlobPath("a3", layout.MetadataFile("root", 1)), layout.CacheImmutable, "application/json"},
+		{"targets/" + layout.TargetBlobPath("demo/1.0.0/demo.tar.gz", "ab"), layout.CacheImmutable, "application/octet-stream"},
+		// A project's release file named like the timestamp is still
+		// content-addressed: immutable.
+		{"targets/" + layout.TargetBlobPath("demo/1.0.0/timestamp.json", "ab"), layout.CacheImmutable, "application/octet-stream"},
+	}
+	for _, tt := range tests {
+		cache, ct := layout.ServedHeaders(tt.path)
+		if cache != tt.cache || ct != tt.contentType {
+			t.Errorf("layout.ServedHeaders(%q) = %q, %q; want %q, %q", tt.path, cache, ct, tt.cache, tt.contentType)
+		}
+	}
+}

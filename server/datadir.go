@@ -16,12 +16,12 @@ import (
 	"time"
 
 	"hallmark.dev/hallmark/ceremony"
+	"hallmark.dev/hallmark/internal/dirlock"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/publish"
 	"hallmark.dev/hallmark/signing"
 	"hallmark.dev/hallmark/store"
-	"hallmark.dev/hallmark/store/blobdir"
-	"hallmark.dev/hallmark/store/sqlite"
+	"hallmark.dev/hallmark/store/postgres"
 	"hallmark.dev/hallmark/trust"
 	"hallmark.dev/hallmark/witness"
 )
@@ -69,7 +69,9 @@ type Repo struct {
 	// answers ("" when none runs).
 	DevWitnessURL string
 
-	sec *secrets
+	sec    *secrets
+	lock   *dirlock.Lock
+	dbLock *postgres.Lock
 }
 
 // OpenOptions configure OpenRepo.
@@ -83,6 +85,15 @@ type OpenOptions struct {
 	// InitBundle is the admins' init ceremony, for a prepared production
 	// data directory that has not been initialized.
 	InitBundle []byte
+	// Database is the state store's PostgreSQL URL; "" keeps the state in
+	// a SQLite file in the data directory (and locks the directory).
+	Database string
+	// Blobs is the blob store's URL (s3://...); "" keeps blobs in a
+	// directory inside the data directory.
+	Blobs string
+	// Standby waits while another server holds the database, and takes
+	// over when it is gone, instead of refusing to start.
+	Standby bool
 	// OnlinePIN opens the token of the online keys, for a repository
 	// prepared with them on a token.
 	OnlinePIN []byte
@@ -112,6 +123,22 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 		return nil, fmt.Errorf("failed to create data directory: %w", err)
 	}
 	r := &Repo{Dir: dir}
+	// One server at a time on an embedded data directory: a second one
+	// would publish the same versions on its own.
+	if o.embedded() {
+		lock, err := dirlock.Acquire(dir, time.Now())
+		if err != nil {
+			return nil, err // a *dirlock.HeldError names the holder
+		}
+		r.lock = lock
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			r.lock.Release()
+			r.dbLock.Release()
+		}
+	}()
 	infoData, err := os.ReadFile(filepath.Join(dir, repoFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !o.Dev:
@@ -136,14 +163,16 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, stateFile))
+	st, blobs, err := openStores(ctx, dir, o)
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := blobdir.Open(filepath.Join(dir, blobsDir))
-	if err != nil {
-		st.Close()
-		return nil, err
+	if !o.embedded() {
+		// One server at a time on a database, as on a data directory.
+		if r.dbLock, err = lockDatabase(ctx, o); err != nil {
+			st.Close()
+			return nil, err // a *postgres.HeldError names the holder
+		}
 	}
 	// Served files are cached in memory; every write goes through this
 	// wrapper so the cache never serves a stale copy.
@@ -157,6 +186,13 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 	if err != nil {
 		r.Close()
 		return nil, err
+	}
+	if ok && r.Created {
+		// A replica started with an empty data directory on a shared
+		// database would sign with an online secret of its own.
+		r.Close()
+		os.Remove(filepath.Join(dir, secretFile))
+		return nil, fmt.Errorf("the database already holds a repository, and %s holds none: give every replica a copy of the first replica's data directory", dir)
 	}
 	if !ok && !r.Info.Dev {
 		if o.InitBundle == nil {
@@ -199,14 +235,52 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 		return nil, err
 	}
 	r.Fingerprint = tf.Fingerprint()
+	opened = true
 	return r, nil
+}
+
+// lockDatabase takes the database's server lock; a standby waits for it.
+func lockDatabase(ctx context.Context, o OpenOptions) (*postgres.Lock, error) {
+	logged := false
+	for {
+		l, err := postgres.LockServer(ctx, o.Database, time.Now(), 2*time.Second)
+		var held *postgres.HeldError
+		if !o.Standby || !errors.As(err, &held) {
+			return l, err
+		}
+		if !logged {
+			o.Log.Info("standing by: taking over when the server holding the database is gone", "holder", held.Error())
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // StagingDir is where uploads wait while they are checked.
 func (r *Repo) StagingDir() string { return filepath.Join(r.Dir, stagingDir) }
 
-// Close closes the stores.
-func (r *Repo) Close() error { return r.State.Close() }
+// Close closes the stores and releases the data directory.
+func (r *Repo) Close() error {
+	err := r.State.Close()
+	r.lock.Release()
+	r.dbLock.Release()
+	r.lock, r.dbLock = nil, nil
+	return err
+}
+
+// LockLost is closed when this server lost its hold of a shared database
+// (its lock's connection failed): it must stop, as another server may
+// publish now. It is nil, never closed, for an embedded data directory.
+func (r *Repo) LockLost() <-chan struct{} {
+	if r.dbLock == nil {
+		return nil
+	}
+	return r.dbLock.Lost()
+}
 
 func loadOrCreateSecret(path string, create bool) ([]byte, error) {
 	data, err := os.ReadFile(path)

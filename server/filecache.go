@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/store"
 )
 
@@ -33,7 +34,7 @@ type cachedFile struct {
 
 func newCachedFile(path string, data []byte, mod time.Time) cachedFile {
 	sum := sha256.Sum256(data)
-	cacheControl, contentType := staticHeaders(path)
+	cacheControl, contentType := layout.ServedHeaders(path)
 	return cachedFile{data: data, mod: mod, header: map[string][]string{
 		"Cache-Control":  {cacheControl},
 		"Content-Type":   {contentType},

@@ -230,25 +230,10 @@ func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	cacheControl, contentType := staticHeaders(path)
+	cacheControl, contentType := layout.ServedHeaders(path)
 	w.Header().Set("Cache-Control", cacheControl)
 	w.Header().Set("Content-Type", contentType)
 	http.ServeContent(w, r, "", b.ModTime(), b)
-}
-
-// staticHeaders returns the Cache-Control and Content-Type of a served
-// file. Versioned files never change, so caches may keep them forever;
-// timestamp.json and trust.json must be revalidated.
-func staticHeaders(path string) (cacheControl, contentType string) {
-	cacheControl = "public, max-age=31536000, immutable"
-	if strings.HasSuffix(path, "/timestamp.json") || path == layout.TrustFile {
-		cacheControl = "no-cache"
-	}
-	contentType = "application/octet-stream"
-	if strings.HasPrefix(path, "metadata/") {
-		contentType = "application/json"
-	}
-	return cacheControl, contentType
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

@@ -12,7 +12,10 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -178,6 +181,17 @@ type Blob interface {
 	io.ReadSeekCloser
 	Size() int64
 	ModTime() time.Time
+}
+
+// CheckBlobPath refuses a blob path that is not clean, relative and
+// slash-separated ("..", "/abs", "a//b", "a\\b"): no blob store reads or
+// writes outside its root, whatever a caller passes.
+func CheckBlobPath(p string) error {
+	clean := path.Clean("/" + p)
+	if clean == "/" || clean != "/"+p || strings.Contains(p, "\\") {
+		return fmt.Errorf("invalid blob path %q", p)
+	}
+	return nil
 }
 
 // Blobs is the store of served bytes, addressed by slash-separated paths

@@ -79,6 +79,7 @@ with TUF. Start a development repository with 'hallmark serve --dev', trust it w
 	})
 	root.AddCommand(
 		newServeCmd(e),
+		newMigrateCmd(e),
 		newTrustCmd(e),
 		newKeyCmd(e),
 		newProjectCmd(e),

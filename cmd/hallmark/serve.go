@@ -15,8 +15,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"hallmark.dev/hallmark/internal/dirlock"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/server"
+	"hallmark.dev/hallmark/store/postgres"
 	"hallmark.dev/hallmark/web"
 )
 
@@ -31,6 +33,9 @@ type serveOptions struct {
 	bundle    string
 	tokens    string
 	rate      int
+	database  string
+	blobs     string
+	standby   bool
 	noWitness bool
 }
 
@@ -62,6 +67,9 @@ the online secret and the signed initial metadata of every shard. Later starts r
 	c.Flags().BoolVar(&o.noWitness, "no-witness", false, "with --dev: create the development repository without a witness (fresh clients are then only as safe as the online keys)")
 	c.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (HOST:PORT)")
 	c.Flags().StringVar(&o.data, "data", "./hallmark-data", "data directory")
+	c.Flags().StringVar(&o.database, "database", "", "PostgreSQL URL of the state store, postgres://USER:PASSWORD@HOST:PORT/DATABASE (default: SQLite in the data directory)")
+	c.Flags().BoolVar(&o.standby, "standby", false, "with --database: if another server holds the database, wait and take over when it is gone")
+	c.Flags().StringVar(&o.blobs, "blobs", "", "S3 bucket of published files, s3://BUCKET/PREFIX?endpoint=URL&region=REGION (default: the data directory's blobs/)")
 	c.Flags().IntVar(&o.shards, "shards", layout.DefaultShards, "shard count of a new repository: 1, 16, 256 or 4096")
 	c.Flags().Int64Var(&o.maxUpload, "max-upload", server.DefaultMaxUpload, "largest write request accepted, in bytes")
 	c.Flags().StringVar(&o.bundle, "init-bundle", "", "the admins' init ceremony, to initialize a data directory made by 'hallmark admin prepare'")
@@ -75,6 +83,12 @@ the online secret and the signed initial metadata of every shard. Later starts r
 func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) error {
 	if err := layout.CheckShardCount(o.shards); err != nil {
 		return &usageError{msg: err.Error(), hint: "pass --shards 1, 16, 256 or 4096"}
+	}
+	if err := server.CheckDatabaseURL(o.database); err != nil {
+		return &usageError{msg: err.Error(), hint: "see 'hallmark serve --help'"}
+	}
+	if o.standby && o.database == "" {
+		return &usageError{msg: "--standby needs --database", hint: "a data directory (SQLite) is held by one server; a standby shares a PostgreSQL database"}
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(ctx)
@@ -106,7 +120,24 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 			}
 		}
 	}
-	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle, DevWitness: o.dev && !o.noWitness, WitnessLog: e.stderr, OnlinePIN: []byte(e.getenv("HALLMARK_PIN"))})
+	repo, err := server.OpenRepo(ctx, o.data, server.OpenOptions{Dev: o.dev, Shards: shards, Log: log, InitBundle: bundle,
+		DevWitness: o.dev && !o.noWitness, WitnessLog: e.stderr, OnlinePIN: []byte(e.getenv("HALLMARK_PIN")),
+		Database: o.database, Blobs: o.blobs, Standby: o.standby})
+	var held *dirlock.HeldError
+	if errors.As(err, &held) {
+		return withHint(err, fmt.Sprintf("stop that server first (process %d), or give this one another --data directory", held.Holder.PID))
+	}
+	var dbHeld *postgres.HeldError
+	if errors.As(err, &dbHeld) {
+		return withHint(err, "one server publishes on a database at a time (several replicas are not supported yet): stop that server first, start this one with --standby to take over when it is gone, or give it another --database")
+	}
+	if errors.Is(err, postgres.ErrSchema) {
+		return withHint(err, "") // the message says which version and what to run
+	}
+	var storeErr *server.StoreError
+	if errors.As(err, &storeErr) {
+		return withHint(err, "check --database and --blobs, and that the database and the bucket answer")
+	}
 	if err != nil {
 		return withHint(err, "check --data, or start a development repository with 'hallmark serve --dev'")
 	}
@@ -162,9 +193,13 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	var lockErr error
 	select {
 	case err := <-errc:
 		return err
+	case <-repo.LockLost():
+		lockErr = errors.New("lost the database's server lock (its connection failed): stopping, since another server may publish now")
+		log.Error("lost the database's server lock; stopping")
 	case <-ctx.Done():
 	}
 	fmt.Fprintln(e.stderr, "shutting down")
@@ -175,7 +210,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	}
 	cancel()
 	repo.Publisher.Wait()
-	return nil
+	return lockErr
 }
 
 // runDevOfflineRenewal keeps a development repository's offline metadata

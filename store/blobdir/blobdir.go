@@ -12,9 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -41,9 +39,8 @@ func Open(dir string) (*Dir, error) {
 func (d *Dir) Root() string { return d.root }
 
 func (d *Dir) file(p string) (string, error) {
-	clean := path.Clean("/" + p)
-	if clean == "/" || clean != "/"+p || strings.Contains(p, "\\") {
-		return "", fmt.Errorf("invalid blob path %q", p)
+	if err := store.CheckBlobPath(p); err != nil {
+		return "", err
 	}
 	return filepath.Join(d.root, filepath.FromSlash(p)), nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"hallmark.dev/hallmark/store"
 	"hallmark.dev/hallmark/store/blobdir"
+	"hallmark.dev/hallmark/store/storetest"
 )
 
 var ctx = context.Background()
@@ -43,42 +44,16 @@ func read(t *testing.T, d *blobdir.Dir, p string) string {
 	return string(data)
 }
 
-func TestPutOpenExistsDelete(t *testing.T) {
-	d, _ := newDir(t)
-	const p = "metadata/0a/3.snapshot.json"
-	if ok, err := d.Exists(ctx, p); ok || err != nil {
-		t.Errorf("Exists before Put = %v, %v", ok, err)
-	}
-	if _, err := d.Open(ctx, p); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Open before Put: %v; want ErrNotFound", err)
-	}
-	if err := d.Put(ctx, p, strings.NewReader("snapshot v3")); err != nil {
-		t.Fatal(err)
-	}
-	if got := read(t, d, p); got != "snapshot v3" {
-		t.Errorf("read %q", got)
-	}
-	if ok, err := d.Exists(ctx, p); !ok || err != nil {
-		t.Errorf("Exists after Put = %v, %v", ok, err)
-	}
-	// A directory is not a blob.
-	if ok, _ := d.Exists(ctx, "metadata/0a"); ok {
-		t.Error("Exists(directory) = true")
-	}
-	if _, err := d.Open(ctx, "metadata/0a"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Open(directory): %v; want ErrNotFound", err)
-	}
-	if err := d.Delete(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := d.Exists(ctx, p); ok {
-		t.Error("Exists after Delete = true")
-	}
-	if err := d.Delete(ctx, p); err != nil {
-		t.Errorf("Delete of a missing blob: %v", err)
-	}
+// The shared suite of every blob store, on a directory.
+func TestBlobSuite(t *testing.T) {
+	storetest.RunBlobs(t, storetest.BlobBackend{New: func(t *testing.T) store.Blobs {
+		d, _ := newDir(t)
+		return d
+	}})
 }
 
+// Beyond the suite: a reader that opened the old file keeps reading the
+// old bytes, and no temporary file is left behind.
 func TestPutReplacesAtomically(t *testing.T) {
 	d, _ := newDir(t)
 	const p = "metadata/0/timestamp.json"

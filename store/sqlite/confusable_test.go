@@ -1,50 +1,25 @@
 package sqlite_test
 
 import (
+	"context"
 	"database/sql"
-	"errors"
+	"path/filepath"
 	"testing"
 
-	"hallmark.dev/hallmark/store"
+	"hallmark.dev/hallmark/store/sqlite"
+	"hallmark.dev/hallmark/store/storetest"
 )
 
-// TestProjectLikeFindsLookAlikes: ProjectLike finds an existing project with
-// the same skeleton, never the project itself, and works for projects stored
-// before skeletons were kept (filled in when the database opens).
-func TestProjectLikeFindsLookAlikes(t *testing.T) {
-	db, path := newDB(t)
-	var pub store.Publication
-	for _, n := range []string{"hello-world", "numpy"} {
-		pub.Projects = append(pub.Projects, store.Project{Name: n, Display: n, Shard: "0", Status: store.StatusNew, Created: t0})
-	}
-	if err := db.Commit(ctx, pub); err != nil {
+// Beyond the shared suite's ProjectLike test: projects stored before
+// skeletons were kept are found too (filled in when the database opens).
+func TestProjectLikeFillsSkeletonsOfOldDatabases(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name, want string
-	}{
-		{"he11o-world", "hello-world"},
-		{"hellow0rld", "hello-world"},
-		{"hello-world", ""}, // itself
-		{"nurnpy", "numpy"},
-		{"scipy", ""},
-	}
-	run := func(st store.State) {
-		t.Helper()
-		for _, tt := range tests {
-			p, err := st.ProjectLike(ctx, tt.name)
-			switch {
-			case tt.want == "" && !errors.Is(err, store.ErrNotFound):
-				t.Errorf("ProjectLike(%s) = %v, %v; want not found", tt.name, p.Name, err)
-			case tt.want != "" && (err != nil || p.Name != tt.want):
-				t.Errorf("ProjectLike(%s) = %v, %v; want %s", tt.name, p.Name, err, tt.want)
-			}
-		}
-	}
-	run(db)
-
-	// A database from before skeletons: the rows are missing until the
-	// next open fills them in.
+	storetest.CheckProjectLike(t, db, true)
 	db.Close()
 	raw, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
@@ -54,5 +29,10 @@ func TestProjectLikeFindsLookAlikes(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw.Close()
-	run(open(t, path))
+	again, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	storetest.CheckProjectLike(t, again, false)
 }
