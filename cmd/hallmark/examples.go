@@ -30,7 +30,7 @@ HALLMARK_PASSPHRASE='a long passphrase' hallmark key generate ci-bot`,
 	"key export": `hallmark key export alice                              # one line to give to co-maintainers
 hallmark key export alice > alice.pub`,
 	"key list": `hallmark key list`,
-	"migrate": `hallmark migrate --database postgres://hallmark@db.example.org/hallmark`,
+	"migrate":  `hallmark migrate --database postgres://hallmark@db.example.org/hallmark`,
 	"key add-token": `hallmark key add-token alice-yk --uri 'pkcs11:token=YubiKey%20PIV;object=Private%20key%20for%20Digital%20Signature' --module /usr/lib/x86_64-linux-gnu/libykcs11.so
 HALLMARK_PIN=123456 hallmark release upload hello-world 1.1.0 dist/* --key alice-yk`,
 	"proxy": `hallmark proxy --listen 127.0.0.1:8081         # then: pip install --index-url http://127.0.0.1:8081/pypi/simple/ hello-world
