@@ -83,6 +83,9 @@ type attacker struct {
 	t      testing.TB
 	srv    *Server
 	secret []byte
+	// refusals are the witness's reasons for not co-signing the
+	// attacker's timestamps, in order.
+	refusals []string
 }
 
 func newAttacker(t testing.TB, srv *Server) *attacker {
@@ -203,6 +206,7 @@ func (a *attacker) witnessCosign(shard string, ts *tufmeta.Timestamp, snapData [
 	}
 	if r := out.Results[0]; r.Error != "" {
 		a.t.Logf("the witness refused to co-sign the attacker's timestamp: %s", r.Error)
+		a.refusals = append(a.refusals, r.Error)
 		return r.Error
 	} else {
 		ts.Signatures = append(ts.Signatures, metadata.Signature{KeyID: r.KeyID, Signature: r.Signature})
