@@ -194,3 +194,49 @@ func (c *rollbackClients) warmRefuse(t *testing.T, project, target string) {
 		t.Fatal("a warm tuf-js downloaded the attacker's target")
 	}
 }
+
+// TestWitnessAttackReleasesRollback: the same attacker hides a security
+// release from fresh clients by serving a new snapshot that lists the
+// project's releases role at its version from before the release. With a
+// witness nobody accepts it; without one, a fresh client is served the
+// vulnerable release as the latest.
+func TestWitnessAttackReleasesRollback(t *testing.T) {
+	for _, tc := range rollbackCases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := StartServer(t, tc.args...)
+			att := newAttacker(t, srv)
+			alice := NewMaintainer(t, srv, "alice")
+			const project = "patched"
+			shard := projectShard(t, project)
+			dir := t.TempDir()
+			alice.MustRun("project", "create", project, "--key", "alice")
+			alice.MustRun("release", "upload", project, "1.0.0", WriteFile(t, dir, "patched-1.0.0.tar.gz", []byte("1.0.0, vulnerable\n")))
+			role := layout.ReleasesRole(project) + ".json"
+			before := att.snapshot(shard).Signed.Meta[role].Version
+			alice.MustRun("release", "upload", project, "1.0.1", WriteFile(t, dir, "patched-1.0.1.tar.gz", []byte("1.0.1, the fix\n")))
+			c := newRollbackClients(t, srv, shard, project)
+
+			snap := att.snapshot(shard)
+			snap.Signed.Meta[role] = metadata.MetaFile(before)
+			snap.Signed.Version++
+			att.publishSnapshot(shard, snap)
+
+			target := layout.FilePath(project, "1.0.1", "patched-1.0.1.tar.gz")
+			if tc.witness {
+				if len(att.refusals) != 1 || !strings.Contains(att.refusals[0], "lists "+role+" at version") {
+					t.Fatalf("the witness's answers: %q; want a refusal naming the releases role", att.refusals)
+				}
+				c.allRefuse(t, project, target)
+				return
+			}
+			c.warmRefuse(t, project, target)
+			fresh := pinnedUser(t, srv, "")
+			if got := fresh.MustRun("versions", project).Stdout; got != "1.0.0\n" {
+				t.Fatalf("without a witness a fresh client sees versions %q; the attack should hide 1.0.1", got)
+			}
+			if _, err := newGoTUF(t, srv, shard, c.root).refresh().GetTargetInfo(target); err == nil {
+				t.Fatal("without a witness a fresh go-tuf still finds 1.0.1; the attack should hide it")
+			}
+		})
+	}
+}
