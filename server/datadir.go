@@ -294,8 +294,12 @@ func removeLeftovers(ctx context.Context, staging string, blobs store.Blobs, log
 		return nil
 	}
 	start := time.Now()
+	// A file's modification time comes from a coarser clock than
+	// time.Now: one a write begins just after start can look a few
+	// milliseconds older. A second of margin keeps writes in progress.
+	before := start.Add(-time.Second)
 	go func() {
-		files, bytes, err := dir.RemoveTemporary(ctx, start)
+		files, bytes, err := dir.RemoveTemporary(ctx, before)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Error("failed to remove leftover temporary blob files", "err", err)
