@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"hallmark.dev/hallmark/internal/atomicfile"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/trust"
 )
@@ -134,7 +135,7 @@ func Pin(o Options, data []byte) error {
 	if err := os.WriteFile(filepath.Join(dir, "repo-url"), []byte(repo+"\n"), 0o600); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, "trust.json"), data)
+	return atomicfile.Write(filepath.Join(dir, "trust.json"), data, 0o600)
 }
 
 // Open returns a client for a repository the user has pinned.
@@ -274,22 +275,6 @@ type HTTPError struct {
 }
 
 func (e *HTTPError) Error() string { return fmt.Sprintf("GET %s: HTTP %d", e.URL, e.Status) }
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
 
 // stallReader restarts a stall timer whenever data arrives.
 type stallReader struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
+	"hallmark.dev/hallmark/internal/atomicfile"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/trust"
 )
@@ -56,7 +57,7 @@ func (c *Client) trustedRoot(ctx context.Context, shard string) ([]byte, error) 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(filepath.Join(dir, "root.json"), data); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "root.json"), data, 0o600); err != nil {
 		return nil, err
 	}
 	return data, nil

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"hallmark.dev/hallmark/internal/atomicfile"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/signing"
 	"hallmark.dev/hallmark/trust"
@@ -56,11 +57,11 @@ func Init(dir, name string) error {
 	if _, err := rand.Read(secret); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(dir, secretFile), secret, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, secretFile), secret, 0o600); err != nil {
 		return err
 	}
 	b, _ := json.MarshalIndent(config{Name: name}, "", "  ")
-	return writeFile(filepath.Join(dir, configFile), b, 0o644)
+	return atomicfile.Write(filepath.Join(dir, configFile), b, 0o644)
 }
 
 // Identity is a witness's secret and name, read from its data directory.
@@ -142,7 +143,7 @@ func (id *Identity) Pin(tf []byte) error {
 	}
 	id.cfg.Trust = tf
 	b, _ := json.MarshalIndent(id.cfg, "", "  ")
-	return writeFile(filepath.Join(id.dir, configFile), b, 0o644)
+	return atomicfile.Write(filepath.Join(id.dir, configFile), b, 0o644)
 }
 
 // Service is a running witness: its identity, its pinned trust, its state.
@@ -347,29 +348,4 @@ func (s *Service) Handler() http.Handler {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
-}
-
-// writeFile writes a file atomically and durably.
-func writeFile(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
