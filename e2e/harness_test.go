@@ -167,6 +167,15 @@ func needSQLite(t testing.TB) {
 	}
 }
 
+// needBlobDir skips a test about the local blob directory itself when the
+// servers keep their blobs in S3.
+func needBlobDir(t testing.TB) {
+	t.Helper()
+	if _, s3 := backend(t); s3 {
+		t.Skipf("this test is about the local blob directory; it runs with %s=sqlite or postgres", backendEnv)
+	}
+}
+
 // Start (re)starts the server process on its address and data directory.
 func (s *Server) Start() {
 	s.t.Helper()
