@@ -682,7 +682,7 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 	b.remember(pub)
 	// The witnesses co-sign while the versioned files are written: the
 	// commit stands, so the timestamp's version is never reused.
-	cosigned := b.p.cosignAsync(ctx, b.shard, tsData)
+	cosigned := b.p.cosignAsync(ctx, b.shard, tsData, snapData)
 	if err := writeConcurrently(len(versioned), func(i int) error {
 		r := versioned[i]
 		return b.p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(b.shard, layout.MetadataFile(r.Role, r.Version)), bytes.NewReader(r.Data))

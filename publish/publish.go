@@ -82,6 +82,8 @@ type Publisher struct {
 	behind  behind
 	rootsMu sync.Mutex
 	roots   map[string][][]byte // shard → every root version, oldest first
+	// rootDecoded is the newest of roots[shard], decoded.
+	rootDecoded map[string]*tufmeta.Root
 }
 
 // Stats are counters for /metrics.

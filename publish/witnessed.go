@@ -88,8 +88,9 @@ func (p *Publisher) WitnessHealth() []witness.Health {
 }
 
 // cosign returns the timestamp ts (signed by the online key) with the
-// witness signatures the shard's root requires.
-func (p *Publisher) cosign(ctx context.Context, shard string, ts []byte) ([]byte, error) {
+// witness signatures the shard's root requires. snap is the snapshot ts
+// names, or nil to read it from the store.
+func (p *Publisher) cosign(ctx context.Context, shard string, ts, snap []byte) ([]byte, error) {
 	roots, root, err := p.rootChain(ctx, shard)
 	if err != nil {
 		return nil, err
@@ -104,44 +105,54 @@ func (p *Publisher) cosign(ctx context.Context, shard string, ts []byte) ([]byte
 	if p.cfg.Witnesses == nil {
 		return nil, errors.New("the shard's root names witnesses but this server has no witness client")
 	}
-	md, err := tufmeta.Decode[metadata.TimestampType](ts)
-	if err != nil {
-		return nil, err
+	if snap == nil {
+		md, err := tufmeta.Decode[metadata.TimestampType](ts)
+		if err != nil {
+			return nil, err
+		}
+		rf, err := p.cfg.State.RoleVersion(ctx, shard, layout.RoleSnapshot, md.Signed.Meta["snapshot.json"].Version)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot named by the timestamp: %w", err)
+		}
+		snap = rf.Data
 	}
-	snap, err := p.cfg.State.RoleVersion(ctx, shard, layout.RoleSnapshot, md.Signed.Meta["snapshot.json"].Version)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot named by the timestamp: %w", err)
-	}
-	return p.cfg.Witnesses.Cosign(ctx, witness.Job{Shard: shard, Roots: roots, Root: root, Timestamp: ts, Snapshot: snap.Data})
+	return p.cfg.Witnesses.Cosign(ctx, witness.Job{Shard: shard, Roots: roots, Root: root, Timestamp: ts, Snapshot: snap})
 }
 
 // rootChain returns every root of a shard, oldest first, and the newest
-// decoded. Roots are immutable per version, so they are kept once read.
+// decoded. Roots are immutable per version, so they are kept once read and
+// the newest is decoded once per version.
 func (p *Publisher) rootChain(ctx context.Context, shard string) ([][]byte, *tufmeta.Root, error) {
-	cur, err := p.cfg.State.Role(ctx, shard, layout.RoleRoot)
+	cur, err := p.cfg.State.RoleExpiries(ctx, shard, []string{layout.RoleRoot})
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(cur) != 1 {
+		return nil, nil, fmt.Errorf("shard %s has no root", shard)
+	}
 	p.rootsMu.Lock()
-	chain := p.roots[shard]
+	chain, decoded := p.roots[shard], p.rootDecoded[shard]
 	p.rootsMu.Unlock()
-	for v := int64(len(chain)) + 1; v <= cur.Version; v++ {
+	if decoded != nil && int64(len(chain)) == cur[0].Version {
+		return chain, decoded, nil
+	}
+	for v := int64(len(chain)) + 1; v <= cur[0].Version; v++ {
 		rf, err := p.cfg.State.RoleVersion(ctx, shard, layout.RoleRoot, v)
 		if err != nil {
 			return nil, nil, fmt.Errorf("root version %d of shard %s: %w", v, shard, err)
 		}
 		chain = append(slices.Clip(chain), rf.Data)
 	}
-	p.rootsMu.Lock()
-	if p.roots == nil {
-		p.roots = map[string][][]byte{}
-	}
-	p.roots[shard] = chain
-	p.rootsMu.Unlock()
 	root, err := tufmeta.Decode[metadata.RootType](chain[len(chain)-1])
 	if err != nil {
 		return nil, nil, err
 	}
+	p.rootsMu.Lock()
+	if p.roots == nil {
+		p.roots, p.rootDecoded = map[string][][]byte{}, map[string]*tufmeta.Root{}
+	}
+	p.roots[shard], p.rootDecoded[shard] = chain, root
+	p.rootsMu.Unlock()
 	return chain, root, nil
 }
 
@@ -149,20 +160,20 @@ func (p *Publisher) rootChain(ctx context.Context, shard string) ([][]byte, *tuf
 // shard's timestamp.json. On failure the shard is marked behind and
 // retried; the error says why.
 func (p *Publisher) serveTimestamp(ctx context.Context, shard string, ts []byte) error {
-	full, err := p.cosign(ctx, shard, ts)
+	full, err := p.cosign(ctx, shard, ts, nil)
 	return p.serveCosigned(ctx, shard, full, err)
 }
 
 // cosignAsync starts co-signing a committed timestamp; the versioned files
 // are written meanwhile, and serveCosigned serves the result.
-func (p *Publisher) cosignAsync(ctx context.Context, shard string, ts []byte) func() ([]byte, error) {
+func (p *Publisher) cosignAsync(ctx context.Context, shard string, ts, snap []byte) func() ([]byte, error) {
 	type result struct {
 		full []byte
 		err  error
 	}
 	c := make(chan result, 1)
 	go func() {
-		full, err := p.cosign(ctx, shard, ts)
+		full, err := p.cosign(ctx, shard, ts, snap)
 		c <- result{full, err}
 	}()
 	return func() ([]byte, error) {
