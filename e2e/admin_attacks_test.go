@@ -210,7 +210,7 @@ func admMustRefusePost(t testing.TB, srv *Server, path, want string) {
 // ---------------------------------------------------------------------------
 // 5. The online keys take over a claimed project through new.<shard>.
 
-func TestAdminAttackOnlineKeyTakesOverClaimed(t *testing.T) {
+func TestAttackAdminOnlineKeyTakesOverClaimed(t *testing.T) {
 	rp := admSetup(t)
 	srv := rp.srv
 	alice := NewMaintainer(t, srv, "alice")
@@ -368,7 +368,7 @@ func admForgeTakeover(t *testing.T, a *attacker, srv *Server, shard string, mall
 // ---------------------------------------------------------------------------
 // 6. An owner-change request the owners did not sign enough.
 
-func TestAdminAttackOwnerChangeRequest(t *testing.T) {
+func TestAttackAdminOwnerChangeRequest(t *testing.T) {
 	needSQLite(t) // the attacker edits the SQLite state file
 	rp := admSetup(t)
 	srv := rp.srv
@@ -489,7 +489,7 @@ func TestAdminAttackOwnerChangeRequest(t *testing.T) {
 // ---------------------------------------------------------------------------
 // 7. A ceremony file tampered with.
 
-func TestAdminAttackTamperedCeremony(t *testing.T) {
+func TestAttackAdminTamperedCeremony(t *testing.T) {
 	rp := admSetup(t)
 	srv := rp.srv
 	k2 := admTwoAdmins(t, rp)
@@ -597,7 +597,7 @@ func TestAdminAttackTamperedCeremony(t *testing.T) {
 // ---------------------------------------------------------------------------
 // 8. A claim built before the project's owners changed.
 
-func TestAdminAttackStaleClaim(t *testing.T) {
+func TestAttackAdminStaleClaim(t *testing.T) {
 	rp := admSetup(t)
 	srv := rp.srv
 	k2 := admTwoAdmins(t, rp)

@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// TestConfusableNamesRefused: typosquats of an existing project are refused
+// TestAttackConfusableNames: typosquats of an existing project are refused
 // at creation with a message naming the project they imitate, and nothing is
 // created; the admins can allow one name through the signed settings.
-func TestConfusableNamesRefused(t *testing.T) {
+func TestAttackConfusableNames(t *testing.T) {
 	srv := StartServer(t)
 	alice := NewMaintainer(t, srv, "alice")
 	alice.MustRun("project", "create", "hello-world", "--key", "alice")

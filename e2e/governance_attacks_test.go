@@ -277,7 +277,7 @@ func govSign(t testing.TB, md *tufmeta.Targets, keys ...*signing.Key) {
 // ---------------------------------------------------------------------------
 // 9. The server alters a pending change before a co-signer fetches it.
 
-func TestGovernanceAttackAlteredPendingChange(t *testing.T) {
+func TestAttackGovernanceAlteredPendingChange(t *testing.T) {
 	needSQLite(t) // edits the SQLite state file directly
 	srv := StartServer(t)
 	alice := NewMaintainer(t, srv, "alice")
@@ -527,7 +527,7 @@ func TestGovernanceAttackAlteredPendingChange(t *testing.T) {
 // 10. The server forges a maintainer addition without the owners'
 // signatures.
 
-func TestGovernanceAttackForgedOwnersRole(t *testing.T) {
+func TestAttackGovernanceForgedOwnersRole(t *testing.T) {
 	srv := StartServer(t)
 	alice := NewMaintainer(t, srv, "alice")
 	carol := NewMaintainer(t, srv, "carol") // trusted the repository before the attack
@@ -653,7 +653,7 @@ func TestGovernanceAttackForgedOwnersRole(t *testing.T) {
 // ---------------------------------------------------------------------------
 // 11. Claimed projects: nothing the online keys sign changes them.
 
-func TestGovernanceAttackClaimedProjectOnlineKeys(t *testing.T) {
+func TestAttackGovernanceClaimedProjectOnlineKeys(t *testing.T) {
 	srv := StartServer(t)
 	alice := NewMaintainer(t, srv, "alice")
 	carol := NewMaintainer(t, srv, "carol") // trusted the repository before the attack

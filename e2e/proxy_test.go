@@ -152,7 +152,7 @@ func TestProxyInstallsWithPipAndNpm(t *testing.T) {
 // After a stored file is tampered with on the server, a proxy that has not
 // verified it before refuses it, pip and npm fail with its message, and
 // nothing is installed.
-func TestProxyAttackTamperedFile(t *testing.T) {
+func TestAttackProxyTamperedFile(t *testing.T) {
 	v := newVenv(t)
 	n := newNpmDir(t)
 	srv := StartServer(t)
@@ -209,11 +209,11 @@ func tamperTarget(t testing.TB, srv *Server, target string) {
 }
 
 // The online keys take over a claimed project through the new-projects bin
-// (as in TestAdminAttackOnlineKeyTakesOverClaimed): pip through the proxy,
+// (as in TestAttackAdminOnlineKeyTakesOverClaimed): pip through the proxy,
 // warm or fresh, installs the genuine release or fails with the proxy's
 // verification message, never mallory's; the unclaimed control project in
 // the same shard is taken over, so the forgery is real.
-func TestProxyAttackOnlineKeyTakesOverClaimed(t *testing.T) {
+func TestAttackProxyOnlineKeyTakesOverClaimed(t *testing.T) {
 	v := newVenv(t)
 	rp := admSetup(t)
 	srv := rp.srv

@@ -9,14 +9,14 @@ import (
 	"hallmark.dev/hallmark/server"
 )
 
-// TestWitnessAttackStaleStateShownToAdmin: the attacker (server, database,
+// TestAttackWitnessStaleStateShownToAdmin: the attacker (server, database,
 // blobs, online secret) serves an admin whose tool has never seen the shard
 // an older state that the witness really co-signed and that has not
 // expired: from before a project was claimed. A claim ceremony built on it
 // would sign a second claimed bin of the same version that re-delegates the
 // project already claimed. The admin's tool asks the shard's witnesses
 // what they co-signed last and refuses to sign on anything older.
-func TestWitnessAttackStaleStateShownToAdmin(t *testing.T) {
+func TestAttackWitnessStaleStateShownToAdmin(t *testing.T) {
 	srv := StartServer(t)
 	alice := NewMaintainer(t, srv, "alice")
 	first := nameInShard(t, "first", "")

@@ -133,13 +133,13 @@ func cosignAtDevWitness(t testing.TB, srv *Server, req witness.Request) witness.
 	return out.Results[0]
 }
 
-// TestWitnessAttackReplayOldTimestampAtWitness: the attacker (data
+// TestAttackWitnessReplayOldTimestampAtWitness: the attacker (data
 // directory, database, blobs, online secret; no offline key; may POST
 // anything to the witness) asks the witness to co-sign a timestamp older
 // than one it co-signed, and a new one that would stay valid for 30 days.
 // The witness refuses both, and still refuses the rollback after being
 // killed with -9 and restarted.
-func TestWitnessAttackReplayOldTimestampAtWitness(t *testing.T) {
+func TestAttackWitnessReplayOldTimestampAtWitness(t *testing.T) {
 	srv := StartServer(t)
 	att := newAttacker(t, srv)
 	alice := NewMaintainer(t, srv, "alice")

@@ -56,7 +56,7 @@ func newRollbackClients(t *testing.T, srv *Server, shard, project string) *rollb
 	return c
 }
 
-// TestWitnessAttackClaimedBinRollback: the attacker holds the data
+// TestAttackWitnessClaimedBinRollback: the attacker holds the data
 // directory, the database, the blobs and the online secret (no offline
 // key), and may ask the witness to co-sign anything, as the server does.
 // After the admins claimed project P, it serves a snapshot that lists the
@@ -67,7 +67,7 @@ func newRollbackClients(t *testing.T, srv *Server, shard, project string) *rollb
 // claimed bin) and every client — hallmark get, go-tuf and tuf-js, fresh
 // and warm — refuses. Without a witness, fresh clients download the
 // attacker's file: the attack the witness exists to stop.
-func TestWitnessAttackClaimedBinRollback(t *testing.T) {
+func TestAttackWitnessClaimedBinRollback(t *testing.T) {
 	for _, tc := range rollbackCases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := StartServer(t, tc.args...)
@@ -195,12 +195,12 @@ func (c *rollbackClients) warmRefuse(t *testing.T, project, target string) {
 	}
 }
 
-// TestWitnessAttackReleasesRollback: the same attacker hides a security
+// TestAttackWitnessReleasesRollback: the same attacker hides a security
 // release from fresh clients by serving a new snapshot that lists the
 // project's releases role at its version from before the release. With a
 // witness nobody accepts it; without one, a fresh client is served the
 // vulnerable release as the latest.
-func TestWitnessAttackReleasesRollback(t *testing.T) {
+func TestAttackWitnessReleasesRollback(t *testing.T) {
 	for _, tc := range rollbackCases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := StartServer(t, tc.args...)

@@ -1,6 +1,10 @@
 package e2e
 
-// Review findings, as failing tests: each fails until the bug is fixed.
+// Laundering attacks: a genuine signature on one part of a change, or on a
+// ceremony, made to carry a part nobody signed (an owners role, a trust
+// file, a dropped or re-keyed claim). Each was a security-review finding;
+// the doc comments describe the attack as it then succeeded, and each test
+// is the regression test of its fix.
 
 import (
 	"encoding/json"
@@ -19,7 +23,7 @@ import (
 	"hallmark.dev/hallmark/tufmeta"
 )
 
-// TestReviewPendingOwnersRoleLaunderedByReleasesSignature: the server adds an
+// TestAttackPendingOwnersRoleLaunderedByReleasesSignature: the server adds an
 // UNSIGNED owners role (declaring its own key an owner and a maintainer) to
 // a genuine pending release of alice. The co-signer's tool accepts it: the
 // "genuine member signature" rule is met by alice's signature on the
@@ -27,7 +31,7 @@ import (
 // validates as "pending". bob (an owner) approves what looks like alice's
 // change, and with one approval the server's key becomes owner and
 // maintainer of the project.
-func TestReviewPendingOwnersRoleLaunderedByReleasesSignature(t *testing.T) {
+func TestAttackPendingOwnersRoleLaunderedByReleasesSignature(t *testing.T) {
 	needSQLite(t) // edits the SQLite state file directly
 	srv := StartServer(t)
 	alice := NewMaintainer(t, srv, "alice")
@@ -79,13 +83,13 @@ func TestReviewPendingOwnersRoleLaunderedByReleasesSignature(t *testing.T) {
 	}
 }
 
-// TestReviewCeremonyTrustFieldNotChecked: a ceremony's "trust" field is not
+// TestAttackCeremonyForgedTrustField: a ceremony's "trust" field is not
 // signed, and neither the server nor the admin tools check it against the
 // roots the ceremony publishes. Anyone who POSTs a complete ceremony (here a
 // renewal that does not even change root keys) decides what
 // metadata/trust.json pins for every new user — and `hallmark serve`
 // prints the fingerprint of that file for operators to publish.
-func TestReviewCeremonyTrustFieldNotChecked(t *testing.T) {
+func TestAttackCeremonyForgedTrustField(t *testing.T) {
 	rp := admSetup(t)
 	srv := rp.srv
 	k2 := admTwoAdmins(t, rp)
@@ -112,14 +116,14 @@ func TestReviewCeremonyTrustFieldNotChecked(t *testing.T) {
 	}
 }
 
-// TestReviewCoSignerNotToldOfDroppedOrRekeyedClaim: a claim-key holder
+// TestAttackCoSignerShownDroppedOrRekeyedClaim: a claim-key holder
 // (admin 1 of a 2-of-2 claim threshold) hands admin 2 a ceremony whose
 // claimed bin silently drops a claimed project, or "blocks" it with a key
 // admin 1 kept. admin 2's tool explains the first as a plain renewal and the
 // second as a block, and signs. A dropped project falls through to
 // new.<shard> (online key); a block key someone holds is a takeover. The
 // co-signer's tool must refuse, or at least say so.
-func TestReviewCoSignerNotToldOfDroppedOrRekeyedClaim(t *testing.T) {
+func TestAttackCoSignerShownDroppedOrRekeyedClaim(t *testing.T) {
 	rp := admSetup(t)
 	srv := rp.srv
 	k2 := admTwoAdmins(t, rp)
@@ -179,14 +183,14 @@ func TestReviewCoSignerNotToldOfDroppedOrRekeyedClaim(t *testing.T) {
 	})
 }
 
-// TestReviewAnonymousQueuesLaunderedOwnerChange: the same laundering needs no
+// TestAttackAnonymousQueuesLaunderedOwnerChange: the same laundering needs no
 // access to the server. Anyone reads alice's pending release from the public
 // API (the change and its staged files), pairs her signed releases role with
 // an unsigned owners role that makes the attacker's key an owner and a
 // maintainer (labelled like alice), and posts it as a new change. The server
 // keeps it pending ("signed by a current maintainer"), and bob's tool offers
 // it as a change signed by alice.
-func TestReviewAnonymousQueuesLaunderedOwnerChange(t *testing.T) {
+func TestAttackAnonymousQueuesLaunderedOwnerChange(t *testing.T) {
 	srv := StartServer(t)
 	alice := NewMaintainer(t, srv, "alice")
 	bob := NewMaintainer(t, srv, "bob")
