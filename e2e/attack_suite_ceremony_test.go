@@ -96,4 +96,3 @@ func runCeremonyAttacks(t *testing.T, r *suiteRepo) {
 		})
 	}
 }
-
