@@ -23,6 +23,7 @@ const (
 	suiteTableEnd    = "<!-- attack-suite:end -->"
 	bothProjectKinds = "claimed, unclaimed"
 	duoDescribed     = "unclaimed, releases threshold 2"
+	allClients       = "hallmark, go-tuf (and tuf-js with S = 1), fresh and warm"
 )
 
 // suiteTable is the table of TestAttackSuite's cases, generated from the
@@ -38,7 +39,7 @@ func suiteTable() string {
 		if a.mirror {
 			via = "through the mirror"
 		}
-		row(a.name, a.attacker, bothProjectKinds, "hallmark and go-tuf, fresh and warm, "+via, a.refusal)
+		row(a.name, a.attacker, bothProjectKinds, allClients+", "+via, a.refusal)
 	}
 	for _, a := range writeAttacks {
 		project := map[string]string{"duo": duoDescribed, "new": "new", "unclaimed": "unclaimed"}[a.on]
@@ -52,6 +53,9 @@ func suiteTable() string {
 	}
 	for _, a := range ceremonyAttacks {
 		row(a.name, a.attacker, "unclaimed", "server API", a.refusal)
+	}
+	for _, a := range finalAttacks {
+		row(a.name, a.attacker, a.project, allClients+", direct", a.refusal)
 	}
 	for _, n := range nameAttacks {
 		want := n.want
@@ -71,7 +75,7 @@ func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 
 // suiteCaseCount is the number of subtests TestAttackSuite runs per shard count.
 func suiteCaseCount() int {
-	n := 2*len(clientAttacks) + len(sequenceAttacks) + len(ceremonyAttacks) + len(nameAttacks) + 2*len(pathAttacks)
+	n := 2*len(clientAttacks) + len(sequenceAttacks) + len(ceremonyAttacks) + len(nameAttacks) + 2*len(pathAttacks) + 3
 	for _, a := range writeAttacks {
 		n++
 		if a.perProject {

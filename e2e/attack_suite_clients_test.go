@@ -39,6 +39,9 @@ func warmUp(t *testing.T, r *suiteRepo, c clients, p *suiteProject) {
 	if err := goTUFGet(c.warmTUF, p.target(p.latest)); err != nil {
 		t.Fatalf("%s: warm go-tuf: %v", c.described, err)
 	}
+	if c.js != nil {
+		c.js(t).mustGet(p.target(p.latest), c.warmJS)
+	}
 	r.release(t, p)
 }
 

@@ -15,6 +15,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -49,8 +50,11 @@ type suiteProject struct {
 	// warmGoTUF and mirrorGoTUF are go-tuf clients that refreshed the
 	// shard before any attack, directly and through the mirror.
 	warmGoTUF, mirrorGoTUF *goTUF
-	latest                 string // the newest release alice published
-	n                      int    // releases published so far
+	// warmJS and mirrorJS are the caches of tuf-js clients that read
+	// the shard before any attack ("" without tuf-js).
+	warmJS, mirrorJS string
+	latest           string // the newest release alice published
+	n                int    // releases published so far
 }
 
 // target is the one file of release v.
@@ -78,6 +82,8 @@ type suiteRepo struct {
 	// warm and mirrorWarm are hallmark users who read every project before
 	// the attacks, directly and through the mirror; verifier reads state.
 	warm, mirrorWarm, verifier *User
+	// node and jsDir run tuf-js ("" when it is not installed).
+	node, jsDir string
 }
 
 // newSuiteRepo starts a repository of the given shard count with a claimed
@@ -105,16 +111,25 @@ func newSuiteRepo(t *testing.T, shards int) *suiteRepo {
 	admin.MustRun("admin", "claim", "fort-knox", "--keys", filepath.Join(srv.Data, server.DevKeysDir), "--yes", "-o", filepath.Join(dir, "claim.json"))
 	govTwoMaintainers(t, r.alice, r.bob, r.duo, WriteFile(t, dir, "duo-pair-1.0.0.tar.gz", []byte("duo-pair 1.0.0")))
 
+	if shards == 1 {
+		// tuf-js starts a node process per download: it runs against one
+		// shard count only, the one the other tuf-js tests do not use.
+		r.node, r.jsDir = suiteNode(t)
+	}
 	r.mirror = newSuiteMirror(t, srv.URL)
 	r.warm = pinnedUser(t, srv, "")
 	r.mirrorWarm = r.mirror.user(t, srv)
 	r.verifier = pinnedUser(t, srv, "")
+	r.warm.MustRun("versions", r.duo)
 	for _, p := range r.projects {
 		if got := govVersions(t, r.verifier, p.name).Claimed; got != (p.kind == "claimed") {
 			t.Fatalf("%s: claimed = %v", p.name, got)
 		}
 		p.warmGoTUF = newGoTUF(t, srv, p.shard, p.root)
 		p.mirrorGoTUF = r.mirror.goTUF(t, p)
+		if r.node != "" {
+			p.warmJS, p.mirrorJS = t.TempDir(), t.TempDir()
+		}
 		r.mustAccept(t, p)
 	}
 	return r
@@ -130,13 +145,47 @@ func (r *suiteRepo) release(t *testing.T, p *suiteProject) string {
 	return v
 }
 
-// clients are the four clients of one route to the repository.
+// clients are the clients of one route to the repository: hallmark,
+// go-tuf and tuf-js, fresh and warm.
 type clients struct {
-	fresh     func(t *testing.T) *User
-	warm      *User
-	freshTUF  func(t *testing.T) *goTUF
-	warmTUF   *goTUF
+	fresh    func(t *testing.T) *User
+	warm     *User
+	freshTUF func(t *testing.T) *goTUF
+	warmTUF  *goTUF
+	// js returns a tuf-js client (nil without tuf-js); warmJS is the
+	// cache of the warm one.
+	js        func(t *testing.T) *tufJS
+	warmJS    string
 	described string
+}
+
+// suiteNode returns node and the tuf-js project, or "" when they are not
+// installed (with HALLMARK_TEST_ALL=1 that fails the test).
+func suiteNode(t *testing.T) (node, dir string) {
+	t.Helper()
+	if os.Getenv("HALLMARK_TEST_ALL") == "" {
+		if _, err := exec.LookPath("node"); err != nil {
+			t.Log("no node: the attack suite runs without tuf-js")
+			return "", ""
+		}
+		if _, err := os.Stat(filepath.Join("tufjs", "node_modules")); err != nil {
+			t.Log("no e2e/tufjs/node_modules (cd e2e/tufjs && npm ci): the attack suite runs without tuf-js")
+			return "", ""
+		}
+	}
+	return needNodeProject(t, "tufjs")
+}
+
+// newJS is a tuf-js client of p's shard at base ("" for the server).
+func (r *suiteRepo) newJS(t *testing.T, p *suiteProject, base string) *tufJS {
+	if base == "" {
+		base = r.srv.URL
+	}
+	return &tufJS{
+		t: t, node: r.node, script: filepath.Join(r.jsDir, "get.mjs"),
+		metadataURL: base + "/metadata/" + p.shard + "/", targetsURL: base + "/targets/",
+		rootFile: WriteFile(t, t.TempDir(), "root.json", p.root),
+	}
 }
 
 // direct are the clients that talk to the server itself.
@@ -146,8 +195,17 @@ func (r *suiteRepo) direct(p *suiteProject) clients {
 		warm:      r.warm,
 		freshTUF:  func(t *testing.T) *goTUF { return newGoTUF(t, r.srv, p.shard, p.root) },
 		warmTUF:   p.warmGoTUF,
+		js:        r.jsFunc(p, ""),
+		warmJS:    p.warmJS,
 		described: "direct",
 	}
+}
+
+func (r *suiteRepo) jsFunc(p *suiteProject, base string) func(t *testing.T) *tufJS {
+	if r.node == "" {
+		return nil
+	}
+	return func(t *testing.T) *tufJS { return r.newJS(t, p, base) }
 }
 
 // viaMirror are the clients that reach the repository through the mirror.
@@ -157,6 +215,8 @@ func (r *suiteRepo) viaMirror(p *suiteProject) clients {
 		warm:      r.mirrorWarm,
 		freshTUF:  func(t *testing.T) *goTUF { return r.mirror.goTUF(t, p) },
 		warmTUF:   p.mirrorGoTUF,
+		js:        r.jsFunc(p, r.mirror.srv.URL),
+		warmJS:    p.mirrorJS,
 		described: "through the mirror",
 	}
 }
@@ -184,6 +244,11 @@ func (r *suiteRepo) mustAccept(t *testing.T, p *suiteProject) {
 				t.Fatalf("%s: go-tuf downloaded %q, %v", c.described, got, err)
 			}
 		}
+		if c.js != nil {
+			if got := c.js(t).mustGet(p.target(p.latest), c.warmJS); !bytes.Equal(got, p.content(p.latest)) {
+				t.Fatalf("%s: warm tuf-js downloaded %q", c.described, got)
+			}
+		}
 	}
 }
 
@@ -207,6 +272,26 @@ func mustRefuse(t *testing.T, c clients, p *suiteProject, v, want string) {
 			t.Logf("%s %s go-tuf: %v", who, c.described, err)
 		}
 	}
+	if c.js == nil {
+		return
+	}
+	for who, cache := range map[string]string{"fresh": t.TempDir(), "warm": c.warmJS} {
+		out := filepath.Join(t.TempDir(), "out")
+		if res := c.js(t).get(p.target(v), out, cache); res.Code == 0 {
+			t.Errorf("%s %s tuf-js downloaded %s", who, c.described, p.target(v))
+		} else {
+			t.Logf("%s %s tuf-js: %s", who, c.described, lastLine(res.Stderr))
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s %s tuf-js wrote %s", who, c.described, out)
+		}
+	}
+}
+
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
 
 // goTUFGet refreshes, finds and downloads target with a new updater.
@@ -318,6 +403,7 @@ func TestAttackSuite(t *testing.T) {
 			r := newSuiteRepo(t, shards)
 			runClientAttacks(t, r)
 			runWriteAttacks(t, r)
+			runFinalAttacks(t, r)
 		})
 	}
 }
