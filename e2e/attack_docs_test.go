@@ -169,6 +169,14 @@ func TestAttackSuiteIsDocumented(t *testing.T) {
 		t.Errorf("the attack suite runs %d cases; the issue asks for at least 60", n)
 	}
 
+	// Every case names one of the capabilities the page describes.
+	caps := []string{capOutsider, capMaintainer, capServerCode, capDatabase, capBlobs, capOnline, capMirror, capNetwork}
+	for _, line := range strings.Split(want, "\n")[2:] {
+		if f := strings.Split(line, " | "); len(f) > 1 && !slices.Contains(caps, f[1]) {
+			t.Errorf("case %q names no known attacker capability: %q", strings.TrimPrefix(f[0], "| "), f[1])
+		}
+	}
+
 	// Rows of the page's tables, and the tests they name.
 	named := map[string]bool{}
 	testName := regexp.MustCompile("`(Test\\w+)(/[^`]*)?`")

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -180,7 +181,15 @@ func runClientAttacks(t *testing.T, r *suiteRepo) {
 				restoreMeta := saveTree(t, r.srv.BlobPath(layout.MetadataBlobPath(p.shard, "")))
 				restoreTargets := saveTree(t, r.srv.BlobPath("targets/"+p.name))
 				refusalsBefore := len(r.att.refusals)
+				r.mirror.sent.Store(0)
 				mustRefuse(t, c, p, v, a.attack(t, r, p))
+				// Every client stopped reading endless data at its limit
+				// (a few MB each), long before the mirror's 4 GiB.
+				if sent := r.mirror.sent.Load(); sent > 64<<20 {
+					t.Errorf("the clients read %d MB of endless data", sent>>20)
+				} else if sent > 0 {
+					t.Logf("the clients read %d KB of endless data in all", sent>>10)
+				}
 				r.mirror.swap.Store(nil)
 				r.mirror.shardSwap.Store(nil)
 				r.mirror.endless.Store("")
@@ -191,8 +200,19 @@ func runClientAttacks(t *testing.T, r *suiteRepo) {
 					return
 				}
 				// Put back, the repository serves alice's release again.
-				r.mustAccept(t, p)
+				r.mustAccept(t, p, false)
 			})
+		}
+		// The warm tuf-js clients still read the repository after every
+		// attack, so their refusals above were not of a broken cache.
+		for _, c := range []clients{r.direct(p), r.viaMirror(p)} {
+			if c.js != nil {
+				for _, cache := range []string{c.warmJS, t.TempDir()} {
+					if got := c.js(t).mustGet(p.target(p.latest), cache); !bytes.Equal(got, p.content(p.latest)) {
+						t.Fatalf("%s: tuf-js downloaded %q after the attacks", c.described, got)
+					}
+				}
+			}
 		}
 	}
 }

@@ -268,7 +268,7 @@ var writeAttacks = []writeAttack{
 			return rawChange("open-door", `{"project":"open-door","releases_role":`+strings.Repeat("[", 100000)+strings.Repeat("]", 100000)+`}`)
 		}},
 	{name: "JSON: a role version too large for any integer", on: "unclaimed", attacker: capOutsider, refusal: "400: not valid metadata",
-		status: 400, want: `cannot unmarshal number 1e400`,
+		status: 400, want: `unmarshal number 1e400`,
 		req: func(t *testing.T, r *suiteRepo, _ *suiteProject) writeRequest {
 			return withReleasesRole(t, r, "open-door", func(role []byte) []byte {
 				i := bytes.Index(role, []byte(`"version":`)) + len(`"version":`)
@@ -277,7 +277,7 @@ var writeAttacks = []writeAttack{
 			})
 		}},
 	{name: "JSON: the change is an array", on: "unclaimed", attacker: capOutsider, refusal: "400: not a change",
-		status: 400, want: `cannot unmarshal JSON array`,
+		status: 400, want: `unmarshal JSON array into Go api.ChangeRequest`,
 		req: func(t *testing.T, r *suiteRepo, _ *suiteProject) writeRequest { return rawChange("open-door", `[]`) }},
 }
 
