@@ -55,7 +55,7 @@ func suiteTable() string {
 		row(a.name, a.attacker, "unclaimed", "server API", a.refusal)
 	}
 	for _, a := range finalAttacks {
-		row(a.name, a.attacker, a.project, allClients+", direct", a.refusal)
+		row(a.name, a.attacker, a.project, a.clients, a.refusal)
 	}
 	for _, n := range nameAttacks {
 		want := n.want
@@ -65,13 +65,15 @@ func suiteTable() string {
 		row("names: "+n.name, capOutsider, "new", "server API", fmt.Sprintf("%d: %s", n.status, want))
 	}
 	for _, pa := range pathAttacks {
-		row("paths: "+pa.name, capMaintainer, bothProjectKinds, "server API", "422: "+pa.want)
+		row("paths: "+pa.name, capOwnKey, bothProjectKinds, "server API", "422: "+pa.want)
 	}
 	return b.String()
 }
 
-// cell escapes a table cell.
-func cell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+// cell escapes a table cell's text for Markdown.
+func cell(s string) string {
+	return strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;").Replace(s)
+}
 
 // suiteCaseCount is the number of subtests TestAttackSuite runs per shard count.
 func suiteCaseCount() int {
@@ -170,7 +172,7 @@ func TestAttackSuiteIsDocumented(t *testing.T) {
 	}
 
 	// Every case names one of the capabilities the page describes.
-	caps := []string{capOutsider, capMaintainer, capServerCode, capDatabase, capBlobs, capOnline, capMirror, capNetwork}
+	caps := []string{capOutsider, capMaintainer, capOwnKey, capServerCode, capDatabase, capBlobs, capOnline, capMirror, capNetwork}
 	for _, line := range strings.Split(want, "\n")[2:] {
 		if f := strings.Split(line, " | "); len(f) > 1 && !slices.Contains(caps, f[1]) {
 			t.Errorf("case %q names no known attacker capability: %q", strings.TrimPrefix(f[0], "| "), f[1])

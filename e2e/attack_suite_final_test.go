@@ -16,11 +16,11 @@ import (
 // unusable for downloaders — which an attacker who holds the server can
 // always achieve.
 var finalAttacks = []struct {
-	name, attacker, project, refusal string
+	name, attacker, project, clients, refusal string
 }{
-	{"database rows: the stored owners role names the attacker, who then uploads", capDatabase, duoDescribed,
+	{"database rows: the stored owners role names the attacker, who then uploads", capDatabase, duoDescribed, "hallmark and go-tuf, fresh and warm, direct",
 		"refused: by the server, or, if it publishes, by every client (the served owners role names no such key); SQLite only"},
-	{"server code: a release signed by the attacker published over the project's own", capServerCode, bothProjectKinds,
+	{"server code: a release signed by the attacker published over the project's own", capServerCode, bothProjectKinds, allClients + ", direct",
 		"refused by every client: the releases role is not signed by the keys the owners named (the witness co-signs: nothing rolls back)"},
 }
 

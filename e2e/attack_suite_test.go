@@ -30,6 +30,9 @@ import (
 const (
 	capOutsider   = "outsider"
 	capMaintainer = "stolen maintainer key below threshold"
+	// capOwnKey is a maintainer acting with the project's own key: what
+	// it signs is refused only where it breaks the repository's rules.
+	capOwnKey     = "a maintainer of the project"
 	capServerCode = "server code"
 	capDatabase   = "database rows"
 	capBlobs      = "blob store"

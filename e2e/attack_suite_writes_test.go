@@ -243,14 +243,14 @@ var writeAttacks = []writeAttack{
 		req: func(t *testing.T, r *suiteRepo, _ *suiteProject) writeRequest {
 			return rawChange("open-door", `{"project":"open-door","Project":"fort-knox","releases_role":{}}`)
 		}},
-	{name: "JSON: a repeated member inside the signed role", on: "unclaimed", attacker: capMaintainer, refusal: "400: the signed bytes must mean one thing",
+	{name: "JSON: a repeated member inside the signed role", on: "unclaimed", attacker: capOwnKey, refusal: "400: the signed bytes must mean one thing",
 		status: 400, want: "version",
 		req: func(t *testing.T, r *suiteRepo, _ *suiteProject) writeRequest {
 			return withReleasesRole(t, r, "open-door", func(role []byte) []byte {
 				return bytes.Replace(role, []byte(`"version":`), []byte(`"version":99,"version":`), 1)
 			})
 		}},
-	{name: "JSON: a repeated member inside a signature", on: "unclaimed", attacker: capMaintainer, refusal: "400: repeated member names are refused",
+	{name: "JSON: a repeated member inside a signature", on: "unclaimed", attacker: capOwnKey, refusal: "400: repeated member names are refused",
 		status: 400, want: "sig",
 		req: func(t *testing.T, r *suiteRepo, _ *suiteProject) writeRequest {
 			return withReleasesRole(t, r, "open-door", func(role []byte) []byte {
@@ -370,7 +370,7 @@ func runWriteAttacks(t *testing.T, r *suiteRepo) {
 	for _, p := range r.projects {
 		for _, pa := range pathAttacks {
 			t.Run(p.kind+"/paths: "+pa.name, func(t *testing.T) {
-				t.Logf("attacker: %s; expected: 422", capMaintainer)
+				t.Logf("attacker: %s; expected: 422", capOwnKey)
 				path := fmt.Sprintf(pa.path, p.name)
 				if strings.HasSuffix(path, "|upper") {
 					path = strings.ToUpper(p.name[:1]) + strings.TrimSuffix(path, "|upper")[1:]
