@@ -23,7 +23,7 @@ const (
 	suiteTableEnd    = "<!-- attack-suite:end -->"
 	bothProjectKinds = "claimed, unclaimed"
 	duoDescribed     = "unclaimed, releases threshold 2"
-	allClients       = "hallmark, go-tuf (and tuf-js with S = 1), fresh and warm"
+	allClients       = "hallmark, go-tuf (and tuf-js: S = 1, claimed), fresh and warm"
 )
 
 // suiteTable is the table of TestAttackSuite's cases, generated from the

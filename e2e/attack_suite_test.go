@@ -116,7 +116,8 @@ func newSuiteRepo(t *testing.T, shards int) *suiteRepo {
 
 	if shards == 1 {
 		// tuf-js starts a node process per download: it runs against one
-		// shard count only, the one the other tuf-js tests do not use.
+		// shard count only, the one the other tuf-js tests do not use,
+		// and the claimed project only (jsFunc).
 		r.node, r.jsDir = suiteNode(t)
 	}
 	r.mirror = newSuiteMirror(t, srv.URL)
@@ -130,7 +131,7 @@ func newSuiteRepo(t *testing.T, shards int) *suiteRepo {
 		}
 		p.warmGoTUF = newGoTUF(t, srv, p.shard, p.root)
 		p.mirrorGoTUF = r.mirror.goTUF(t, p)
-		if r.node != "" {
+		if r.node != "" && p.kind == "claimed" {
 			p.warmJS, p.mirrorJS = t.TempDir(), t.TempDir()
 		}
 		r.mustAccept(t, p, true)
@@ -204,8 +205,11 @@ func (r *suiteRepo) direct(p *suiteProject) clients {
 	}
 }
 
+// jsFunc returns tuf-js clients of p, or nil when tuf-js does not run for
+// p: it runs with one shard count and one project (a node process per
+// download costs seconds on a loaded machine), the claimed one.
 func (r *suiteRepo) jsFunc(p *suiteProject, base string) func(t *testing.T) *tufJS {
-	if r.node == "" {
+	if r.node == "" || p.warmJS == "" {
 		return nil
 	}
 	return func(t *testing.T) *tufJS { return r.newJS(t, p, base) }
