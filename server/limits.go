@@ -198,6 +198,15 @@ func (c *limitedConn) Close() error {
 	return c.Conn.Close()
 }
 
+// ReadFrom passes on the TCP connection's ReadFrom, which sends a file
+// with sendfile: net/http uses it only if the connection has it.
+func (c *limitedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
 // refuseConn answers a connection the server will not serve with status,
 // then closes it. It reads the request's head first (for a second at
 // most): an answer that arrives before the request confuses clients (Go's
