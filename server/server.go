@@ -78,7 +78,7 @@ type Server struct {
 	ceremonies chan struct{}
 	files      fileCache
 	local      *notifyingBlobs // the blob store, when its blobs are local files: served from memory
-	stagedMem  atomic.Int64 // bytes of uploads staged in memory
+	stagedMem  atomic.Int64    // bytes of uploads staged in memory
 	inflight   inFlight
 	metrics    *metrics
 	set        struct {
