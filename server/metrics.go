@@ -36,6 +36,20 @@ type metrics struct {
 	batch     prometheus.Histogram
 	storeErrs *prometheus.CounterVec
 	batches   batchTracker
+	// series caches the request counter and latency of each route and
+	// status: looking them up by label values on every request costs a
+	// hash and a lock.
+	series sync.Map // routeCode -> routeSeries
+}
+
+type routeCode struct {
+	route string
+	code  int
+}
+
+type routeSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
 }
 
 func newMetrics(s *Server) *metrics {
@@ -137,9 +151,17 @@ func (m *metrics) start(w http.ResponseWriter) *recorder {
 
 func (m *metrics) done(w *recorder, r *http.Request) {
 	m.inFlight.Dec()
-	route := routeOf(r)
-	m.requests.WithLabelValues(route, strconv.Itoa(w.code())).Inc()
-	m.latency.WithLabelValues(route).Observe(time.Since(w.start).Seconds())
+	key := routeCode{routeOf(r), w.code()}
+	v, ok := m.series.Load(key)
+	if !ok {
+		v, _ = m.series.LoadOrStore(key, routeSeries{
+			requests: m.requests.WithLabelValues(key.route, strconv.Itoa(key.code)),
+			latency:  m.latency.WithLabelValues(key.route),
+		})
+	}
+	rs := v.(routeSeries)
+	rs.requests.Inc()
+	rs.latency.Observe(time.Since(w.start).Seconds())
 }
 
 // routeOf names the route that answered r, from a fixed set: the router's
