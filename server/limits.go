@@ -127,8 +127,14 @@ func (s *Server) HTTPServer(base context.Context) *http.Server {
 // and Limits.MaxConnsPerClient of one client address. A connection beyond
 // a limit is answered with 503 (server full) or 429 (client over its
 // share) and closed.
+//
+// Plain requests for files held in memory are answered on the connection
+// itself (see the fast lane in fastlane.go); net/http gets the connection
+// at its first other request.
 func (s *Server) Listener(ln net.Listener) net.Listener {
-	return &limitListener{Listener: ln, s: s, perClient: map[string]int{}, refusing: make(chan struct{}, 64)}
+	limited := &limitListener{Listener: ln, s: s, perClient: map[string]int{}, refusing: make(chan struct{}, 64)}
+	return &laneListener{limitListener: limited, s: s, handoff: make(chan net.Conn), err: make(chan error, 1),
+		done: make(chan struct{}), lanes: map[net.Conn]struct{}{}}
 }
 
 type limitListener struct {

@@ -151,17 +151,7 @@ func (m *metrics) start(w http.ResponseWriter) *recorder {
 
 func (m *metrics) done(w *recorder, r *http.Request) {
 	m.inFlight.Dec()
-	key := routeCode{routeOf(r), w.code()}
-	v, ok := m.series.Load(key)
-	if !ok {
-		v, _ = m.series.LoadOrStore(key, routeSeries{
-			requests: m.requests.WithLabelValues(key.route, strconv.Itoa(key.code)),
-			latency:  m.latency.WithLabelValues(key.route),
-		})
-	}
-	rs := v.(routeSeries)
-	rs.requests.Inc()
-	rs.latency.Observe(time.Since(w.start).Seconds())
+	m.observe(routeOf(r), w.code(), w.start)
 }
 
 // routeOf names the route that answered r, from a fixed set: the router's
