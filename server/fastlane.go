@@ -136,6 +136,12 @@ func (s *Server) lane(c net.Conn, l *laneListener) {
 			if end = bytes.Index(buf, []byte("\r\n\r\n")); end >= 0 || len(buf) == cap(buf) {
 				break
 			}
+			if len(buf) > 0 && wait != lim.ReadHeaderTimeout {
+				// A head has begun: the rest of it comes within the header
+				// timeout (set only when a head takes more than one read).
+				wait = lim.ReadHeaderTimeout
+				c.SetReadDeadline(time.Now().Add(wait))
+			}
 			n, err := c.Read(buf[len(buf):cap(buf)])
 			buf = buf[:len(buf)+n]
 			if err != nil {
@@ -144,10 +150,6 @@ func (s *Server) lane(c net.Conn, l *laneListener) {
 				l.track(c, false)
 				c.Close()
 				return
-			}
-			if wait != lim.ReadHeaderTimeout {
-				wait = lim.ReadHeaderTimeout
-				c.SetReadDeadline(time.Now().Add(wait))
 			}
 		}
 		if end < 0 {

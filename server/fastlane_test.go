@@ -263,3 +263,35 @@ func TestFastLaneClosesOnShutdown(t *testing.T) {
 		t.Fatalf("after shutdown the idle connection reads %v, want EOF", err)
 	}
 }
+
+// TestFastLaneTimesOutSlowHeads: a head that does not arrive within the
+// header timeout closes the connection, on the first request and on a
+// kept-alive connection whose idle timeout is much longer.
+func TestFastLaneTimesOutSlowHeads(t *testing.T) {
+	s := newTestServerWith(t, func(c *Config) {
+		c.Limits = Limits{ReadHeaderTimeout: 200 * time.Millisecond, IdleTimeout: time.Hour}
+	})
+	get(s, laneFile)
+	addr := laneServer(t, s, nil)
+	for _, answeredFirst := range []int{0, 1} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		for range answeredFirst {
+			io.WriteString(c, "GET "+laneFile+" HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+		}
+		io.WriteString(c, "GET "+laneFile+" HTTP/1.1\r\nHo")
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Errorf("after %d answers, a head cut short: read %v, want the connection closed (EOF)", answeredFirst, err)
+		}
+	}
+}
