@@ -11,6 +11,11 @@
 # target files sampled once from the blob directory. It prints one line per run
 # and each hallmark process's resident memory after its runs. Traffic stays on
 # 127.0.0.1. Work files go to $WORK (default /tmp/serve-compare).
+#
+# With FILES set to "NAME=PATH ..." (paths below the blob directory, e.g.
+# FILES="timestamp=/metadata/0/timestamp.json bin=/metadata/0/4.new.0.json"),
+# each named file is measured alone instead of the two random sets. Even rounds
+# run the servers in reverse order, so no server always runs first.
 set -eu
 DATA=$(cd "$1" && pwd); ROUNDS=$2; shift 2
 W=${WORK:-/tmp/serve-compare}
@@ -50,27 +55,40 @@ wait_ready() { # port
   for _ in $(seq 900); do curl -sf -o /dev/null "http://127.0.0.1:$1/metadata/trust.json" && return; sleep 0.2; done
   echo "server on port $1 did not start" >&2; exit 1
 }
-measure() { # name port
-  for k in meta targets; do
-    wrk -t2 -c64 -d3s -s "$W/$k.lua" "http://127.0.0.1:$2" > /dev/null 2>&1
-    out=$(wrk -t2 -c64 -d6s -s "$W/$k.lua" "http://127.0.0.1:$2" 2>&1)
-    echo "round=$r $1 $k rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}') non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}') load=$(cut -d' ' -f1 /proc/loadavg)"
-  done
+run_wrk() { # name kind url [script]
+  local s=(); [ -n "${4:-}" ] && s=(-s "$4")
+  wrk -t2 -c64 -d3s "${s[@]}" "$3" > /dev/null 2>&1
+  out=$(wrk -t2 -c64 -d6s "${s[@]}" "$3" 2>&1)
+  echo "round=$r $1 $2 rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}') transfer=$(echo "$out" | awk '/Transfer\/sec/ {print $2}') non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}') load=$(cut -d' ' -f1 /proc/loadavg)"
 }
-for r in $(seq "$ROUNDS"); do
-  port=18190
-  for bin in "$@"; do
-    port=$((port + 1))
-    "$bin" serve --data "$DATA" --addr "127.0.0.1:$port" > "$W/hallmark-$port.log" 2>&1 &
-    pid=$!
-    wait_ready $port
-    measure "$bin" $port
-    echo "  $bin: $(grep -E 'VmRSS|VmHWM' /proc/$pid/status | tr -s ' \t\n' ' ')"
-    kill $pid; wait $pid 2>/dev/null || true
-  done
-  /usr/sbin/nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" > "$W/nginx.log" 2>&1 &
+measure() { # name port
+  if [ -n "${FILES:-}" ]; then
+    for f in $FILES; do run_wrk "$1" "${f%%=*}" "http://127.0.0.1:$2${f#*=}"; done
+    return
+  fi
+  for k in meta targets; do run_wrk "$1" $k "http://127.0.0.1:$2" "$W/$k.lua"; done
+}
+serve_one() { # server (a hallmark binary, or "nginx"), port
+  if [ "$1" = nginx ]; then
+    /usr/sbin/nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" > "$W/nginx.log" 2>&1 &
+  else
+    "$1" serve --data "$DATA" --addr "127.0.0.1:$2" > "$W/hallmark-$2.log" 2>&1 &
+  fi
   pid=$!
-  wait_ready 18199
-  measure nginx 18199
+  wait_ready "$2"
+  measure "$1" "$2"
+  [ "$1" = nginx ] || echo "  $1: $(grep -E 'VmRSS|VmHWM' /proc/$pid/status | tr -s ' \t\n' ' ')"
   kill $pid; wait $pid 2>/dev/null || true
+}
+servers=("$@" nginx)
+for r in $(seq "$ROUNDS"); do
+  order=("${servers[@]}")
+  if [ $((r % 2)) -eq 0 ]; then
+    order=(); for ((i = ${#servers[@]} - 1; i >= 0; i--)); do order+=("${servers[$i]}"); done
+  fi
+  for srv in "${order[@]}"; do
+    port=18199
+    for ((i = 0; i < $#; i++)); do [ "${servers[$i]}" = "$srv" ] && port=$((18191 + i)); done
+    serve_one "$srv" $port
+  done
 done

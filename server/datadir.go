@@ -176,7 +176,7 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 	}
 	// Served files are cached in memory; every write goes through this
 	// wrapper so the cache never serves a stale copy.
-	r.State, r.Blobs = st, &notifyingBlobs{Blobs: blobs}
+	r.State, r.Blobs = st, newNotifyingBlobs(blobs)
 	r.sec = &secrets{dir: dir, cur: source, pin: o.OnlinePIN}
 	keys := r.sec.current
 	r.Publisher = publish.New(ctx, publish.Config{State: st, Blobs: r.Blobs, Keys: keys, NextKeys: r.sec.nextKey,
@@ -315,6 +315,9 @@ func (r *Repo) StagingDir() string { return filepath.Join(r.Dir, stagingDir) }
 
 // Close closes the stores and releases the data directory.
 func (r *Repo) Close() error {
+	if n, ok := r.Blobs.(*notifyingBlobs); ok {
+		n.close()
+	}
 	err := r.State.Close()
 	r.lock.Release()
 	r.dbLock.Release()

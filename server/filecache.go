@@ -7,9 +7,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"hallmark.dev/hallmark/layout"
@@ -27,30 +29,38 @@ const (
 // cachedFile is a published file held in memory, with its response
 // headers formatted once.
 type cachedFile struct {
-	data   []byte
-	mod    time.Time
-	header map[string][]string
+	data    []byte
+	mod     time.Time
+	header  map[string][]string
+	etag    string
+	project string // whose file it is ("" none): refused while the project is blocked
+	name    string // the file on disk
+	id      fileID // the file as it was read
+	watched bool   // its directories were watched before it was read
+	checked atomic.Int64
 }
 
-func newCachedFile(path string, data []byte, mod time.Time) cachedFile {
+func newCachedFile(path string, data []byte, mod time.Time) *cachedFile {
 	sum := sha256.Sum256(data)
 	cacheControl, contentType := layout.ServedHeaders(path)
-	return cachedFile{data: data, mod: mod, header: map[string][]string{
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	return &cachedFile{data: data, mod: mod, etag: etag, header: map[string][]string{
 		"Cache-Control":  {cacheControl},
 		"Content-Type":   {contentType},
 		"Content-Length": {strconv.Itoa(len(data))},
 		"Last-Modified":  {mod.UTC().Format(http.TimeFormat)},
-		"Etag":           {`"` + hex.EncodeToString(sum[:16]) + `"`},
+		"Etag":           {etag},
 	}}
 }
 
 // fileCache holds small published files. Every write or delete of a blob
-// drops its copy (through notifyingBlobs) and bumps the generation, and a
-// copy read before a write is never stored after it: a removed target file
-// stops being served at once.
+// through the server's own store drops its copy (through notifyingBlobs)
+// and bumps the generation, and so does every change the directory
+// watcher hears of; a copy read before a change is never stored after
+// it.
 type fileCache struct {
 	mu    sync.RWMutex
-	m     map[string]cachedFile
+	m     map[string]*cachedFile
 	bytes int
 	gen   uint64
 }
@@ -63,43 +73,75 @@ func (c *fileCache) generation() uint64 {
 }
 
 // drop forgets a path's copy after its blob changed.
-func (c *fileCache) drop(path string) {
+func (c *fileCache) drop(path string) { c.changed(path, false) }
+
+// changed forgets the copy of path, or with tree set the copies of every
+// path below the directory path ("": all of them).
+func (c *fileCache) changed(path string, tree bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	if f, ok := c.m[path]; ok {
-		c.bytes -= len(f.data)
-		delete(c.m, path)
+	if !tree {
+		if f, ok := c.m[path]; ok {
+			c.bytes -= len(f.data)
+			delete(c.m, path)
+		}
+		return
+	}
+	for p, f := range c.m {
+		if path == "" || p == path || strings.HasPrefix(p, path+"/") {
+			c.bytes -= len(f.data)
+			delete(c.m, p)
+		}
 	}
 }
 
-func (c *fileCache) get(path string) (cachedFile, bool) {
+func (c *fileCache) get(path string) (*cachedFile, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	f, ok := c.m[path]
 	return f, ok
 }
 
-func (c *fileCache) put(path string, f cachedFile, gen uint64) {
+// put stores a copy read at generation gen, unless anything changed
+// since. watching reports, under the cache's lock, whether the copy's
+// directories are still watched as they were before it was read.
+func (c *fileCache) put(path string, f *cachedFile, gen uint64, watching func() bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
 		return // a blob was written since this copy was read
 	}
+	f.watched = f.watched && watching()
 	if c.m == nil || c.bytes+len(f.data) > maxCachedBytes {
-		c.m, c.bytes = map[string]cachedFile{}, 0 // start over: simple and bounded
+		c.m, c.bytes = map[string]*cachedFile{}, 0 // start over: simple and bounded
 	}
 	c.m[path] = f
 	c.bytes += len(f.data)
 }
 
 // notifyingBlobs tells the server's file cache about every blob write and
-// delete, so what it serves from memory is never stale.
+// delete, so what it serves from memory is never stale; for a local blob
+// directory it also watches for changes made by other processes.
 type notifyingBlobs struct {
 	store.Blobs
+	// root is the blob directory when the blobs are local files (only
+	// those are served from memory), "" otherwise.
+	root    string
 	mu      sync.RWMutex
-	hooks   []func(path string)
+	hooks   []func(path string, tree bool)
 	onError func(op string)
+	watcher *dirWatcher // started by the first watch
+	stopped bool
+}
+
+// newNotifyingBlobs wraps a blob store.
+func newNotifyingBlobs(b store.Blobs) *notifyingBlobs {
+	n := &notifyingBlobs{Blobs: b}
+	if d, ok := b.(interface{ Root() string }); ok {
+		n.root = d.Root()
+	}
+	return n
 }
 
 // OnError registers a function called after each failed operation (a
@@ -136,18 +178,20 @@ func (n *notifyingBlobs) Exists(ctx context.Context, path string) (bool, error) 
 	return ok, err
 }
 
-// OnChange registers a function called after each Put or Delete.
-func (n *notifyingBlobs) OnChange(f func(path string)) {
+// onChange registers a function called after each Put or Delete, and
+// after each change the watcher hears of (with tree set for a directory:
+// everything below it may have changed; "" is everything).
+func (n *notifyingBlobs) onChange(f func(path string, tree bool)) {
 	n.mu.Lock()
 	n.hooks = append(n.hooks, f)
 	n.mu.Unlock()
 }
 
-func (n *notifyingBlobs) changed(path string) {
+func (n *notifyingBlobs) changed(path string, tree bool) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	for _, f := range n.hooks {
-		f(path)
+		f(path, tree)
 	}
 }
 
@@ -155,7 +199,7 @@ func (n *notifyingBlobs) changed(path string) {
 func (n *notifyingBlobs) Put(ctx context.Context, path string, r io.Reader) error {
 	err := n.Blobs.Put(ctx, path, r)
 	n.failed("put", err)
-	n.changed(path)
+	n.changed(path, false)
 	return err
 }
 
@@ -163,26 +207,62 @@ func (n *notifyingBlobs) Put(ctx context.Context, path string, r io.Reader) erro
 func (n *notifyingBlobs) Delete(ctx context.Context, path string) error {
 	err := n.Blobs.Delete(ctx, path)
 	n.failed("delete", err)
-	n.changed(path)
+	n.changed(path, false)
 	return err
+}
+
+// watch makes sure changes to path by other processes are heard of (see
+// dirWatcher); valid, called once the file has been read, reports whether
+// they all were since.
+func (n *notifyingBlobs) watch(path string) (valid func() bool) {
+	n.mu.Lock()
+	if n.watcher == nil && !n.stopped {
+		w, err := newDirWatcher(n.root, n.changed)
+		if err != nil {
+			n.stopped = true // no watching: copies are checked on every request
+		}
+		n.watcher = w
+	}
+	w := n.watcher
+	n.mu.Unlock()
+	if w == nil {
+		return func() bool { return false }
+	}
+	epoch, ok := w.watch(path)
+	return func() bool { return ok && w.valid(epoch) }
+}
+
+// close stops watching.
+func (n *notifyingBlobs) close() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.watcher != nil {
+		n.watcher.close()
+	}
+	n.watcher, n.stopped = nil, true
+}
+
+// localName returns the file that holds a blob.
+func (n *notifyingBlobs) localName(path string) string {
+	return filepath.Join(n.root, filepath.FromSlash(path))
 }
 
 // serveCached answers from memory: the whole file (a versioned file never
 // changes, so Range requests get it all), or 304 to a revalidation.
-func (s *Server) serveCached(w http.ResponseWriter, r *http.Request, c cachedFile) {
+func (s *Server) serveCached(w http.ResponseWriter, r *http.Request, c *cachedFile) {
 	h := w.Header()
 	for k, v := range c.header {
 		if k != "Content-Length" {
 			h[k] = v
 		}
 	}
-	etag := c.header["Etag"][0]
-	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, etag) {
+	inm := r.Header["If-None-Match"]
+	if len(inm) > 0 && strings.Contains(inm[0], c.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	if ims := r.Header.Get("If-Modified-Since"); ims != "" && r.Header.Get("If-None-Match") == "" {
-		if t, err := http.ParseTime(ims); err == nil && !c.mod.Truncate(time.Second).After(t) {
+	if ims := r.Header["If-Modified-Since"]; len(ims) > 0 && len(inm) == 0 {
+		if t, err := http.ParseTime(ims[0]); err == nil && !c.mod.Truncate(time.Second).After(t) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
@@ -194,32 +274,25 @@ func (s *Server) serveCached(w http.ResponseWriter, r *http.Request, c cachedFil
 	}
 }
 
-// statter is implemented by blob stores that can tell a blob's size and
-// modification time cheaply (a local directory).
-type statter interface {
-	Stat(ctx context.Context, path string) (int64, time.Time, error)
-}
-
-// Stat passes through to the wrapped store, if it can.
-func (n *notifyingBlobs) Stat(ctx context.Context, path string) (int64, time.Time, error) {
-	if s, ok := n.Blobs.(statter); ok {
-		return s.Stat(ctx, path)
-	}
-	return 0, time.Time{}, errors.New("cannot stat")
-}
-
-// fresh reports whether a cached copy still matches the stored blob. The
-// server's own writes drop copies at once; a blob changed behind the
-// server's back (an attacker with access to the storage, then the
-// operator's restore from backup) is served as stored, not from memory.
-// Skipping this stat for names that never legitimately change would serve
-// about 10% more requests a second, but would keep serving tampered bytes
-// after the restore, until a restart.
-func (s *Server) fresh(ctx context.Context, path string, c cachedFile) bool {
-	st, ok := s.cfg.Blobs.(statter)
-	if !ok {
+// fresh reports whether a cached copy may be served at time now. The
+// server's own writes drop copies at once, and so does every change to a
+// watched directory the kernel reports; a copy whose directories are
+// watched is also checked with a stat once every Config.FileRecheck, which
+// bounds how long a change the kernel does not report (another machine
+// writing over NFS, a write through mmap) can go unseen. A copy that is
+// not watched is checked on every request. The check compares the file's
+// identity, size and modification and change times: a file replaced
+// behind the server's back (an attacker with access to the storage, then
+// the operator's restore from backup) is served as stored.
+func (s *Server) fresh(path string, c *cachedFile, now time.Time) bool {
+	t := now.UnixNano()
+	if c.watched && t-c.checked.Load() < int64(s.cfg.FileRecheck) {
 		return true
 	}
-	size, mod, err := st.Stat(ctx, path)
-	return err == nil && size == int64(len(c.data)) && mod.Equal(c.mod)
+	id, err := statID(c.name)
+	if err != nil || id != c.id {
+		return false
+	}
+	c.checked.Store(t)
+	return true
 }

@@ -127,8 +127,14 @@ func (s *Server) HTTPServer(base context.Context) *http.Server {
 // and Limits.MaxConnsPerClient of one client address. A connection beyond
 // a limit is answered with 503 (server full) or 429 (client over its
 // share) and closed.
+//
+// Plain requests for files held in memory are answered on the connection
+// itself (see the fast lane in fastlane.go); net/http gets the connection
+// at its first other request.
 func (s *Server) Listener(ln net.Listener) net.Listener {
-	return &limitListener{Listener: ln, s: s, perClient: map[string]int{}, refusing: make(chan struct{}, 64)}
+	limited := &limitListener{Listener: ln, s: s, perClient: map[string]int{}, refusing: make(chan struct{}, 64)}
+	return &laneListener{limitListener: limited, s: s, handoff: make(chan net.Conn), err: make(chan error, 1),
+		done: make(chan struct{}), lanes: map[net.Conn]struct{}{}}
 }
 
 type limitListener struct {
@@ -196,6 +202,15 @@ type limitedConn struct {
 func (c *limitedConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()
+}
+
+// ReadFrom passes on the TCP connection's ReadFrom, which sends a file
+// with sendfile: net/http uses it only if the connection has it.
+func (c *limitedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
 // refuseConn answers a connection the server will not serve with status,

@@ -36,6 +36,20 @@ type metrics struct {
 	batch     prometheus.Histogram
 	storeErrs *prometheus.CounterVec
 	batches   batchTracker
+	// series caches the request counter and latency of each route and
+	// status: looking them up by label values on every request costs a
+	// hash and a lock.
+	series sync.Map // routeCode -> routeSeries
+}
+
+type routeCode struct {
+	route string
+	code  int
+}
+
+type routeSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
 }
 
 func newMetrics(s *Server) *metrics {
@@ -103,12 +117,28 @@ func (w *recorder) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// ReadFrom keeps the underlying writer's fast path (sendfile) for files.
+// ReadFrom keeps the underlying writer's fast path: net/http's response
+// hands a file to the connection, which sends it with sendfile.
 func (w *recorder) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return io.Copy(w.ResponseWriter, r)
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{w.ResponseWriter}, r)
+}
+
+// writerOnly hides everything but Write (so io.Copy does not loop back
+// into ReadFrom).
+type writerOnly struct{ io.Writer }
+
+// code is the answer's status (200 if the handler wrote nothing).
+func (w *recorder) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
 }
 
 // Unwrap lets http.ResponseController reach the connection.
@@ -121,13 +151,7 @@ func (m *metrics) start(w http.ResponseWriter) *recorder {
 
 func (m *metrics) done(w *recorder, r *http.Request) {
 	m.inFlight.Dec()
-	route := routeOf(r)
-	status := w.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(route).Observe(time.Since(w.start).Seconds())
+	m.observe(routeOf(r), w.code(), w.start)
 }
 
 // routeOf names the route that answered r, from a fixed set: the router's

@@ -56,7 +56,17 @@ type Config struct {
 	Limits Limits
 	// MetricSources add their series to /metrics (see MetricSource).
 	MetricSources []MetricSource
+	// FileRecheck bounds how long a published file held in memory is
+	// served without checking the file on disk, when the kernel reports
+	// changes to its directory (inotify): every change it reports drops
+	// the copy at once, and this check catches the ones it does not (a
+	// write from another machine over NFS, a write through mmap). Zero
+	// means DefaultFileRecheck; negative checks on every request.
+	FileRecheck time.Duration
 }
+
+// DefaultFileRecheck is the default Config.FileRecheck.
+const DefaultFileRecheck = time.Second
 
 // Server serves one repository.
 type Server struct {
@@ -67,7 +77,8 @@ type Server struct {
 	creates    limiter
 	ceremonies chan struct{}
 	files      fileCache
-	stagedMem  atomic.Int64 // bytes of uploads staged in memory
+	local      *notifyingBlobs // the blob store, when its blobs are local files: served from memory
+	stagedMem  atomic.Int64    // bytes of uploads staged in memory
 	inflight   inFlight
 	metrics    *metrics
 	set        struct {
@@ -106,10 +117,19 @@ func New(cfg Config) (*Server, error) {
 		cfg.Policy = layout.DefaultPolicy()
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	switch {
+	case cfg.FileRecheck == 0:
+		cfg.FileRecheck = DefaultFileRecheck
+	case cfg.FileRecheck < 0:
+		cfg.FileRecheck = 0
+	}
 	s := &Server{cfg: cfg, started: cfg.Now(), ceremonies: make(chan struct{}, 1)}
 	s.metrics = newMetrics(s)
-	if n, ok := cfg.Blobs.(interface{ OnChange(func(string)) }); ok {
-		n.OnChange(s.files.drop)
+	if n, ok := cfg.Blobs.(*notifyingBlobs); ok {
+		n.onChange(s.files.changed)
+		if n.root != "" {
+			s.local = n
+		}
 	}
 	s.refreshBlocked(context.Background())
 	s.loadSettings(context.Background())
@@ -139,7 +159,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/projects/{project}/pending/{id}/files/{sha256}", s.handlePendingFile)
 	mux.HandleFunc("POST /api/v1/admin/ceremonies", s.handleCeremony)
 	mux.HandleFunc("GET /api/v1/admin/status", s.handleAdminStatus)
-	return s.logRequests(mux)
+	return mux
 }
 
 // ServeHTTP implements http.Handler. Published files held in memory are
@@ -157,12 +177,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.handler.ServeHTTP(rw, r)
+	if r.Method != http.MethodGet || rw.status >= 400 {
+		s.cfg.Log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rw.code(), "duration", time.Since(rw.start))
+	}
 }
 
 // serveFromMemory answers a request for a published file that the file
 // cache holds, if it may; it reports whether it answered. Only paths that
 // handleStatic served before are in the cache.
-func (s *Server) serveFromMemory(w http.ResponseWriter, r *http.Request) bool {
+func (s *Server) serveFromMemory(w *recorder, r *http.Request) bool {
 	p := r.URL.Path
 	if !strings.HasPrefix(p, "/metadata/") && !strings.HasPrefix(p, "/targets/") {
 		return false
@@ -172,32 +195,16 @@ func (s *Server) serveFromMemory(w http.ResponseWriter, r *http.Request) bool {
 	if !ok {
 		return false
 	}
-	if _, _, blocked := s.blockedPath(path); blocked || !s.fresh(r.Context(), path, c) {
+	if c.project != "" {
+		if _, blocked := s.blocked.get(c.project); blocked {
+			return false // handleStatic answers 410
+		}
+	}
+	if !s.fresh(path, c, w.start) {
 		return false // handleStatic answers, and drops a stale copy
 	}
 	s.serveCached(w, r, c)
 	return true
-}
-
-func (s *Server) logRequests(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rw := &statusWriter{ResponseWriter: w, status: 200}
-		start := time.Now()
-		h.ServeHTTP(rw, r)
-		if r.Method != http.MethodGet || rw.status >= 400 {
-			s.cfg.Log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rw.status, "duration", time.Since(start))
-		}
-	})
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
 }
 
 // handleStatic serves published metadata and target files from the blob
@@ -213,30 +220,31 @@ func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("project %s is blocked by the repository's admins: %s", project, reason), http.StatusGone)
 		return
 	}
+	if s.local == nil {
+		// Blobs elsewhere (a bucket) are not held in memory: nothing
+		// here could tell a rewrite apart cheaply and exactly.
+		s.serveBlob(w, r, path)
+		return
+	}
+	now := time.Now()
 	if c, ok := s.files.get(path); ok {
-		if s.fresh(r.Context(), path, c) {
+		if s.fresh(path, c, now) {
 			s.serveCached(w, r, c)
 			return
 		}
 		s.files.drop(path)
 	}
+	// Watch before reading, so that any change after the read is heard of.
+	watching := s.local.watch(path)
 	gen := s.files.generation()
-	b, err := s.cfg.Blobs.Open(r.Context(), path)
-	if errors.Is(err, store.ErrNotFound) {
-		http.NotFound(w, r)
-		return
-	}
-	if err != nil {
-		s.cfg.Log.Error("failed to open blob", "path", path, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+	b, ok := s.openBlob(w, r, path)
+	if !ok {
 		return
 	}
 	defer b.Close()
 	if b.Size() <= maxCachedFile {
-		data, err := io.ReadAll(io.LimitReader(b, maxCachedFile+1))
-		if err == nil && int64(len(data)) == b.Size() {
-			c := newCachedFile(path, data, b.ModTime())
-			s.files.put(path, c, gen)
+		if c, ok := s.readCached(path, b, now); ok {
+			s.files.put(path, c, gen, watching)
 			s.serveCached(w, r, c)
 			return
 		}
@@ -245,6 +253,62 @@ func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.sendBlob(w, r, path, b)
+}
+
+// readCached reads a small opened blob into a copy to hold in memory.
+func (s *Server) readCached(path string, b store.Blob, opened time.Time) (*cachedFile, bool) {
+	f, ok := b.(interface{ Stat() (os.FileInfo, error) })
+	if !ok {
+		return nil, false
+	}
+	info, err := f.Stat()
+	if err != nil {
+		return nil, false
+	}
+	id, ok := openedID(info)
+	if !ok {
+		return nil, false
+	}
+	data, err := io.ReadAll(io.LimitReader(b, maxCachedFile+1))
+	if err != nil || int64(len(data)) != b.Size() || int64(len(data)) != info.Size() {
+		return nil, false
+	}
+	c := newCachedFile(path, data, b.ModTime())
+	c.project, _, _ = s.blockedPath(path)
+	c.name, c.id, c.watched = s.local.localName(path), id, true
+	c.checked.Store(opened.UnixNano())
+	return c, true
+}
+
+// serveBlob answers with a blob read from the store.
+func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, path string) {
+	b, ok := s.openBlob(w, r, path)
+	if !ok {
+		return
+	}
+	defer b.Close()
+	s.sendBlob(w, r, path, b)
+}
+
+func (s *Server) openBlob(w http.ResponseWriter, r *http.Request, path string) (store.Blob, bool) {
+	b, err := s.cfg.Blobs.Open(r.Context(), path)
+	if errors.Is(err, store.ErrNotFound) {
+		http.NotFound(w, r)
+		return nil, false
+	}
+	if err != nil {
+		s.cfg.Log.Error("failed to open blob", "path", path, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return nil, false
+	}
+	return b, true
+}
+
+// sendBlob answers with an opened blob. http.ServeContent hands a local
+// file to the connection's ReadFrom, which sends it with sendfile: every
+// writer between here and the connection passes ReadFrom on.
+func (s *Server) sendBlob(w http.ResponseWriter, r *http.Request, path string, b store.Blob) {
 	cacheControl, contentType := layout.ServedHeaders(path)
 	w.Header().Set("Cache-Control", cacheControl)
 	w.Header().Set("Content-Type", contentType)

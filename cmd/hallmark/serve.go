@@ -39,6 +39,7 @@ type serveOptions struct {
 	limits    server.Limits
 	pprof     string
 	noWitness bool
+	recheck   time.Duration
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -79,6 +80,7 @@ the online secret and the signed initial metadata of every shard. Later starts r
 	c.Flags().IntVar(&o.rate, "create-rate", 30, "project creations allowed per client address per minute (0: no limit)")
 	c.Flags().DurationVar(&o.pending, "pending-ttl", server.DefaultPendingTTL, "how long a change waits for co-signatures before it is dropped")
 	c.Flags().DurationVar(&o.renew, "renew-every", 10*time.Minute, "how often to check whether online metadata needs renewal")
+	c.Flags().DurationVar(&o.recheck, "file-recheck", server.DefaultFileRecheck, "longest time a published file held in memory goes unchecked against the disk when the kernel reports changes to its directory; a change it does not report (NFS from another machine) is served within this (0: check on every request)")
 	d := server.DefaultLimits()
 	c.Flags().DurationVar(&o.limits.ReadHeaderTimeout, "read-header-timeout", d.ReadHeaderTimeout, "time a client has to send a request's headers")
 	c.Flags().DurationVar(&o.limits.IdleTimeout, "idle-timeout", d.IdleTimeout, "time a kept-alive connection may sit idle")
@@ -162,10 +164,14 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 			return fmt.Errorf("the development witness did not co-sign %d shard(s), e.g. %s", len(behind), firstValue(behind))
 		}
 	}
+	if o.recheck <= 0 {
+		o.recheck = -1 // the server's "on every request"
+	}
 	srv, err := server.New(server.Config{
 		State: repo.State, Blobs: repo.Blobs, Publisher: repo.Publisher, Shards: repo.Info.Shards,
 		StagingDir: repo.StagingDir(), MaxUpload: o.maxUpload, Log: log, Dev: repo.Info.Dev,
 		Policy: layout.DefaultPolicy(), PendingTTL: o.pending, RegistrationTokens: tokens, CreateRate: o.rate, Limits: o.limits,
+		FileRecheck: o.recheck,
 		AfterCeremony: func(ctx context.Context) {
 			if ok, err := repo.PromoteOnlineSecret(ctx); err != nil {
 				log.Error("failed to finish the online key rotation", "err", err)
