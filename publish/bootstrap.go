@@ -133,10 +133,7 @@ func (p *Publisher) signEncode(shard string, snap *tufmeta.Snapshot) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	if err := tufmeta.Sign(snap, k); err != nil {
-		return nil, err
-	}
-	return tufmeta.Encode(snap)
+	return tufmeta.SignEncode(snap, k)
 }
 
 // Repair makes the served files agree with the store after a crash: each

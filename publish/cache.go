@@ -200,7 +200,7 @@ func cloneRole[T metadata.Roles](md *metadata.Metadata[T]) *metadata.Metadata[T]
 // caller's write order between phases is kept: it returns only when every
 // put has.
 func writeConcurrently(n int, put func(i int) error) error {
-	const writers = 8
+	const writers = 16
 	if n <= 1 {
 		if n == 1 {
 			return put(0)

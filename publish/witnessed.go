@@ -90,11 +90,16 @@ func (p *Publisher) WitnessHealth() []witness.Health {
 // cosign returns the timestamp ts (signed by the online key) with the
 // witness signatures the shard's root requires. snap is the snapshot ts
 // names, or nil to read it from the store.
-func (p *Publisher) cosign(ctx context.Context, shard string, ts, snap []byte) ([]byte, error) {
-	roots, root, err := p.rootChain(ctx, shard)
-	if err != nil {
-		return nil, err
+// known, when not nil, is the shard's root in force, read by the caller.
+func (p *Publisher) cosign(ctx context.Context, shard string, ts, snap []byte, known *shardRoot) ([]byte, error) {
+	if known == nil {
+		roots, root, err := p.rootChain(ctx, shard)
+		if err != nil {
+			return nil, err
+		}
+		known = &shardRoot{roots, root}
 	}
+	roots, root := known.chain, known.root
 	keys, err := tufmeta.SplitTimestamp(root)
 	if err != nil {
 		return nil, err
@@ -160,20 +165,20 @@ func (p *Publisher) rootChain(ctx context.Context, shard string) ([][]byte, *tuf
 // shard's timestamp.json. On failure the shard is marked behind and
 // retried; the error says why.
 func (p *Publisher) serveTimestamp(ctx context.Context, shard string, ts []byte) error {
-	full, err := p.cosign(ctx, shard, ts, nil)
+	full, err := p.cosign(ctx, shard, ts, nil, nil)
 	return p.serveCosigned(ctx, shard, full, err)
 }
 
 // cosignAsync starts co-signing a committed timestamp; the versioned files
 // are written meanwhile, and serveCosigned serves the result.
-func (p *Publisher) cosignAsync(ctx context.Context, shard string, ts, snap []byte) func() ([]byte, error) {
+func (p *Publisher) cosignAsync(ctx context.Context, shard string, ts, snap []byte, known *shardRoot) func() ([]byte, error) {
 	type result struct {
 		full []byte
 		err  error
 	}
 	c := make(chan result, 1)
 	go func() {
-		full, err := p.cosign(ctx, shard, ts, snap)
+		full, err := p.cosign(ctx, shard, ts, snap, known)
 		c <- result{full, err}
 	}()
 	return func() ([]byte, error) {
@@ -188,6 +193,39 @@ func (p *Publisher) serveCosigned(ctx context.Context, shard string, full []byte
 	if err == nil {
 		err = p.cfg.Blobs.Put(ctx, layout.MetadataBlobPath(shard, layout.MetadataFile(layout.RoleTimestamp, 0)), bytes.NewReader(full))
 	}
+	return p.noteServed(shard, err)
+}
+
+// shardRoot is a shard's chain of roots, oldest first, and the newest
+// decoded.
+type shardRoot struct {
+	chain [][]byte
+	root  *tufmeta.Root
+}
+
+// rootInForce returns the shard's root chain, or nil when it cannot be
+// read (the caller then leaves it to cosign, which reports why).
+func (p *Publisher) rootInForce(ctx context.Context, shard string) *shardRoot {
+	chain, root, err := p.rootChain(ctx, shard)
+	if err != nil {
+		return nil
+	}
+	return &shardRoot{chain, root}
+}
+
+// unwitnessed reports whether a root names no witnesses, so its shard's
+// timestamps are served as the online key signs them.
+func (r *shardRoot) unwitnessed() bool {
+	if r == nil {
+		return false
+	}
+	keys, err := tufmeta.SplitTimestamp(r.root)
+	return err == nil && len(keys.Witnesses) == 0
+}
+
+// noteServed records whether the shard's timestamp.json was written (err
+// nil) or not: a shard not served is marked behind and retried.
+func (p *Publisher) noteServed(shard string, err error) error {
 	if err != nil {
 		// Said once when the shard falls behind, not at every retry.
 		if !p.behind.set(shard, p.cfg.Now(), err.Error()) {

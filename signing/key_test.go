@@ -1,7 +1,9 @@
 package signing_test
 
 import (
+	"crypto"
 	"crypto/ed25519"
+	"io"
 	"strings"
 	"testing"
 
@@ -122,5 +124,57 @@ func TestGenerateMakesDistinctKeys(t *testing.T) {
 	}
 	if a.ID() == b.ID() {
 		t.Error("two generated keys are the same")
+	}
+}
+
+// lyingToken is a signer that claims one public key and signs with another
+// (a swapped or faulty hardware token).
+type lyingToken struct {
+	claimed ed25519.PublicKey
+	real    ed25519.PrivateKey
+}
+
+func (l lyingToken) Public() crypto.PublicKey { return l.claimed }
+func (l lyingToken) Sign(r io.Reader, msg []byte, o crypto.SignerOpts) ([]byte, error) {
+	return l.real.Sign(r, msg, o)
+}
+
+// Attack: a token that signs with another key than it claims is caught at
+// signing, not by the clients that would refuse the metadata later. Keys
+// in memory are not checked (the standard library signs), and their
+// signatures verify.
+func TestSignCatchesATokenSigningWithAnotherKey(t *testing.T) {
+	claimed := ed25519.NewKeyFromSeed(seed(1))
+	other := ed25519.NewKeyFromSeed(seed(2))
+	tests := []struct {
+		name    string
+		signer  crypto.Signer
+		wantErr bool
+	}{
+		{"key in memory", claimed, false},
+		{"honest token", lyingToken{claimed.Public().(ed25519.PublicKey), claimed}, false},
+		{"token signing with another key", lyingToken{claimed.Public().(ed25519.PublicKey), other}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := signing.FromSigner(tc.signer, "t", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := []byte("the canonical form of a role")
+			sig, err := k.Sign(msg)
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "does not verify under its own public key") {
+					t.Fatalf("Sign = %v; want the mismatch named", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !k.Public().Verify(msg, sig) {
+				t.Error("signature does not verify")
+			}
+		})
 	}
 }

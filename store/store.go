@@ -10,6 +10,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -205,4 +206,50 @@ type Blobs interface {
 	Exists(ctx context.Context, path string) (bool, error)
 	// Delete removes a blob; removing a missing blob is not an error.
 	Delete(ctx context.Context, path string) error
+}
+
+// StagingBlobs is implemented by blob stores that can make a blob's bytes
+// durable before the blob becomes visible, so a writer can sync many files
+// at once, ahead of the step that decides to publish them, and then make
+// them visible in an order of its choosing at the cost of a rename each.
+type StagingBlobs interface {
+	Blobs
+	// Stage writes and syncs the bytes of the blob at path without making
+	// them visible: readers keep seeing the old blob, or none.
+	Stage(ctx context.Context, path string, r io.Reader) (StagedBlob, error)
+}
+
+// Stage stages a blob in b: with b's own Stage when b is a StagingBlobs,
+// else by keeping the bytes in memory until Publish stores them with Put.
+// Either way, once Publish returns the blob is visible and durable.
+func Stage(ctx context.Context, b Blobs, path string, data []byte) (StagedBlob, error) {
+	if s, ok := b.(StagingBlobs); ok {
+		return s.Stage(ctx, path, bytes.NewReader(data))
+	}
+	if err := CheckBlobPath(path); err != nil {
+		return nil, err
+	}
+	return deferredPut{b, path, data}, nil
+}
+
+// deferredPut stages a blob in a store that cannot: Publish puts it.
+type deferredPut struct {
+	b    Blobs
+	path string
+	data []byte
+}
+
+func (d deferredPut) Publish(ctx context.Context) error {
+	return d.b.Put(ctx, d.path, bytes.NewReader(d.data))
+}
+
+func (d deferredPut) Discard() {}
+
+// StagedBlob is a blob whose bytes are durable but not visible yet.
+type StagedBlob interface {
+	// Publish makes the blob visible at its path atomically, as Put would
+	// have (readers see the old blob or the new one).
+	Publish(ctx context.Context) error
+	// Discard removes the staged bytes; the path is left as it was.
+	Discard()
 }

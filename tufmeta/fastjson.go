@@ -99,10 +99,22 @@ func fastSigned(buf []byte, signed any) ([]byte, bool) {
 // fastEncode appends the compact encoding of a whole snapshot or
 // timestamp, or reports false when it is not in the simple shape.
 func fastEncode[T metadata.Roles](md *metadata.Metadata[T]) ([]byte, bool) {
+	signed, ok := fastSigned(nil, any(&md.Signed))
+	if !ok {
+		return nil, false
+	}
+	return fastEnvelope(md, signed)
+}
+
+// fastEnvelope appends the compact encoding of a snapshot or timestamp
+// whose signed part's canonical form (the same bytes as its compact
+// encoding) is signed, or reports false when the envelope is not in the
+// simple shape.
+func fastEnvelope[T metadata.Roles](md *metadata.Metadata[T], signed []byte) ([]byte, bool) {
 	if len(md.UnrecognizedFields) != 0 {
 		return nil, false
 	}
-	buf := append(make([]byte, 0, 1024), `{"signatures":[`...)
+	buf := append(make([]byte, 0, len(signed)+64+160*len(md.Signatures)), `{"signatures":[`...)
 	for i, s := range md.Signatures {
 		if len(s.UnrecognizedFields) != 0 || !plain(s.KeyID) {
 			return nil, false
@@ -117,10 +129,7 @@ func fastEncode[T metadata.Roles](md *metadata.Metadata[T]) ([]byte, bool) {
 		buf = append(buf, `"}`...)
 	}
 	buf = append(buf, `],"signed":`...)
-	buf, ok := fastSigned(buf, any(&md.Signed))
-	if !ok {
-		return nil, false
-	}
+	buf = append(buf, signed...)
 	return append(buf, '}'), true
 }
 

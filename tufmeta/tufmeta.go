@@ -54,6 +54,12 @@ func Sign[T metadata.Roles](md *metadata.Metadata[T], keys ...*signing.Key) erro
 	if err != nil {
 		return err
 	}
+	return signMessage(md, msg, keys)
+}
+
+// signMessage signs msg, the canonical form of md's signed part, by each
+// key, replacing any earlier signature by the same key.
+func signMessage[T metadata.Roles](md *metadata.Metadata[T], msg []byte, keys []*signing.Key) error {
 	for _, k := range keys {
 		id := k.ID()
 		sigs := md.Signatures[:0]
@@ -69,6 +75,31 @@ func Sign[T metadata.Roles](md *metadata.Metadata[T], keys ...*signing.Key) erro
 		md.Signatures = append(sigs, metadata.Signature{KeyID: id, Signature: sig})
 	}
 	return nil
+}
+
+// SignEncode signs md by each key, like Sign, and returns its compact
+// encoding, like Encode. For a snapshot or timestamp in the shape Hallmark
+// writes, the canonical form of the signed part is built once and serves
+// both as the signed message and inside the encoding (they are the same
+// bytes); other roles are signed and encoded separately.
+func SignEncode[T metadata.Roles](md *metadata.Metadata[T], keys ...*signing.Key) ([]byte, error) {
+	msg, ok := fastSigned(nil, any(&md.Signed))
+	if !ok {
+		if err := Sign(md, keys...); err != nil {
+			return nil, err
+		}
+		return Encode(md)
+	}
+	if err := signMessage(md, msg, keys); err != nil {
+		return nil, err
+	}
+	if md.Signatures == nil {
+		md.Signatures = []metadata.Signature{}
+	}
+	if b, ok := fastEnvelope(md, msg); ok {
+		return b, nil
+	}
+	return md.ToBytes(false)
 }
 
 // Encode returns the compact JSON form Hallmark stores and serves.

@@ -13,8 +13,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"hallmark.dev/hallmark/store"
@@ -30,6 +32,9 @@ type Dir struct {
 	// dirs remembers the directories Put has made or found, so a write
 	// into a known directory costs no stat.
 	dirs sync.Map
+	// chmod is set when the process's umask (read at Open) would take a
+	// read bit off a new file, so each new file needs a chmod to 0644.
+	chmod bool
 }
 
 // Open returns a blob store rooted at dir, creating it if needed.
@@ -37,7 +42,24 @@ func Open(dir string) (*Dir, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("failed to create blob directory: %w", err)
 	}
-	return &Dir{root: dir}, nil
+	return &Dir{root: dir, chmod: umaskStrips(0o644)}, nil
+}
+
+// umaskStrips reports whether the process's umask takes any bit of perm
+// off new files, or whether the umask cannot be read (then every file is
+// chmodded, as it always was).
+func umaskStrips(perm uint32) bool {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return true
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return err != nil || uint32(mask)&perm != 0
+		}
+	}
+	return true
 }
 
 // Root returns the directory.
@@ -51,15 +73,49 @@ func (d *Dir) file(p string) (string, error) {
 }
 
 // Put implements store.Blobs.
-func (d *Dir) Put(ctx context.Context, p string, r io.Reader) (err error) {
-	name, err := d.file(p)
+func (d *Dir) Put(ctx context.Context, p string, r io.Reader) error {
+	s, err := d.stage(ctx, p, r)
 	if err != nil {
 		return err
+	}
+	return s.Publish(ctx)
+}
+
+// Stage implements store.StagingBlobs: the bytes go to a synced temporary
+// file beside the blob, which Publish renames into place.
+func (d *Dir) Stage(ctx context.Context, p string, r io.Reader) (store.StagedBlob, error) {
+	return d.stage(ctx, p, r)
+}
+
+// staged is a synced temporary file waiting to be renamed to its blob.
+type staged struct {
+	p, tmp, name string
+}
+
+// Publish implements store.StagedBlob.
+func (s *staged) Publish(ctx context.Context) error {
+	// syscall.Rename, not os.Rename: os.Rename first stats the target to
+	// refuse replacing a directory, which rename(2) refuses for a file
+	// anyway.
+	if err := syscall.Rename(s.tmp, s.name); err != nil {
+		os.Remove(s.tmp)
+		return fmt.Errorf("failed to store %s: %w", s.p, &os.LinkError{Op: "rename", Old: s.tmp, New: s.name, Err: err})
+	}
+	return nil
+}
+
+// Discard implements store.StagedBlob.
+func (s *staged) Discard() { os.Remove(s.tmp) }
+
+func (d *Dir) stage(ctx context.Context, p string, r io.Reader) (_ *staged, err error) {
+	name, err := d.file(p)
+	if err != nil {
+		return nil, err
 	}
 	dir := filepath.Dir(name)
 	if _, ok := d.dirs.Load(dir); !ok {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("failed to store %s: %w", p, err)
+			return nil, fmt.Errorf("failed to store %s: %w", p, err)
 		}
 		d.dirs.Store(dir, true)
 	}
@@ -70,12 +126,12 @@ func (d *Dir) Put(ctx context.Context, p string, r io.Reader) (err error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		// The directory was removed behind our back: make it again.
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("failed to store %s: %w", p, err)
+			return nil, fmt.Errorf("failed to store %s: %w", p, err)
 		}
 		tmp, err = os.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	}
 	if err != nil {
-		return fmt.Errorf("failed to store %s: %w", p, err)
+		return nil, fmt.Errorf("failed to store %s: %w", p, err)
 	}
 	defer func() {
 		if err != nil {
@@ -84,25 +140,25 @@ func (d *Dir) Put(ctx context.Context, p string, r io.Reader) (err error) {
 	}()
 	if _, err := io.Copy(tmp, ctxReader{ctx, r}); err != nil {
 		tmp.Close()
-		return fmt.Errorf("failed to store %s: %w", p, err)
+		return nil, fmt.Errorf("failed to store %s: %w", p, err)
 	}
 	// Served files are world-readable whatever the umask (a web server
-	// in front may run as another user).
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("failed to store %s: %w", p, err)
+	// in front may run as another user); the create made them so unless
+	// the umask took a bit off.
+	if d.chmod {
+		if err := tmp.Chmod(0o644); err != nil {
+			tmp.Close()
+			return nil, fmt.Errorf("failed to store %s: %w", p, err)
+		}
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("failed to store %s: %w", p, err)
+		return nil, fmt.Errorf("failed to store %s: %w", p, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("failed to store %s: %w", p, err)
+		return nil, fmt.Errorf("failed to store %s: %w", p, err)
 	}
-	if err := os.Rename(tmpName, name); err != nil {
-		return fmt.Errorf("failed to store %s: %w", p, err)
-	}
-	return nil
+	return &staged{p: p, tmp: tmpName, name: name}, nil
 }
 
 type ctxReader struct {

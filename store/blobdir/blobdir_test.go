@@ -213,3 +213,80 @@ func TestRemoveTemporary(t *testing.T) {
 		t.Fatalf("second RemoveTemporary = %d, %v; want 0, nil", files, err)
 	}
 }
+
+// A staged blob is invisible until published: readers see the old blob (or
+// none) while it waits, a discarded one changes nothing, and a staged file
+// a crash left behind is removed at start-up like any temporary file.
+func TestStageThenPublishOrDiscard(t *testing.T) {
+	const p = "metadata/0a/3.snapshot.json"
+	tests := []struct {
+		name    string
+		old     string // blob before staging; "" for none
+		publish bool
+		want    string // blob afterwards; "" for none
+	}{
+		{"published over nothing", "", true, "new"},
+		{"published over an old blob", "old", true, "new"},
+		{"discarded, nothing there", "", false, ""},
+		{"discarded, old blob kept", "old", false, "old"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, _ := newDir(t)
+			if tc.old != "" {
+				if err := d.Put(ctx, p, strings.NewReader(tc.old)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := d.Stage(ctx, p, strings.NewReader("new"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok, _ := d.Exists(ctx, p); ok != (tc.old != "") {
+				t.Fatalf("while staged: Exists = %v; want %v", ok, tc.old != "")
+			}
+			if tc.old != "" {
+				if got := read(t, d, p); got != tc.old {
+					t.Fatalf("while staged: read %q; want the old %q", got, tc.old)
+				}
+			}
+			if tc.publish {
+				if err := s.Publish(ctx); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				s.Discard()
+			}
+			if tc.want == "" {
+				if ok, _ := d.Exists(ctx, p); ok {
+					t.Errorf("a discarded blob is visible")
+				}
+			} else if got := read(t, d, p); got != tc.want {
+				t.Errorf("read %q; want %q", got, tc.want)
+			}
+			entries, err := os.ReadDir(filepath.Join(d.Root(), "metadata", "0a"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				if strings.HasPrefix(e.Name(), ".") {
+					t.Errorf("temporary file %s left behind", e.Name())
+				}
+			}
+		})
+	}
+
+	// A crash between staging and publishing leaves a temporary file that
+	// start-up removes, and the blob as it was.
+	d, _ := newDir(t)
+	if _, err := d.Stage(ctx, p, strings.NewReader("never published")); err != nil {
+		t.Fatal(err)
+	}
+	files, _, err := d.RemoveTemporary(ctx, time.Now().Add(time.Second))
+	if err != nil || files != 1 {
+		t.Fatalf("RemoveTemporary removed %d files (%v); want the 1 staged file", files, err)
+	}
+	if ok, _ := d.Exists(ctx, p); ok {
+		t.Error("a staged blob became visible without Publish")
+	}
+}
