@@ -49,8 +49,8 @@ type router struct {
 	pub    *publish.Publisher // set by start
 
 	mu      sync.Mutex
-	slots   map[int]bool     // leases held
-	fresh   map[string]bool  // shards held but not yet reported held
+	slots   map[int]bool    // leases held
+	fresh   map[string]bool // shards held but not yet reported held
 	waiters map[int64]chan struct{}
 	kick    chan struct{}
 }
