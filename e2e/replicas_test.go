@@ -442,3 +442,43 @@ func verifyTrial(t *testing.T, srv *Server, tf *trust.File, roots map[string][]b
 		}
 	}
 }
+
+// A replica started from another repository's data directory would sign
+// with online keys no client accepts: it is refused, and says what to do.
+func TestReplicaOfAnotherRepositoryIsRefused(t *testing.T) {
+	needReplicas(t)
+	_, s3 := backend(t)
+	a := newServerOn(t, true, s3)
+	a.Start()
+	other := newServerOn(t, false, false)
+	other.Start()
+	other.Stop()
+	stranger := newReplica(t, a)
+	if err := os.RemoveAll(stranger.Data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(stranger.Data, os.DirFS(other.Data)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := stranger.command("serve", "--data", stranger.Data, "--addr", stranger.Addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err == nil {
+			t.Fatalf("a replica with another repository's online keys ran:\n%s", stranger.Log())
+		}
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("a replica with another repository's online keys started:\n%s", stranger.Log())
+	}
+	if !strings.Contains(stranger.Log(), "online keys are not those of") || !strings.Contains(stranger.Log(), "give every replica a copy") {
+		t.Fatalf("the refusal does not say why:\n%s", stranger.Log())
+	}
+	// a still publishes.
+	u := NewMaintainer(t, a, "alice")
+	u.MustRun("project", "create", "still-here", "--key", "alice")
+}

@@ -12,8 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"hallmark.dev/hallmark/ceremony"
 	"hallmark.dev/hallmark/internal/dirlock"
@@ -23,6 +26,7 @@ import (
 	"hallmark.dev/hallmark/store"
 	"hallmark.dev/hallmark/store/postgres"
 	"hallmark.dev/hallmark/trust"
+	"hallmark.dev/hallmark/tufmeta"
 	"hallmark.dev/hallmark/witness"
 )
 
@@ -210,6 +214,12 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 		r.Close()
 		os.Remove(filepath.Join(dir, secretFile))
 		return nil, fmt.Errorf("the database already holds a repository, and %s holds none: give every replica a copy of the first replica's data directory", dir)
+	}
+	if ok && !o.embedded() {
+		if err := checkOnlineKeys(ctx, r); err != nil {
+			r.Close()
+			return nil, err
+		}
 	}
 	if !ok && !r.Info.Dev {
 		if o.InitBundle == nil {
@@ -475,4 +485,27 @@ func blobReadAll(ctx context.Context, b store.Blobs, path string) ([]byte, error
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, 1<<20))
+}
+
+// checkOnlineKeys refuses to serve a shared database whose repository
+// names other online keys than this data directory's: a replica started
+// from another repository's data directory would sign metadata every
+// client refuses.
+func checkOnlineKeys(ctx context.Context, r *Repo) error {
+	shard := layout.ShardIDs(r.Info.Shards)[0]
+	rf, err := r.State.Role(ctx, shard, layout.RoleRoot)
+	if err != nil {
+		return err
+	}
+	root, err := tufmeta.Decode[metadata.RootType](rf.Data)
+	if err != nil {
+		return err
+	}
+	d, _ := tufmeta.RootDelegation(root, layout.RoleTimestamp)
+	for _, keys := range []publish.OnlineKeys{r.sec.current, r.sec.nextKey} {
+		if k, err := keys(shard, layout.RoleTimestamp); err == nil && slices.Contains(d.KeyIDs, k.ID()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the database holds a repository whose online keys are not those of %s: give every replica a copy of the data directory of the replica that created it", r.Dir)
 }
