@@ -72,13 +72,27 @@ func slot(shard string) int {
 
 // Hold implements publish.Router.
 func (rt *router) Hold(ctx context.Context, shard string) (held, fresh bool, err error) {
+	if held, err = rt.take(ctx, shard); !held || err != nil {
+		return false, false, err
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	fresh = rt.fresh[shard]
+	delete(rt.fresh, shard)
+	return true, fresh, nil
+}
+
+// take reports whether this replica holds a shard's lease, taking it when
+// free. A shard taken is fresh until the publisher learns it through Hold
+// (and repairs the shard first): the router's own calls leave it fresh.
+func (rt *router) take(ctx context.Context, shard string) (bool, error) {
 	sl := slot(shard)
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if !rt.slots[sl] {
 		ok, err := rt.lock.TryShard(ctx, sl)
 		if err != nil || !ok {
-			return false, false, err
+			return false, err
 		}
 		rt.slots[sl] = true
 		var mine []string
@@ -99,9 +113,7 @@ func (rt *router) Hold(ctx context.Context, shard string) (held, fresh bool, err
 		rt.log.Info("publishing shards", "slot", sl, "shards", len(mine))
 		rt.poke()
 	}
-	fresh = rt.fresh[shard]
-	delete(rt.fresh, shard)
-	return true, fresh, nil
+	return true, nil
 }
 
 // errOutcomeUnknown answers a forwarded request whose publisher died while
@@ -167,7 +179,7 @@ func (rt *router) Forward(ctx context.Context, shard string, f publish.Forwarded
 		if !claimed && polled {
 			// Nobody took it yet: its shard may have no publisher (the
 			// holder died); take the shard then.
-			if held, _, err := rt.Hold(ctx, shard); err == nil && held {
+			if held, err := rt.take(ctx, shard); err == nil && held {
 				rt.poke()
 			}
 		}
@@ -220,7 +232,7 @@ func (rt *router) serveOnce(ctx context.Context) {
 	}
 	for _, s := range open {
 		if layout.IsShardID(s, rt.shards) {
-			rt.Hold(ctx, s)
+			rt.take(ctx, s)
 		}
 	}
 	reqs, err := rt.db.ClaimForwarded(ctx, rt.me, rt.heldShards())
