@@ -46,13 +46,13 @@ func TestSecondServerOnOneDataDirectoryIsRefused(t *testing.T) {
 	u.MustRun("versions", "lock-demo")
 }
 
-// The same on a shared PostgreSQL database: a second server (its own
-// copy of the data directory, the same --database) is refused naming the
-// first; started with --standby it waits, and takes over once the first
-// is killed with kill -9.
+// The same on a shared PostgreSQL database for a server whose blobs are in
+// its own data directory (replicas share a bucket: see replicas_test.go):
+// a second server (its own copy of the data directory, the same
+// --database) is refused naming the first; started with --standby it
+// waits, and takes over once the first is killed with kill -9.
 func TestSecondServerOnOneDatabaseIsRefused(t *testing.T) {
-	_, s3 := backend(t)
-	first := newServerOn(t, true, s3)
+	first := newServerOn(t, true, false)
 	first.Start()
 	u := NewMaintainer(t, first, "alice")
 	u.MustRun("project", "create", "lock-demo", "--key", "alice")

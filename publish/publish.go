@@ -64,6 +64,29 @@ type Config struct {
 	// CatchUp is how often shards whose timestamp waits for witnesses are
 	// retried (default 2s).
 	CatchUp time.Duration
+	// Router, when several processes share the state store, says which one
+	// publishes each shard; nil when this process publishes every shard.
+	Router Router
+}
+
+// Router chooses, among the processes sharing one state store, the one
+// publishing each shard, and carries requests to it.
+type Router interface {
+	// Hold reports whether this process publishes shard, taking the shard
+	// when no process does. fresh is true the first time it reports a
+	// shard held: the shard's last publication, by another process, may
+	// have left files unwritten.
+	Hold(ctx context.Context, shard string) (held, fresh bool, err error)
+	// Forward hands a change to the process publishing shard and waits
+	// for its result.
+	Forward(ctx context.Context, shard string, f Forwarded) (Result, error)
+}
+
+// Forwarded is a change that reaches the shard's publisher through a
+// Router: a maintainer's change or a ceremony's.
+type Forwarded struct {
+	Change  *Change
+	Offline *Offline
 }
 
 // Publisher validates and publishes changes, one loop per shard.
@@ -196,8 +219,49 @@ func (p *Publisher) Submit(ctx context.Context, c *Change) (Result, error) {
 	return p.do(ctx, layout.ShardOf(c.Project, p.cfg.Shards), &request{change: c})
 }
 
-// do queues a request to a shard's loop and waits for its result.
+// Local publishes a change forwarded by another process, on this
+// process's loop of the shard, which the Router says this process holds.
+func (p *Publisher) Local(ctx context.Context, shard string, f Forwarded) (Result, error) {
+	if rt := p.cfg.Router; rt != nil {
+		held, fresh, err := rt.Hold(ctx, shard)
+		if err != nil {
+			return Result{}, err
+		}
+		if !held {
+			return Result{}, fmt.Errorf("shard %s is published by another process", shard)
+		}
+		if fresh {
+			p.setDirty(shard, true)
+		}
+	}
+	return p.local(ctx, shard, &request{change: f.Change, offline: f.Offline})
+}
+
+// do hands a request to the shard's publisher: this process's loop, or
+// through the Router the process that holds the shard. Renewals and
+// repairs are the holder's business only.
 func (p *Publisher) do(ctx context.Context, shard string, r *request) (Result, error) {
+	if rt := p.cfg.Router; rt != nil {
+		held, fresh, err := rt.Hold(ctx, shard)
+		if err != nil {
+			return Result{}, err
+		}
+		if fresh {
+			p.setDirty(shard, true) // repaired before its next batch
+		}
+		if !held {
+			if r.renew || r.repair {
+				return Result{Shard: shard}, nil
+			}
+			return rt.Forward(ctx, shard, Forwarded{Change: r.change, Offline: r.offline})
+		}
+	}
+	return p.local(ctx, shard, r)
+}
+
+// local queues a request to this process's loop of a shard and waits for
+// its result.
+func (p *Publisher) local(ctx context.Context, shard string, r *request) (Result, error) {
 	r.ctx, r.done = ctx, make(chan Result, 1)
 	select {
 	case p.queue(shard) <- r:

@@ -12,8 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"hallmark.dev/hallmark/ceremony"
 	"hallmark.dev/hallmark/internal/dirlock"
@@ -23,6 +26,7 @@ import (
 	"hallmark.dev/hallmark/store"
 	"hallmark.dev/hallmark/store/postgres"
 	"hallmark.dev/hallmark/trust"
+	"hallmark.dev/hallmark/tufmeta"
 	"hallmark.dev/hallmark/witness"
 )
 
@@ -68,6 +72,9 @@ type Repo struct {
 	// DevWitnessURL is where the development witness started by OpenRepo
 	// answers ("" when none runs).
 	DevWitnessURL string
+	// Replicated is true when the state is in a database other replicas
+	// may share: what this process caches from it must be refreshed.
+	Replicated bool
 
 	sec    *secrets
 	lock   *dirlock.Lock
@@ -91,8 +98,9 @@ type OpenOptions struct {
 	// Blobs is the blob store's URL (s3://...); "" keeps blobs in a
 	// directory inside the data directory.
 	Blobs string
-	// Standby waits while another server holds the database, and takes
-	// over when it is gone, instead of refusing to start.
+	// Standby waits while another server runs on the database, and
+	// starts when none does (without it, a server joins the others as one
+	// more replica).
 	Standby bool
 	// OnlinePIN opens the token of the online keys, for a repository
 	// prepared with them on a token.
@@ -167,20 +175,33 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Served files are cached in memory; every write goes through this
+	// wrapper so the cache never serves a stale copy.
+	r.State, r.Blobs = st, newNotifyingBlobs(blobs)
+	var rt *router
 	if !o.embedded() {
-		// One server at a time on a database, as on a data directory.
+		// Replicas share the database; each shard is published by the
+		// holder of its lease (replicas.go).
 		if r.dbLock, err = lockDatabase(ctx, o); err != nil {
 			st.Close()
 			return nil, err // a *postgres.HeldError names the holder
 		}
+		if o.Blobs != "" {
+			rt = newRouter(st.(*postgres.DB), r.dbLock, r.Blobs, r.Info.Shards, o.Log)
+		}
 	}
-	// Served files are cached in memory; every write goes through this
-	// wrapper so the cache never serves a stale copy.
-	r.State, r.Blobs = st, newNotifyingBlobs(blobs)
 	r.sec = &secrets{dir: dir, cur: source, pin: o.OnlinePIN}
 	keys := r.sec.current
-	r.Publisher = publish.New(ctx, publish.Config{State: st, Blobs: r.Blobs, Keys: keys, NextKeys: r.sec.nextKey,
-		Policy: o.Policy, Shards: r.Info.Shards, Now: o.Now, Log: o.Log, Witnesses: witness.NewPool(nil, 0)})
+	cfg := publish.Config{State: st, Blobs: r.Blobs, Keys: keys, NextKeys: r.sec.nextKey,
+		Policy: o.Policy, Shards: r.Info.Shards, Now: o.Now, Log: o.Log, Witnesses: witness.NewPool(nil, 0)}
+	if rt != nil {
+		cfg.Router = rt
+	}
+	r.Publisher = publish.New(ctx, cfg)
+	if rt != nil {
+		r.Replicated = true
+		go rt.run(ctx, r.Publisher, o.Database)
+	}
 
 	ok, err := r.Publisher.Initialized(ctx)
 	if err != nil {
@@ -193,6 +214,12 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 		r.Close()
 		os.Remove(filepath.Join(dir, secretFile))
 		return nil, fmt.Errorf("the database already holds a repository, and %s holds none: give every replica a copy of the first replica's data directory", dir)
+	}
+	if ok && !o.embedded() {
+		if err := checkOnlineKeys(ctx, r); err != nil {
+			r.Close()
+			return nil, err
+		}
 	}
 	if !ok && !r.Info.Dev {
 		if o.InitBundle == nil {
@@ -243,11 +270,21 @@ func OpenRepo(ctx context.Context, dir string, o OpenOptions) (*Repo, error) {
 	return r, nil
 }
 
-// lockDatabase takes the database's server lock; a standby waits for it.
+// lockDatabase joins the servers of the database; a standby waits until
+// no other server runs.
 func lockDatabase(ctx context.Context, o OpenOptions) (*postgres.Lock, error) {
 	logged := false
 	for {
-		l, err := postgres.LockServer(ctx, o.Database, time.Now(), 2*time.Second)
+		// Replicas must share the blob store: a server whose blobs are in
+		// its own data directory runs alone on the database.
+		mode := postgres.Replica
+		switch {
+		case o.Blobs == "":
+			mode = postgres.Alone
+		case o.Standby:
+			mode = postgres.Standby
+		}
+		l, err := postgres.LockServer(ctx, o.Database, time.Now(), 2*time.Second, mode)
 		var held *postgres.HeldError
 		if !o.Standby || !errors.As(err, &held) {
 			return l, err
@@ -451,4 +488,27 @@ func blobReadAll(ctx context.Context, b store.Blobs, path string) ([]byte, error
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, 1<<20))
+}
+
+// checkOnlineKeys refuses to serve a shared database whose repository
+// names other online keys than this data directory's: a replica started
+// from another repository's data directory would sign metadata every
+// client refuses.
+func checkOnlineKeys(ctx context.Context, r *Repo) error {
+	shard := layout.ShardIDs(r.Info.Shards)[0]
+	rf, err := r.State.Role(ctx, shard, layout.RoleRoot)
+	if err != nil {
+		return err
+	}
+	root, err := tufmeta.Decode[metadata.RootType](rf.Data)
+	if err != nil {
+		return err
+	}
+	d, _ := tufmeta.RootDelegation(root, layout.RoleTimestamp)
+	for _, keys := range []publish.OnlineKeys{r.sec.current, r.sec.nextKey} {
+		if k, err := keys(shard, layout.RoleTimestamp); err == nil && slices.Contains(d.KeyIDs, k.ID()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("the database holds a repository whose online keys are not those of %s: give every replica a copy of the data directory of the replica that created it", r.Dir)
 }

@@ -59,11 +59,53 @@ func (r *Repo) startDevWitness(ctx context.Context, o OpenOptions) error {
 	if stderr == nil {
 		stderr = io.Discard
 	}
-	if err := runDevWitness(ctx, url, filepath.Join(r.Dir, DevWitnessDir), o.Log, stderr); err != nil {
+	wdir := filepath.Join(r.Dir, DevWitnessDir)
+	if !o.embedded() {
+		// Replicas of a development repository share one witness (every
+		// shard's root names one URL): whichever replica finds it gone
+		// starts it again.
+		if !answers(url) {
+			if err := runDevWitness(ctx, url, wdir, o.Log, stderr); err != nil && !answers(url) {
+				return err
+			}
+		}
+		go superviseDevWitness(ctx, url, wdir, o.Log, stderr)
+		r.DevWitnessURL = url
+		return nil
+	}
+	if err := runDevWitness(ctx, url, wdir, o.Log, stderr); err != nil {
 		return err
 	}
 	r.DevWitnessURL = url
 	return nil
+}
+
+// answers reports whether a witness answers at url.
+func answers(url string) bool {
+	c := &http.Client{Timeout: time.Second}
+	resp, err := c.Get(url + "/healthz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// superviseDevWitness starts the shared development witness again when
+// the replica that ran it is gone, until ctx ends.
+func superviseDevWitness(ctx context.Context, url, wdir string, log *slog.Logger, stderr io.Writer) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+		if !answers(url) {
+			if err := runDevWitness(ctx, url, wdir, log, stderr); err != nil && ctx.Err() == nil && !answers(url) {
+				log.Warn("the shared development witness did not start", "err", err)
+			}
+		}
+	}
 }
 
 func runDevWitness(ctx context.Context, url, wdir string, log *slog.Logger, stderr io.Writer) error {

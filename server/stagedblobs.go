@@ -39,6 +39,6 @@ type notifyingStaged struct {
 func (s *notifyingStaged) Publish(ctx context.Context) error {
 	err := s.StagedBlob.Publish(ctx)
 	s.n.failed("put", err)
-	s.n.changed(s.path)
+	s.n.changed(s.path, false)
 	return err
 }

@@ -71,7 +71,7 @@ the online secret and the signed initial metadata of every shard. Later starts r
 	c.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (HOST:PORT)")
 	c.Flags().StringVar(&o.data, "data", "./hallmark-data", "data directory")
 	c.Flags().StringVar(&o.database, "database", "", "PostgreSQL URL of the state store, postgres://USER:PASSWORD@HOST:PORT/DATABASE (default: SQLite in the data directory)")
-	c.Flags().BoolVar(&o.standby, "standby", false, "with --database: if another server holds the database, wait and take over when it is gone")
+	c.Flags().BoolVar(&o.standby, "standby", false, "with --database: wait while another server runs on the database, and start when none does (without it, the server joins the others as one more replica)")
 	c.Flags().StringVar(&o.blobs, "blobs", "", "S3 bucket of published files, s3://BUCKET/PREFIX?endpoint=URL&region=REGION (default: the data directory's blobs/)")
 	c.Flags().IntVar(&o.shards, "shards", layout.DefaultShards, "shard count of a new repository: 1, 16, 256 or 4096")
 	c.Flags().Int64Var(&o.maxUpload, "max-upload", server.DefaultMaxUpload, "largest write request accepted, in bytes")
@@ -145,7 +145,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	}
 	var dbHeld *postgres.HeldError
 	if errors.As(err, &dbHeld) {
-		return withHint(err, "one server publishes on a database at a time (several replicas are not supported yet): stop that server first, start this one with --standby to take over when it is gone, or give it another --database")
+		return withHint(err, "replicas share a bucket (--blobs s3://...) and then run side by side; a server with its own blobs runs alone: stop that server first, or start this one with --standby to take over when it is gone")
 	}
 	if errors.Is(err, postgres.ErrSchema) {
 		return withHint(err, "") // the message says which version and what to run
@@ -210,6 +210,9 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 		go runDevOfflineRenewal(ctx, repo, srv.Policy, log, o.renew)
 	}
 	go srv.RunCleanUp(ctx, time.Hour)
+	if repo.Replicated {
+		go srv.RunRefresh(ctx, server.RefreshEvery)
+	}
 	if o.pprof != "" {
 		addr, err := server.ServePprof(ctx, o.pprof, log)
 		if err != nil {
@@ -225,7 +228,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	case err := <-errc:
 		return err
 	case <-repo.LockLost():
-		lockErr = errors.New("lost the database's server lock (its connection failed): stopping, since another server may publish now")
+		lockErr = errors.New("lost the database's server lock (its connection failed): stopping, since another replica may publish this one's shards now")
 		log.Error("lost the database's server lock; stopping")
 	case <-ctx.Done():
 	}

@@ -51,6 +51,12 @@ var migrations = []string{
 	// the projects stored before (the skeleton is computed in Go).
 	`CREATE TABLE skeletons (name TEXT COLLATE "C" PRIMARY KEY, skeleton TEXT COLLATE "C" NOT NULL);
 	CREATE INDEX skeletons_skeleton ON skeletons (skeleton, name);`,
+	// 4: writes a replica accepted for a shard another replica publishes
+	// (see Forward): the request, who took it, and its result.
+	`CREATE TABLE forwarded (
+		id BIGSERIAL PRIMARY KEY, shard TEXT COLLATE "C" NOT NULL, created TIMESTAMPTZ NOT NULL,
+		request BYTEA NOT NULL, claimed_by TEXT, result BYTEA);
+	CREATE INDEX forwarded_open ON forwarded (shard) WHERE result IS NULL;`,
 }
 
 // SchemaVersion is the schema version this build of Hallmark reads and

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// serverLock is the advisory lock key held by the one server publishing
-// on a database.
+// serverLock is the advisory lock key held, shared, by every server on a
+// database, and taken alone by a standby before it joins.
 const serverLock = 0x68616c6c73727672 // "hallsrvr"
 
 // Holder describes the server process holding a database.
@@ -21,8 +22,8 @@ type Holder struct {
 	Started time.Time
 }
 
-// HeldError is returned by LockServer when another server holds the
-// database.
+// HeldError is returned by LockServer to a standby while another server
+// runs on the database.
 type HeldError struct{ Holder Holder }
 
 func (e *HeldError) Error() string {
@@ -34,28 +35,75 @@ func (e *HeldError) Error() string {
 		h.PID, h.Host, h.Started.UTC().Format(time.RFC3339))
 }
 
-// Lock is a database held by this process: a PostgreSQL session-level
-// advisory lock on a connection of its own. PostgreSQL drops it when the
-// connection ends, however the process ends (kill -9 included).
+// Lock is this process's membership of the servers sharing a database:
+// a PostgreSQL session of its own holding the server lock (shared by every
+// replica) and the leases of the shards this process publishes (see
+// TryShard). PostgreSQL drops them all when the session ends, however the
+// process ends (kill -9 included).
 type Lock struct {
+	mu   sync.Mutex // a pgx.Conn serves one caller at a time
 	conn *pgx.Conn
 	lost chan struct{}
 	stop context.CancelFunc
 	done chan struct{}
 }
 
-// LockServer takes the database's server lock without waiting and
-// records this process as its holder. It returns a *HeldError naming the
-// holder when another process holds it. The lock is checked every
-// checkEvery; if its connection fails, Lost is closed: the holder must
-// then stop publishing, as another server may take the lock.
-func LockServer(ctx context.Context, url string, now time.Time, checkEvery time.Duration) (*Lock, error) {
-	conn, err := pgx.Connect(ctx, url)
+// LockMode says how a server shares a database with others.
+type LockMode int
+
+// The ways to hold a database.
+const (
+	// Replica joins any number of other replicas (which must share one
+	// blob store).
+	Replica LockMode = iota
+	// Alone holds the database while no other server runs, and keeps
+	// others out (a server whose blobs are its own).
+	Alone
+	// Standby waits for no other server to run, then is a Replica.
+	Standby
+)
+
+// LockServer takes the database's server lock in the given mode, without
+// waiting, and records this process as the latest server to start. It
+// returns a *HeldError naming that server when the mode does not allow the
+// servers running (a standby then waits and tries again). The lock is
+// checked every checkEvery; if its connection fails, Lost is closed: the
+// holder must then stop publishing, as another server may take its
+// shards.
+func LockServer(ctx context.Context, url string, now time.Time, checkEvery time.Duration, mode LockMode) (*Lock, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("invalid database URL: %w", err)
+	}
+	host, _ := os.Hostname()
+	// Operators (and tests) see in pg_stat_activity which process holds
+	// which lease.
+	cfg.RuntimeParams["application_name"] = fmt.Sprintf("hallmark serve %d@%s", os.Getpid(), host)
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to the database: %w", err)
 	}
 	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(serverLock)).Scan(&ok); err != nil {
+	switch mode {
+	case Alone, Standby:
+		err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(serverLock)).Scan(&ok)
+		if err == nil && ok && mode == Standby {
+			// Then shared like every other replica's (a session's own
+			// locks never conflict with each other).
+			_, err = conn.Exec(ctx, `SELECT pg_advisory_lock_shared($1), pg_advisory_unlock($1)`, int64(serverLock))
+		}
+	default:
+		// A standby holds the lock alone for a moment only: try a few
+		// times before naming the server that runs alone.
+		for range 20 {
+			err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock_shared($1)`, int64(serverLock)).Scan(&ok)
+			if err != nil || ok {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if err != nil {
 		conn.Close(ctx)
 		return nil, fmt.Errorf("failed to lock the database: %w", err)
 	}
@@ -68,7 +116,6 @@ func LockServer(ctx context.Context, url string, now time.Time, checkEvery time.
 		}
 		return nil, &HeldError{Holder: h}
 	}
-	host, _ := os.Hostname()
 	if _, err := conn.Exec(ctx, `INSERT INTO server_lock (id, pid, host, started) VALUES (1, $1, $2, $3)
 		ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, started = excluded.started`,
 		os.Getpid(), host, now); err != nil {
@@ -79,6 +126,30 @@ func LockServer(ctx context.Context, url string, now time.Time, checkEvery time.
 	l := &Lock{conn: conn, lost: make(chan struct{}), stop: stop, done: make(chan struct{})}
 	go l.watch(wctx, checkEvery)
 	return l, nil
+}
+
+// shardLeaseKey is the first half of the two-key advisory locks that are
+// the shards' leases ("hall"); the second is the lease's slot.
+const shardLeaseKey = 0x68616c6c
+
+// ShardSlots is the number of shard leases: shard i is published by the
+// holder of lease i mod ShardSlots. Every shard has one publisher, and a
+// 4,096-shard repository needs no more than 64 locks per replica in
+// PostgreSQL's shared lock table.
+const ShardSlots = 64
+
+// TryShard takes the lease of a slot of shards if no session holds it,
+// without waiting, and reports whether this process holds it. A lease is
+// held until the process ends or its session fails (see Lost).
+func (l *Lock) TryShard(ctx context.Context, slot int) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var ok bool
+	err := l.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1::int4, $2::int4)`, shardLeaseKey, slot).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("failed to take the lease of shard slot %d: %w", slot, err)
+	}
+	return ok, nil
 }
 
 // watch pings the lock's connection until it fails or the lock is
@@ -94,7 +165,9 @@ func (l *Lock) watch(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, every)
+		l.mu.Lock()
 		err := l.conn.Ping(pctx)
+		l.mu.Unlock()
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			close(l.lost)
