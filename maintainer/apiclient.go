@@ -51,6 +51,16 @@ func postChange(ctx context.Context, hc *http.Client, url string, change api.Cha
 		return nil, err
 	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
+	// With the length known up front and "Expect: 100-continue", a server
+	// that refuses the request by its size (or anything else it can tell
+	// from the head) answers before a byte of the body is sent. Without
+	// them it answers after reading up to its limit and closes the
+	// connection while the files are still being sent, and the refusal can
+	// be lost to the connection's reset.
+	if n, err := bodyLength(mw.Boundary(), change, files); err == nil {
+		req.ContentLength = n
+		req.Header.Set("Expect", "100-continue")
+	}
 	if len(token) > 0 && token[0] != "" {
 		req.Header.Set("Hallmark-Registration-Token", token[0])
 	}
@@ -88,6 +98,34 @@ func decodeOutcome(status int, body []byte) (*Outcome, error) {
 	}
 	return &Outcome{Status: api.StatusPublished, SignaturesValid: out.SignaturesValid, Threshold: out.Threshold, SnapshotVersion: out.SnapshotVersion, Waiting: out.Waiting}, nil
 }
+
+// bodyLength is the length of the body writeBody writes with boundary:
+// the multipart framing around empty files, plus the files' lengths.
+func bodyLength(boundary string, change api.ChangeRequest, files []upFile) (int64, error) {
+	var c byteCounter
+	mw := multipart.NewWriter(&c)
+	if err := mw.SetBoundary(boundary); err != nil {
+		return 0, err
+	}
+	empty := make([]upFile, len(files))
+	var n int64
+	for i, f := range files {
+		empty[i] = upFile{target: f.target, open: func() (io.ReadCloser, error) { return io.NopCloser(eofReader{}), nil }}
+		n += f.length
+	}
+	if err := writeBody(mw, change, empty, 0, nil); err != nil {
+		return 0, err
+	}
+	return n + c.n, nil
+}
+
+type byteCounter struct{ n int64 }
+
+func (c *byteCounter) Write(b []byte) (int, error) { c.n += int64(len(b)); return len(b), nil }
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 func writeBody(mw *multipart.Writer, change api.ChangeRequest, files []upFile, total int64, progress Progress) error {
 	w, err := mw.CreateFormField("change")
