@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // The fast lane answers the request that is most of a repository's
@@ -209,6 +211,10 @@ func parseLaneRequest(head []byte) (r laneRequest, ok bool) {
 		value = bytes.TrimSpace(value)
 		switch {
 		case asciiEqualFold(name, "host"):
+			// net/http's server refuses a malformed host with 400.
+			if !httpguts.ValidHostHeader(string(value)) {
+				return r, false
+			}
 			hosts++
 		case asciiEqualFold(name, "if-none-match"):
 			if r.hasINM {
