@@ -9,7 +9,9 @@
 # package) twice on each: 3 s of warm-up, then 6 s measured, 2 threads and 64
 # connections, each request a random path out of 2,000 metadata files and 2,000
 # target files sampled once from the blob directory. It prints one line per run
-# and each hallmark process's resident memory after its runs. Traffic stays on
+# (requests a second, and the server's CPU time per request: user + system of
+# the process, and of nginx's workers) and each hallmark process's resident
+# memory after its runs. Traffic stays on
 # 127.0.0.1. Work files go to $WORK (default /tmp/serve-compare).
 #
 # With FILES set to "NAME=PATH ..." (paths below the blob directory, e.g.
@@ -55,11 +57,23 @@ wait_ready() { # port
   for _ in $(seq 900); do curl -sf -o /dev/null "http://127.0.0.1:$1/metadata/trust.json" && return; sleep 0.2; done
   echo "server on port $1 did not start" >&2; exit 1
 }
+cpu_ticks() { # CPU time (user + system, clock ticks) of $pid and its children (nginx's workers)
+  local t=0 p
+  for p in $pid $(ps -o pid= --ppid "$pid"); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo $t
+}
 run_wrk() { # name kind url [script]
   local s=(); [ -n "${4:-}" ] && s=(-s "$4")
   wrk -t2 -c64 -d3s "${s[@]}" "$3" > /dev/null 2>&1
+  local t0; t0=$(cpu_ticks)
   out=$(wrk -t2 -c64 -d6s "${s[@]}" "$3" 2>&1)
-  echo "round=$r $1 $2 rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}') transfer=$(echo "$out" | awk '/Transfer\/sec/ {print $2}') non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}') load=$(cut -d' ' -f1 /proc/loadavg)"
+  local t1; t1=$(cpu_ticks)
+  local n; n=$(echo "$out" | awk '/requests in/ {print $1}')
+  # cpu_us: the server's CPU time per request, in microseconds: less moved
+  # by other load on the machine than the rate.
+  echo "round=$r $1 $2 rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}') cpu_us=$(awk -v t=$((t1 - t0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}') transfer=$(echo "$out" | awk '/Transfer\/sec/ {print $2}') non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}') load=$(cut -d' ' -f1 /proc/loadavg)"
 }
 measure() { # name port
   if [ -n "${FILES:-}" ]; then

@@ -183,7 +183,9 @@ func (w *dirWatcher) forget(dir string) {
 	w.mu.Lock()
 	for d, wd := range w.dirs {
 		if d == dir || dir == "" || strings.HasPrefix(d, dir+"/") {
-			syscall.InotifyRmWatch(w.fd, uint32(wd))
+			if !w.closed { // once closed, the descriptor's number may be another file's
+				syscall.InotifyRmWatch(w.fd, uint32(wd))
+			}
 			delete(w.dirs, d)
 			delete(w.wds, wd)
 		}
