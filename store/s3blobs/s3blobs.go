@@ -14,6 +14,7 @@
 package s3blobs
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -173,7 +174,7 @@ func (b *Bucket) Put(ctx context.Context, p string, r io.Reader) error {
 
 // blob is an object opened for reading.
 type blob struct {
-	*minio.Object
+	io.ReadSeekCloser
 	size int64
 	mod  time.Time
 }
@@ -183,28 +184,79 @@ func (o blob) ModTime() time.Time { return o.mod }
 
 // Open implements store.Blobs. The object is read as it was when opened:
 // if it is replaced meanwhile, reads fail rather than mix two versions.
+//
+// An object up to smallObject bytes is read whole here, and read again
+// from its new version if it was replaced between the stat and the read:
+// the names the publisher rewrites (timestamp.json at every publication)
+// are small, and a reader must get one whole version of them, never an
+// error. Larger objects are immutable in the repository's layout and are
+// streamed.
 func (b *Bucket) Open(ctx context.Context, p string) (store.Blob, error) {
 	key, err := b.key(p)
 	if err != nil {
 		return nil, store.ErrNotFound
 	}
-	info, err := b.client.StatObject(ctx, b.bucket, key, minio.StatObjectOptions{})
-	if notFound(err) {
-		return nil, store.ErrNotFound
-	}
-	if err != nil {
+	for attempt := 1; ; attempt++ {
+		info, err := b.client.StatObject(ctx, b.bucket, key, minio.StatObjectOptions{})
+		if notFound(err) {
+			return nil, store.ErrNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("failed to read %s: %w", p, err)
+		}
+		if info.Size > smallObject {
+			opts := minio.GetObjectOptions{}
+			if info.ETag != "" {
+				opts.SetMatchETag(info.ETag)
+			}
+			obj, err := b.client.GetObject(ctx, b.bucket, key, opts)
+			if err != nil {
+				return nil, fmt.Errorf("failed to read %s: %w", p, err)
+			}
+			return blob{ReadSeekCloser: obj, size: info.Size, mod: info.LastModified}, nil
+		}
+		// One GET, its length and date taken from its own answer: a
+		// gateway may check a stat's ETag and then send a newer version
+		// (versitygw's posix backend does), so the stat is only used to
+		// choose this path.
+		data, got, err := b.readSmall(ctx, key)
+		switch {
+		case err == nil && int64(len(data)) == got.Size:
+			return blob{ReadSeekCloser: nopCloser{bytes.NewReader(data)}, size: got.Size, mod: got.LastModified}, nil
+		case (err == nil || replaced(err)) && attempt < 5:
+			continue // rewritten while it was read: read the new version
+		case err == nil:
+			err = fmt.Errorf("read %d bytes of %d", len(data), got.Size)
+		}
 		return nil, fmt.Errorf("failed to read %s: %w", p, err)
 	}
-	opts := minio.GetObjectOptions{}
-	if info.ETag != "" {
-		opts.SetMatchETag(info.ETag)
-	}
-	obj, err := b.client.GetObject(ctx, b.bucket, key, opts)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read %s: %w", p, err)
-	}
-	return blob{Object: obj, size: info.Size, mod: info.LastModified}, nil
 }
+
+// readSmall reads an object of at most smallObject bytes whole, with the
+// object's description from the same answer.
+func (b *Bucket) readSmall(ctx context.Context, key string) ([]byte, minio.ObjectInfo, error) {
+	body, info, _, err := minio.Core{Client: b.client}.GetObject(ctx, b.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, minio.ObjectInfo{}, err
+	}
+	defer body.Close()
+	data, err := io.ReadAll(io.LimitReader(body, smallObject+1))
+	return data, info, err
+}
+
+// smallObject bounds the objects Open reads whole.
+const smallObject = 1 << 20
+
+// replaced reports whether a read failed because the object changed since
+// its stat (its ETag no longer matches, or it is gone).
+func replaced(err error) bool {
+	r := minio.ToErrorResponse(err)
+	return r.StatusCode == http.StatusPreconditionFailed || r.Code == "PreconditionFailed" || notFound(err)
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
 
 // Exists implements store.Blobs.
 func (b *Bucket) Exists(ctx context.Context, p string) (bool, error) {

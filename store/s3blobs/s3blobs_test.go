@@ -1,11 +1,14 @@
 package s3blobs_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -135,4 +138,62 @@ func TestObjectsHaveNoContentEncoding(t *testing.T) {
 	if enc := info.Metadata.Get("Content-Encoding"); enc != "" {
 		t.Errorf("object %s is served with Content-Encoding %q", p, enc)
 	}
+}
+
+// A reader of a name that is rewritten meanwhile — timestamp.json, at every
+// publication — gets one whole version, old or new, and no error: the
+// server answers its clients from what Open returns.
+func TestReadsWhileRewrittenGetOneWholeVersion(t *testing.T) {
+	s, _ := open(t, "repo/v1")
+	const name = "metadata/0/timestamp.json"
+	version := func(i int) []byte { return []byte(strings.Repeat(string(rune('a'+i%26)), 300+i%7)) }
+	if err := s.Put(ctx, name, bytes.NewReader(version(0))); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		defer close(done)
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := s.Put(ctx, name, bytes.NewReader(version(i))); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	reads, failures := 0, 0
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := s.Open(ctx, name)
+		if err != nil {
+			t.Errorf("read %d: open: %v", reads, err)
+			failures++
+			continue
+		}
+		data, err := io.ReadAll(b)
+		b.Close()
+		reads++
+		switch {
+		case err != nil:
+			t.Errorf("read %d: %v", reads, err)
+			failures++
+		case int64(len(data)) != b.Size():
+			t.Errorf("read %d: %d bytes, Size says %d", reads, len(data), b.Size())
+		case len(data) == 0 || !bytes.Equal(data, bytes.Repeat(data[:1], len(data))):
+			t.Errorf("read %d: a mix of versions: %q", reads, data)
+		}
+		if failures > 5 {
+			break
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d reads while the object was rewritten", reads)
 }
