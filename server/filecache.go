@@ -232,6 +232,17 @@ func (n *notifyingBlobs) watch(path string) (valid func() bool) {
 	return func() bool { return ok && w.valid(epoch) }
 }
 
+// sync acts on every change the kernel reported so far (see
+// dirWatcher.sync).
+func (n *notifyingBlobs) sync() {
+	n.mu.RLock()
+	w := n.watcher
+	n.mu.RUnlock()
+	if w != nil {
+		w.sync()
+	}
+}
+
 // close stops watching.
 func (n *notifyingBlobs) close() {
 	n.mu.Lock()
@@ -276,7 +287,8 @@ func (s *Server) serveCached(w http.ResponseWriter, r *http.Request, c *cachedFi
 
 // fresh reports whether a cached copy may be served at time now. The
 // server's own writes drop copies at once, and so does every change to a
-// watched directory the kernel reports; a copy whose directories are
+// watched directory the kernel reported before the request (each request
+// acts on the kernel's queued reports first); a copy whose directories are
 // watched is also checked with a stat once every Config.FileRecheck, which
 // bounds how long a change the kernel does not report (another machine
 // writing over NFS, a write through mmap) can go unseen. A copy that is
@@ -286,8 +298,16 @@ func (s *Server) serveCached(w http.ResponseWriter, r *http.Request, c *cachedFi
 // the operator's restore from backup) is served as stored.
 func (s *Server) fresh(path string, c *cachedFile, now time.Time) bool {
 	t := now.UnixNano()
-	if c.watched && t-c.checked.Load() < int64(s.cfg.FileRecheck) {
-		return true
+	if c.watched {
+		// Act on what the kernel reported before this request first: the
+		// copy is then still cached only if nothing changed its file.
+		s.local.sync()
+		if cur, ok := s.files.get(path); !ok || cur != c {
+			return false
+		}
+		if t-c.checked.Load() < int64(s.cfg.FileRecheck) {
+			return true
+		}
 	}
 	id, err := statID(c.name)
 	if err != nil || id != c.id {

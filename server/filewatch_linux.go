@@ -41,6 +41,13 @@ type dirWatcher struct {
 	wds    map[int32]string
 	closed bool          // closed, or the kernel stopped telling: watch nothing more
 	epoch  atomic.Uint64 // counts removals of watches
+
+	// readMu is held while events are read and acted on, by the watching
+	// goroutine or by a request (sync), so that a request never runs
+	// beside events read and not yet acted on.
+	readMu sync.Mutex
+	rbuf   []byte
+	shut   bool // closed: the descriptor may be another file's soon
 }
 
 // newDirWatcher starts watching below root, calling changed for every
@@ -52,13 +59,21 @@ func newDirWatcher(root string, changed func(path string, tree bool)) (*dirWatch
 		return nil, os.NewSyscallError("inotify_init1", err)
 	}
 	w := &dirWatcher{root: root, fd: fd, changed: changed, file: os.NewFile(uintptr(fd), "inotify"),
-		dirs: map[string]int32{}, wds: map[int32]string{}}
-	go w.run()
+		dirs: map[string]int32{}, wds: map[int32]string{}, rbuf: make([]byte, 64<<10)}
+	rc, err := w.file.SyscallConn()
+	if err != nil {
+		w.file.Close()
+		return nil, err
+	}
+	go w.run(rc)
 	return w, nil
 }
 
 // close stops the watcher; every watch goes with its descriptor.
 func (w *dirWatcher) close() {
+	w.readMu.Lock()
+	w.shut = true
+	w.readMu.Unlock()
 	w.mu.Lock()
 	w.closed = true
 	w.epoch.Add(1)
@@ -109,23 +124,68 @@ func (w *dirWatcher) watch(path string) (epoch uint64, ok bool) {
 // valid reports whether no watch was removed since epoch.
 func (w *dirWatcher) valid(epoch uint64) bool { return w.epoch.Load() == epoch }
 
-func (w *dirWatcher) run() {
-	buf := make([]byte, 64<<10)
+// run acts on events as the kernel queues them, until the watcher is
+// closed or the kernel stops telling.
+func (w *dirWatcher) run(rc syscall.RawConn) {
+	var err error
+	rerr := rc.Read(func(uintptr) bool {
+		err = w.drain()
+		return err != nil // false: wait until there is more to read
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != errWatcherShut && !errors.Is(err, os.ErrClosed) {
+		w.fail()
+	}
+}
+
+var errWatcherShut = errors.New("the watcher is closed")
+
+// sync acts on every event the kernel queued before it was called: a
+// file changed before a request arrived is never served from the copy
+// read before the change. It costs one read that finds nothing, most of
+// the time.
+func (w *dirWatcher) sync() {
+	if err := w.drain(); err != nil && err != errWatcherShut {
+		w.fail()
+	}
+}
+
+// drain reads and acts on the queued events, until none is left.
+func (w *dirWatcher) drain() error {
+	w.readMu.Lock()
+	defer w.readMu.Unlock()
+	if w.shut {
+		return errWatcherShut
+	}
 	for {
-		n, err := w.file.Read(buf)
-		if err != nil {
-			if !errors.Is(err, os.ErrClosed) {
-				// The kernel stopped telling us: forget every copy; from
-				// now on copies are checked with a stat on every request.
-				w.mu.Lock()
-				w.closed = true
-				w.epoch.Add(1)
-				w.mu.Unlock()
-				w.changed("", true)
-			}
-			return
+		n, err := syscall.Read(w.fd, w.rbuf)
+		if n > 0 {
+			w.handle(w.rbuf[:n])
 		}
-		w.handle(buf[:n])
+		switch {
+		case err == syscall.EAGAIN:
+			return nil
+		case err == syscall.EINTR:
+		case err != nil:
+			return os.NewSyscallError("read inotify", err)
+		case n <= 0:
+			return errors.New("inotify: empty read")
+		}
+	}
+}
+
+// fail forgets every copy when the kernel stopped telling: from now on
+// copies are checked with a stat on every request.
+func (w *dirWatcher) fail() {
+	w.mu.Lock()
+	already := w.closed
+	w.closed = true
+	w.epoch.Add(1)
+	w.mu.Unlock()
+	if !already {
+		w.changed("", true)
 	}
 }
 

@@ -13,5 +13,6 @@ func newDirWatcher(root string, changed func(path string, tree bool)) (*dirWatch
 }
 
 func (w *dirWatcher) close()                           {}
+func (w *dirWatcher) sync()                            {}
 func (w *dirWatcher) watch(path string) (uint64, bool) { return 0, false }
 func (w *dirWatcher) valid(epoch uint64) bool          { return false }
