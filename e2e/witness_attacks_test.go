@@ -7,11 +7,13 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -68,9 +70,7 @@ func TestWitnessDownDelaysPublishing(t *testing.T) {
 	alice.MustRun("release", "upload", "patient", "1.0.0", WriteFile(t, dir, "patient-1.0.0.tar.gz", []byte("patient 1.0.0\n")))
 	dl := pinnedUser(t, srv, "patient")
 
-	if err := syscall.Kill(devWitnessPID(t, srv), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	release := takeDevWitnessDown(t, srv)
 	v2 := []byte("patient 2.0.0\n")
 	r := alice.MustRun("release", "upload", "patient", "2.0.0", WriteFile(t, dir, "patient-2.0.0.tar.gz", v2))
 	t.Logf("upload with the witness down: %s%s", r.Stdout, r.Stderr)
@@ -83,6 +83,7 @@ func TestWitnessDownDelaysPublishing(t *testing.T) {
 		}
 	}
 
+	release()
 	srv.Kill()
 	srv.Start()
 	deadline := time.Now().Add(20 * time.Second)
@@ -100,6 +101,53 @@ func TestWitnessDownDelaysPublishing(t *testing.T) {
 	if got := g.download(g.refresh(), "patient/2.0.0/patient-2.0.0.tar.gz"); string(got) != string(v2) {
 		t.Fatalf("go-tuf downloaded %q", got)
 	}
+}
+
+// takeDevWitnessDown kills srv's development witness with SIGKILL and
+// holds its port with a listener that drops every connection, so that no
+// witness answers there: on a shared database the replicas start the
+// development witness again within half a second (server/devwitness.go).
+// release frees the port.
+func takeDevWitnessDown(t *testing.T, srv *Server) (release func()) {
+	t.Helper()
+	var info struct {
+		DevWitness string `json:"dev_witness"`
+	}
+	b, err := os.ReadFile(filepath.Join(srv.Data, "repository.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(info.DevWitness, "http://")
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if err := syscall.Kill(devWitnessPID(t, srv), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 50; i++ {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				time.Sleep(10 * time.Millisecond) // not dead yet, or started again
+				continue
+			}
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					c.Close()
+				}
+			}()
+			var once sync.Once
+			release = func() { once.Do(func() { ln.Close() }) }
+			t.Cleanup(release)
+			return release
+		}
+	}
+	t.Fatalf("could not take the development witness's address %s", addr)
+	return nil
 }
 
 // cosignAtDevWitness posts one co-sign request to srv's development
