@@ -27,17 +27,7 @@ import (
 // directory.
 func devWitnessPID(t testing.TB, srv *Server) int {
 	t.Helper()
-	var info struct {
-		DevWitness string `json:"dev_witness"`
-	}
-	b, err := os.ReadFile(filepath.Join(srv.Data, "repository.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &info); err != nil || info.DevWitness == "" {
-		t.Fatalf("repository.json names no development witness (%v): %s", err, b)
-	}
-	want := []string{"witness", "serve", "--data", filepath.Join(srv.Data, "dev-witness"), "--addr", strings.TrimPrefix(info.DevWitness, "http://")}
+	want := []string{"witness", "serve", "--data", filepath.Join(srv.Data, "dev-witness"), "--addr", strings.TrimPrefix(srv.WitnessURL(), "http://")}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		raw, err := os.ReadFile(p)
@@ -110,17 +100,7 @@ func TestWitnessDownDelaysPublishing(t *testing.T) {
 // release frees the port.
 func takeDevWitnessDown(t *testing.T, srv *Server) (release func()) {
 	t.Helper()
-	var info struct {
-		DevWitness string `json:"dev_witness"`
-	}
-	b, err := os.ReadFile(filepath.Join(srv.Data, "repository.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &info); err != nil {
-		t.Fatal(err)
-	}
-	addr := strings.TrimPrefix(info.DevWitness, "http://")
+	addr := strings.TrimPrefix(srv.WitnessURL(), "http://")
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 		if err := syscall.Kill(devWitnessPID(t, srv), syscall.SIGKILL); err != nil {
 			t.Fatal(err)
@@ -155,21 +135,11 @@ func takeDevWitnessDown(t *testing.T, srv *Server) (release func()) {
 // witness's answer for it.
 func cosignAtDevWitness(t testing.TB, srv *Server, req witness.Request) witness.Result {
 	t.Helper()
-	var info struct {
-		DevWitness string `json:"dev_witness"`
-	}
-	b, err := os.ReadFile(filepath.Join(srv.Data, "repository.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &info); err != nil {
-		t.Fatal(err)
-	}
 	body, err := json.Marshal(witness.CosignRequest{Requests: []witness.Request{req}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Post(info.DevWitness+witness.PathCosign, "application/json", bytes.NewReader(body))
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Post(srv.WitnessURL()+witness.PathCosign, "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
