@@ -67,13 +67,7 @@ func benchUploads(b *testing.B, pg, s3 bool, replicas int) {
 		key := fmt.Sprintf("u%d", i)
 		u := NewMaintainer(b, first, key)
 		up := &uploader{signer: loadUserKey(b, u, key), project: fmt.Sprintf("bench-%d", i)}
-		for _, s := range servers {
-			v := *u
-			v.Repo = s.URL
-			v.Env = append(slices.Clone(u.Env), "HALLMARK_REPO="+s.URL)
-			v.MustRun("trust", s.URL, "--yes")
-			up.users = append(up.users, &v)
-		}
+		up.users = throughEvery(u, servers)
 		up.users[i%len(servers)].MustRun("project", "create", up.project, "--key", key)
 		ups = append(ups, up)
 	}

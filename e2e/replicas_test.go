@@ -257,13 +257,7 @@ func crashTrial(t *testing.T, kills, clients int) {
 		key := fmt.Sprintf("c%d", i)
 		u := NewMaintainer(t, first, key)
 		c := &client{signer: loadUserKey(t, u, key), project: nameInShard(t, fmt.Sprintf("trial%d", i), "")}
-		for _, s := range servers {
-			v := *u
-			v.Repo = s.URL
-			v.Env = append(slices.Clone(u.Env), "HALLMARK_REPO="+s.URL)
-			v.MustRun("trust", s.URL, "--yes")
-			c.users = append(c.users, &v)
-		}
+		c.users = throughEvery(u, servers)
 		c.users[i%len(servers)].MustRun("project", "create", c.project, "--key", key)
 		cls = append(cls, c)
 	}
@@ -481,4 +475,18 @@ func TestReplicaOfAnotherRepositoryIsRefused(t *testing.T) {
 	// a still publishes.
 	u := NewMaintainer(t, a, "alice")
 	u.MustRun("project", "create", "still-here", "--key", "alice")
+}
+
+// throughEvery is u as it talks to each of servers (the same keys and
+// state, the repository address changed), each trusting its server.
+func throughEvery(u *User, servers []*Server) []*User {
+	var out []*User
+	for _, s := range servers {
+		v := *u
+		v.Repo = s.URL
+		v.Env = append(slices.Clone(u.Env), "HALLMARK_REPO="+s.URL)
+		v.MustRun("trust", s.URL, "--yes")
+		out = append(out, &v)
+	}
+	return out
 }
