@@ -73,7 +73,7 @@ func admNewServer(t testing.TB) *Server {
 }
 
 func admServeArgs(s *Server, bundle string) []string {
-	args := []string{"serve", "--data", s.Data, "--addr", s.Addr}
+	args := []string{"serve", "--data", s.Data, "--addr", s.listenAddr()}
 	if bundle != "" {
 		args = append(args, "--init-bundle", bundle)
 	}
@@ -85,22 +85,7 @@ func admServeArgs(s *Server, bundle string) []string {
 // until it is healthy.
 func admServe(s *Server, bundle string) {
 	s.t.Helper()
-	s.cmd = s.command(admServeArgs(s, bundle)...)
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	hc := &http.Client{Timeout: 2 * time.Second}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		resp, err := hc.Get(s.URL + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-	}
-	s.Kill()
-	s.t.Fatalf("the production server did not become healthy; its output:\n%s", s.log)
+	s.launch(admServeArgs(s, bundle))
 }
 
 // admServeFails runs `hallmark serve` with bundle and requires it to exit

@@ -886,19 +886,23 @@ func sendWrite(t testing.TB, srv *Server, r writeRequest) (int, api.Error) {
 }
 
 // metricValue is the value of one series of the server's /metrics (0 when
-// the series is not there yet).
+// the series is not there yet), summed over its processes when it has
+// several replicas.
 func metricValue(t *testing.T, srv *Server, series string) float64 {
 	t.Helper()
-	for _, line := range strings.Split(httpGet(t, srv.URL+"/metrics", 200), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("/metrics: %q: %v", line, err)
+	var sum float64
+	for _, p := range srv.Processes() {
+		for _, line := range strings.Split(httpGet(t, p+"/metrics", 200), "\n") {
+			if v, ok := strings.CutPrefix(line, series+" "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatalf("/metrics: %q: %v", line, err)
+				}
+				sum += f
 			}
-			return f
 		}
 	}
-	return 0
+	return sum
 }
 
 // postWrite is sendWrite for goroutines: it reports errors.

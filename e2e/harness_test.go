@@ -49,8 +49,12 @@ func TestMain(m *testing.M) {
 //	sqlite       (the default) SQLite and a blob directory in the data directory
 //	postgres     a database of a throwaway PostgreSQL cluster; blobs in the data directory
 //	postgres+s3  PostgreSQL, and a bucket of a throwaway versitygw for the blobs
+//	replicas     PostgreSQL and S3 as above, with two replicas behind a
+//	             balancer: each server a test starts is two `hallmark serve`
+//	             processes on one database and bucket, and its URL hands each
+//	             connection to the next of them (see balancer)
 //
-// .ci/run runs the suite on each.
+// .ci/run runs the suite on sqlite and on replicas.
 const backendEnv = "HALLMARK_E2E_BACKEND"
 
 // backend returns the stores chosen by HALLMARK_E2E_BACKEND.
@@ -60,13 +64,17 @@ func backend(t testing.TB) (postgres, s3 bool) {
 		return false, false
 	case "postgres":
 		return true, false
-	case "postgres+s3":
+	case "postgres+s3", "replicas":
 		return true, true
 	default:
-		t.Fatalf("%s=%q: want sqlite, postgres or postgres+s3", backendEnv, b)
+		t.Fatalf("%s=%q: want sqlite, postgres, postgres+s3 or replicas", backendEnv, b)
 		return false, false
 	}
 }
+
+// replicated reports whether the servers tests start are two replicas
+// behind a balancer (HALLMARK_E2E_BACKEND=replicas).
+func replicated() bool { return os.Getenv(backendEnv) == "replicas" }
 
 // Server is a running `hallmark serve` process.
 type Server struct {
@@ -93,6 +101,11 @@ type Server struct {
 	// standby is a second process waiting to take over (StartStandby).
 	standby    *exec.Cmd
 	standbyLog *bytes.Buffer
+	// With HALLMARK_E2E_BACKEND=replicas, Addr is a balancer's in front
+	// of two replicas: this process, listening on own, and replica, which
+	// runs on a copy of Data made at each Start.
+	own     string
+	replica *Server
 }
 
 func freeAddr(t testing.TB) string {
@@ -117,10 +130,38 @@ func StartServer(t testing.TB, args ...string) *Server {
 
 // newServer returns a server on a free address with a new data directory
 // and new stores of the chosen backend (see backendEnv), not started yet.
+// With HALLMARK_E2E_BACKEND=replicas it is two replicas behind a balancer.
 func newServer(t testing.TB) *Server {
 	t.Helper()
 	pg, s3 := backend(t)
-	return newServerOn(t, pg, s3)
+	s := newServerOn(t, pg, s3)
+	if replicated() {
+		s.own = freeAddr(t)
+		s.replica = &Server{t: t, Data: filepath.Join(t.TempDir(), "data"), Addr: freeAddr(t), Database: s.Database,
+			Blobs: s.Blobs, Bucket: s.Bucket, stores: s.stores, env: s.env}
+		s.replica.URL = "http://" + s.replica.Addr
+		startBalancer(t, s.Addr, s.own, s.replica.Addr)
+	}
+	return s
+}
+
+// listenAddr is the address the server's (first) process listens on.
+func (s *Server) listenAddr() string {
+	if s.own != "" {
+		return s.own
+	}
+	return s.Addr
+}
+
+// Processes are the URLs of the server's processes themselves: one, or
+// with HALLMARK_E2E_BACKEND=replicas the two replicas behind URL. A test
+// that counts what the server saw (/metrics) asks each.
+func (s *Server) Processes() []string {
+	urls := []string{"http://" + s.listenAddr()}
+	if s.replica != nil {
+		urls = append(urls, s.replica.URL)
+	}
+	return urls
 }
 
 // newServerOn returns a server, not started yet, with new stores: a
@@ -179,29 +220,94 @@ func needBlobDir(t testing.TB) {
 // Start (re)starts the server process on its address and data directory.
 func (s *Server) Start() {
 	s.t.Helper()
-	s.cmd = s.command(append([]string{"serve", "--dev", "--data", s.Data, "--addr", s.Addr}, s.args...)...)
+	s.launch(append([]string{"serve", "--dev", "--data", s.Data, "--addr", s.listenAddr()}, s.args...))
+}
+
+// launch starts the server's process with args and waits until it is
+// healthy; then its replica, if it has one, on a fresh copy of the data
+// directory (what an operator copies to every replica: settings and online
+// key material), with the same flags but its own address and without an
+// init ceremony (the first process applied it to the shared database).
+func (s *Server) launch(args []string) {
+	s.t.Helper()
+	s.cmd = s.command(args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.URL + "/healthz")
+	s.awaitHealthy(s.cmd, "http://"+s.listenAddr())
+	if s.replica == nil {
+		return
+	}
+	r := s.replica
+	if err := os.RemoveAll(r.Data); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.CopyFS(r.Data, os.DirFS(s.Data)); err != nil {
+		s.t.Fatal(err)
+	}
+	r.Env = s.Env
+	var rargs []string
+	for i := 0; i < len(args); i++ {
+		switch args[i] {
+		case "--init-bundle":
+			i++
+		case "--data":
+			rargs = append(rargs, args[i], r.Data)
+			i++
+		case "--addr":
+			rargs = append(rargs, args[i], r.Addr)
+			i++
+		case "--pprof":
+			rargs = append(rargs, args[i], freeAddr(s.t))
+			i++
+		default:
+			rargs = append(rargs, args[i])
+		}
+	}
+	r.cmd = r.command(rargs...)
+	if err := r.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	r.awaitHealthy(r.cmd, r.URL)
+}
+
+// awaitHealthy waits until the process cmd answers /healthz at url.
+func (s *Server) awaitHealthy(cmd *exec.Cmd, url string) {
+	s.t.Helper()
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := hc.Get(url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return
 			}
 		}
-		if s.cmd.ProcessState != nil {
-			break
+		if exited(cmd) {
+			s.t.Fatalf("server exited before it became healthy; its output:\n%s", s.log)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	s.t.Fatalf("server did not become healthy; its output:\n%s", s.log)
 }
 
-// Stop stops the server gracefully, and its standby if one waits.
+// exited reports whether the child process cmd has exited (a zombie
+// nobody waited for yet).
+func exited(cmd *exec.Cmd) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		return true
+	}
+	// pid (comm) STATE ...: comm may hold spaces and parentheses.
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return strings.HasPrefix(rest, "Z") || strings.HasPrefix(rest, "X")
+}
+
+// Stop stops the server gracefully, and its standby if one waits, and its
+// replica if it has one.
 func (s *Server) Stop() {
+	if s.replica != nil {
+		s.replica.Stop()
+	}
 	if s.standby != nil {
 		s.standby.Process.Kill()
 		s.standby.Wait()
@@ -228,7 +334,7 @@ func (s *Server) Stop() {
 func (s *Server) StartStandby() {
 	s.t.Helper()
 	running, runningLog := s.cmd, s.log
-	s.standby = s.command(append([]string{"serve", "--dev", "--data", s.Data, "--addr", s.Addr, "--standby"}, s.args...)...)
+	s.standby = s.command(append([]string{"serve", "--dev", "--data", s.Data, "--addr", s.listenAddr(), "--standby"}, s.args...)...)
 	s.standbyLog, s.log = s.log, runningLog
 	s.cmd = running
 	if err := s.standby.Start(); err != nil {
@@ -244,7 +350,7 @@ func (s *Server) AwaitTakeOver() time.Duration {
 	s.cmd, s.log, s.standby = s.standby, s.standbyLog, nil
 	hc := &http.Client{Timeout: 2 * time.Second}
 	for time.Since(start) < 60*time.Second {
-		if resp, err := hc.Get(s.URL + "/healthz"); err == nil {
+		if resp, err := hc.Get("http://" + s.listenAddr() + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return time.Since(start)
@@ -256,8 +362,12 @@ func (s *Server) AwaitTakeOver() time.Duration {
 	return 0
 }
 
-// Kill stops the server with SIGKILL, as a crash would.
+// Kill stops the server with SIGKILL, as a crash would; both replicas
+// when it has two.
 func (s *Server) Kill() {
+	if s.replica != nil {
+		s.replica.Kill()
+	}
 	if s.cmd == nil {
 		return
 	}
@@ -266,8 +376,13 @@ func (s *Server) Kill() {
 	s.cmd = nil
 }
 
-// Log returns the server's output so far.
-func (s *Server) Log() string { return s.log.String() }
+// Log returns the server's output so far (its replica's after it).
+func (s *Server) Log() string {
+	if s.replica != nil && s.replica.log != nil {
+		return s.log.String() + "\n--- the second replica ---\n" + s.replica.log.String()
+	}
+	return s.log.String()
+}
 
 // BlobPath is the file behind a served path ("metadata/0/timestamp.json"),
 // in the blob directory or in the bucket's directory of the S3 server.

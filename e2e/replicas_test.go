@@ -490,3 +490,42 @@ func throughEvery(u *User, servers []*Server) []*User {
 	}
 	return out
 }
+
+// TestSuiteServersAreTwoReplicas: with HALLMARK_E2E_BACKEND=replicas the
+// servers every other test starts are two replicas behind a balancer, and
+// both take part: after a maintainer's commands (each a new connection),
+// each replica has answered writes and reads of metadata.
+func TestSuiteServersAreTwoReplicas(t *testing.T) {
+	if !replicated() {
+		t.Skipf("this checks the two-replica setup of %s=replicas", backendEnv)
+	}
+	srv := StartServer(t)
+	if got := len(srv.Processes()); got != 2 {
+		t.Fatalf("the server has %d processes, want 2", got)
+	}
+	alice := NewMaintainer(t, srv, "alice")
+	alice.MustRun("project", "create", "both-replicas", "--key", "alice")
+	dir := t.TempDir()
+	for _, v := range []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0"} {
+		alice.MustRun("release", "upload", "both-replicas", v, WriteFile(t, dir, "both-"+v+".tar.gz", []byte(v)), "--key", "alice")
+	}
+	for _, p := range srv.Processes() {
+		var writes, reads float64
+		for _, line := range strings.Split(httpGet(t, p+"/metrics", 200), "\n") {
+			if !strings.HasPrefix(line, "hallmark_http_requests_total{") {
+				continue
+			}
+			f, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			switch {
+			case strings.Contains(line, `route="POST /api/v1/projects`):
+				writes += f
+			case strings.Contains(line, `route="GET /metadata/"`):
+				reads += f
+			}
+		}
+		t.Logf("%s answered %v writes and %v metadata reads", p, writes, reads)
+		if writes == 0 || reads == 0 {
+			t.Errorf("replica %s answered %v writes and %v metadata reads; want both to take part", p, writes, reads)
+		}
+	}
+}
