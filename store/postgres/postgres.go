@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,19 @@ import (
 // DB is a PostgreSQL state store.
 type DB struct {
 	pool *pgxpool.Pool
+	// Publications committed concurrently (the publishing loops of many
+	// shards) are committed in one transaction of one batch, group commit:
+	// three round trips for the group instead of three each. commits
+	// admits one group at a time; queue holds those waiting for the next.
+	commits sync.Mutex
+	queueMu sync.Mutex
+	queue   []*commitRequest
+}
+
+// commitRequest is one publication waiting for a group commit.
+type commitRequest struct {
+	pub  store.Publication
+	done chan error
 }
 
 var _ store.State = (*DB)(nil)
@@ -405,10 +419,60 @@ func (d *DB) DeletePending(ctx context.Context, id string) error {
 	return err
 }
 
-// Commit implements store.State: the publication is one transaction, its
-// statements sent as one batch.
+// Commit implements store.State. Publications committed concurrently are
+// written in one transaction, their statements in one batch; when one of
+// them fails or conflicts, the group is rolled back and each is committed
+// alone, so each caller gets its own answer.
 func (d *DB) Commit(ctx context.Context, p store.Publication) error {
-	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return writePublication(ctx, tx, p) })
+	req := &commitRequest{pub: p, done: make(chan error, 1)}
+	d.queueMu.Lock()
+	d.queue = append(d.queue, req)
+	d.queueMu.Unlock()
+	d.commits.Lock()
+	select {
+	case err := <-req.done:
+		// A committer before us took this publication into its group.
+		d.commits.Unlock()
+		return err
+	default:
+	}
+	d.queueMu.Lock()
+	group := d.queue
+	d.queue = nil
+	d.queueMu.Unlock()
+	// The group runs to completion even if this caller gives up: the
+	// others wait for it.
+	func() {
+		defer d.commits.Unlock()
+		d.commitGroup(context.WithoutCancel(ctx), group)
+	}()
+	return <-req.done
+}
+
+// commitGroup commits a group of publications and answers each.
+func (d *DB) commitGroup(ctx context.Context, group []*commitRequest) {
+	if len(group) > 1 {
+		pubs := make([]store.Publication, len(group))
+		for i, r := range group {
+			pubs[i] = r.pub
+		}
+		if err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return writePublications(ctx, tx, pubs...) }); err == nil {
+			for _, r := range group {
+				r.done <- nil
+			}
+			return
+		}
+		// Rare (a replica that raced this one, a refused row): find out
+		// which, one at a time.
+	}
+	for _, r := range group {
+		r.done <- d.commitOne(ctx, r.pub)
+	}
+}
+
+// commitOne commits one publication in its own transaction.
+func (d *DB) commitOne(ctx context.Context, p store.Publication) error {
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return writePublications(ctx, tx, p) })
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation: a racing insert won
 		return fmt.Errorf("%w: %s", store.ErrConflict, pgErr.Message)
@@ -422,11 +486,38 @@ type check struct {
 	failed   string // when it failed: "failed to ..."
 }
 
-// writePublication queues every statement of a publication in one batch
-// and reads the results in order.
-func writePublication(ctx context.Context, tx pgx.Tx, p store.Publication) error {
+// writePublications queues every statement of the publications in one
+// batch and reads the results in order.
+func writePublications(ctx context.Context, tx pgx.Tx, pubs ...store.Publication) error {
 	b := &pgx.Batch{}
 	var checks []check
+	for _, p := range pubs {
+		var err error
+		if checks, err = queuePublication(b, checks, p); err != nil {
+			return err
+		}
+	}
+	if len(checks) == 0 {
+		return nil
+	}
+	results := tx.SendBatch(ctx, b)
+	for _, c := range checks {
+		tag, err := results.Exec()
+		if err != nil {
+			results.Close()
+			return fmt.Errorf("failed to %s: %w", c.failed, err)
+		}
+		if c.conflict != "" && tag.RowsAffected() == 0 {
+			results.Close()
+			return fmt.Errorf("%w: %s", store.ErrConflict, c.conflict)
+		}
+	}
+	return results.Close()
+}
+
+// queuePublication adds the statements of a publication to b, and what
+// each must do to checks.
+func queuePublication(b *pgx.Batch, checks []check, p store.Publication) ([]check, error) {
 	queue := func(c check, sql string, args ...any) {
 		b.Queue(sql, args...)
 		checks = append(checks, c)
@@ -465,7 +556,7 @@ func writePublication(ctx context.Context, tx pgx.Tx, p store.Publication) error
 	for _, shard := range shards {
 		w, err := json.Marshal(byShard[shard])
 		if err != nil {
-			return err
+			return nil, err
 		}
 		queue(check{failed: "record the files to write"}, `INSERT INTO settings (key, value) VALUES ($1, $2)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, writtenKey(shard), string(w))
@@ -479,20 +570,5 @@ func writePublication(ctx context.Context, tx pgx.Tx, p store.Publication) error
 			`INSERT INTO audit (time, project, action, detail, keyids) VALUES ($1, $2, $3, $4, $5)`,
 			a.Time, a.Project, a.Action, a.Detail, ids)
 	}
-	if len(checks) == 0 {
-		return nil
-	}
-	results := tx.SendBatch(ctx, b)
-	for _, c := range checks {
-		tag, err := results.Exec()
-		if err != nil {
-			results.Close()
-			return fmt.Errorf("failed to %s: %w", c.failed, err)
-		}
-		if c.conflict != "" && tag.RowsAffected() == 0 {
-			results.Close()
-			return fmt.Errorf("%w: %s", store.ErrConflict, c.conflict)
-		}
-	}
-	return results.Close()
+	return checks, nil
 }

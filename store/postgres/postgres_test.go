@@ -122,3 +122,15 @@ func TestProjectLikeFillsSkeletonsOfOldDatabases(t *testing.T) {
 	defer again.Close()
 	storetest.CheckProjectLike(t, again, false)
 }
+
+// A group of publications committed together (group commit): the ones
+// that conflict leave nothing behind, every other one is committed whole,
+// and each caller gets its own answer.
+func TestGroupCommitIsolatesARefusedPublication(t *testing.T) {
+	db, err := postgres.Open(ctx, migrated(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.CheckGroupCommitIsolatesARefusedPublication(t, db, postgres.GroupHold(db))
+}
