@@ -35,15 +35,13 @@ func (r *repo) loadTargets(shard, role string) *tufmeta.Targets {
 	return md
 }
 
-// TestReviewRejectedClaimLeavesNewBinIntact: a claim ceremony of two projects
-// of one shard, where the second claim is refused (its new-bin delegation
-// changed after the admins' tool read it), must change nothing. claimEffects
-// removes the first project from new.<shard> inside its loop, before it looks
-// at the second, and never undoes it: the refused ceremony still publishes a
-// new.<shard> without the first project, which the claimed bin does not
-// delegate either. The project vanishes for every client, and the admins can
-// no longer claim it ("not waiting to be claimed").
-func TestReviewRejectedClaimLeavesNewBinIntact(t *testing.T) {
+// TestRejectedClaimLeavesNewBinIntact: a claim ceremony of two projects of
+// one shard, where the second claim is refused (its new-bin delegation
+// changed after the admins' tool read it), changes nothing. (It once
+// removed the first project from new.<shard> before looking at the second
+// and never undid it: the project vanished for every client, and the
+// admins could no longer claim it.)
+func TestRejectedClaimLeavesNewBinIntact(t *testing.T) {
 	r := newRepo(t)
 	names := sameShard("pkg-0", 2)
 	shard := layout.ShardOf(names[0], shards)
@@ -116,14 +114,12 @@ func newFlakyRepo(t *testing.T) (*repo, *flakyBlobs) {
 	return r, fb
 }
 
-// TestReviewRepairForgetsEarlierPublication: a publish whose versioned
-// metadata writes fail after the commit reports success ("Repair writes the
-// files"). Repair only knows the Written list of the *last* publication of
-// the shard, so if any other change of the shard publishes before Repair
-// runs (it runs every --renew-every, 10 minutes by default), the missing
-// file is never written: the live snapshot names a role file that is not
-// served, and the project cannot be read by any client, for good.
-func TestReviewRepairForgetsEarlierPublication(t *testing.T) {
+// TestRepairKeepsEarlierPublication: a publication whose versioned metadata
+// files failed to be written after the commit is repaired even when
+// another change of the shard publishes before Repair runs. (Repair once
+// knew only the last publication's files, so the missing file was never
+// written and the project could not be read by any client, for good.)
+func TestRepairKeepsEarlierPublication(t *testing.T) {
 	r, fb := newFlakyRepo(t)
 	names := sameShard("pkg-0", 2)
 	shard := layout.ShardOf(names[0], shards)
@@ -140,13 +136,13 @@ func TestReviewRepairForgetsEarlierPublication(t *testing.T) {
 	r.checkShardServed(shard)
 }
 
-// TestReviewRemoveThenReaddInOneBatchDeletesLiveBlob: two changes of one
-// project land in the same batch: the first removes a file, the second puts
-// it back with the same content (allowed: same sha256). putTarget skips the
-// upload because the blob still exists, and after the commit the batch
-// deletes the blob the first change removed: the published releases role
-// lists a file that is no longer served.
-func TestReviewRemoveThenReaddInOneBatchDeletesLiveBlob(t *testing.T) {
+// TestRemoveThenReaddInOneBatchKeepsTheBlob: two changes of one project in
+// one batch, the first removing a file, the second putting it back with
+// the same content (allowed: same sha256), leave the file served. (The
+// batch once skipped the upload because the blob existed, then deleted the
+// blob the first change removed: the releases role listed a file no longer
+// served.)
+func TestRemoveThenReaddInOneBatchKeepsTheBlob(t *testing.T) {
 	r := newRepo(t)
 	const p = "pkg-0"
 	r.mustAccept(createChange(t, p, alice, r.clock.Now()))

@@ -10,13 +10,13 @@ import (
 	"hallmark.dev/hallmark/validation"
 )
 
-// TestReviewKeyAliasedByHexCase: CheckKeys promises "no key is named twice",
-// but it compares key ids only. The same ed25519 key written with upper-case
-// hex is another JSON object, so it has another (true) key id and passes as
-// a second key. One holder then signs twice, under both ids, and meets a
-// threshold of 2 on their own — in Hallmark's validation and in every TUF
+// TestKeyAliasedByHexCaseIsRefused: CheckKeys promises "no key is named
+// twice", by key material, not only key id. The same ed25519 key written
+// with upper-case hex is another JSON object with another (true) key id;
+// passed as a second key, one holder would sign twice, under both ids, and
+// meet a threshold of 2 alone — in Hallmark's validation and in every TUF
 // client, which count signatures by key id.
-func TestReviewKeyAliasedByHexCase(t *testing.T) {
+func TestKeyAliasedByHexCaseIsRefused(t *testing.T) {
 	lower := alice.Public().TUF()
 	upper := &metadata.Key{Type: lower.Type, Scheme: lower.Scheme, Value: metadata.KeyVal{PublicKey: strings.ToUpper(lower.Value.PublicKey)}}
 	lowerID, _ := lower.ID()

@@ -17,13 +17,14 @@ import (
 	"hallmark.dev/hallmark/validation"
 )
 
-func reviewKey(b byte, label string) *signing.Key {
+// fixedKey is a key derived from a repeated byte: the same key in every run.
+func fixedKey(b byte, label string) *signing.Key {
 	return signing.FromSeed(bytes.Repeat([]byte{b}, 32), label)
 }
 
-// reviewInit is an init ceremony of a 1-shard repository signed by admin 1
+// foreignClaimInit is an init ceremony of a 1-shard repository signed by admin 1
 // (root-1, targets, claim) and waiting for admin 2 (root-2), root 2 of 2.
-func reviewInit(t *testing.T) (*ceremony.Bundle, []*signing.Key, validation.Env) {
+func foreignClaimInit(t *testing.T) (*ceremony.Bundle, []*signing.Key, validation.Env) {
 	t.Helper()
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	secret := bytes.Repeat([]byte{9}, signing.OnlineSecretSize)
@@ -31,7 +32,7 @@ func reviewInit(t *testing.T) (*ceremony.Bundle, []*signing.Key, validation.Env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r1, r2, tk, ck := reviewKey(1, "root-1"), reviewKey(2, "root-2"), reviewKey(3, "targets"), reviewKey(4, "claim")
+	r1, r2, tk, ck := fixedKey(1, "root-1"), fixedKey(2, "root-2"), fixedKey(3, "targets"), fixedKey(4, "claim")
 	b, _, err := admin.Init(admin.InitParams{
 		Online: online, Root: []signing.PublicKey{r1.Public(), r2.Public()}, RootThreshold: 2,
 		Targets: []signing.PublicKey{tk.Public()}, TargetsThreshold: 1,
@@ -43,16 +44,15 @@ func reviewInit(t *testing.T) (*ceremony.Bundle, []*signing.Key, validation.Env)
 	return b, []*signing.Key{r1, tk, ck, r2}, validation.Env{Policy: layout.DefaultPolicy(), Now: now}
 }
 
-// TestReviewInitBundleNotExplained: admin 2's tool checks an init ceremony
-// (Check with no base) without looking at the claimed bins' delegations or
-// at the trust summary it carries. Admin 1 can pre-claim project names for
-// a key of their own (a terminating delegation that will shadow whoever
-// creates "requests" later), or hand out a trust.json with other root keys;
-// admin 2 is shown neither.
-func TestReviewInitBundleNotExplained(t *testing.T) {
-	mallory := reviewKey(66, "mallory")
+// TestInitBundleIsExplained: admin 2's tool, checking an init ceremony,
+// shows the claimed bins' delegations and the trust summary it carries, so
+// admin 1 cannot pre-claim project names for a key of their own (a
+// terminating delegation that would shadow whoever creates "requests"
+// later) or hand out a trust.json with other root keys unseen.
+func TestInitBundleIsExplained(t *testing.T) {
+	mallory := fixedKey(66, "mallory")
 	t.Run("pre-claimed name", func(t *testing.T) {
-		b, keys, env := reviewInit(t)
+		b, keys, env := foreignClaimInit(t)
 		r, err := b.Changes[0].Decode()
 		if err != nil {
 			t.Fatal(err)
@@ -71,7 +71,7 @@ func TestReviewInitBundleNotExplained(t *testing.T) {
 		}
 	})
 	t.Run("trust summary", func(t *testing.T) {
-		b, _, env := reviewInit(t)
+		b, _, env := foreignClaimInit(t)
 		b.Trust = &trust.File{Shards: 1, RootKeys: map[string]*metadata.Key{mallory.ID(): mallory.Public().TUF()}, RootThreshold: 1, RootVersion: 1}
 		rep, err := admin.Check(b, admin.Base{}, env, nil)
 		if err == nil {
