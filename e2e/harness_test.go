@@ -153,6 +153,33 @@ func (s *Server) listenAddr() string {
 	return s.Addr
 }
 
+// DataDirs are the data directories of the server's processes: its own,
+// and its replica's copy.
+func (s *Server) DataDirs() []string {
+	if s.replica != nil {
+		return []string{s.Data, s.replica.Data}
+	}
+	return []string{s.Data}
+}
+
+// CopyToReplicas copies files of the data directory into its replica's, as
+// an operator copies a prepared online key rotation to every replica.
+func (s *Server) CopyToReplicas(names ...string) {
+	s.t.Helper()
+	if s.replica == nil {
+		return
+	}
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(s.Data, n))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(s.replica.Data, n), b, 0o600); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+}
+
 // Processes are the URLs of the server's processes themselves: one, or
 // with HALLMARK_E2E_BACKEND=replicas the two replicas behind URL. A test
 // that counts what the server saw (/metrics) asks each.

@@ -14,10 +14,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/server"
 )
 
 // softHSMModule is where Debian's softhsm2 package installs its PKCS#11
@@ -296,12 +298,9 @@ func TestOnlineKeysOnAToken(t *testing.T) {
 	// Rotation from the token to a derived secret...
 	next := filepath.Join(t.TempDir(), "next.json")
 	a.MustRun("admin", "prepare", "--data", srv.Data, "--rotate-online", "-o", next)
+	srv.CopyToReplicas("online.secret.next")
 	admSays(t, "rotate online to a secret", a.MustRun("admin", "rotate", "online", "--online-keys", next, "--keys", keys, "--yes").Stderr, "published in 16 shard(s)")
-	for file, want := range map[string]bool{"online.secret": true, "online.token": false, "online.secret.next": false} {
-		if _, err := os.Stat(filepath.Join(srv.Data, file)); (err == nil) != want {
-			t.Fatalf("after the rotation to a secret, %s exists: %v", file, err == nil)
-		}
-	}
+	awaitOnlineFiles(t, srv, "after the rotation to a secret", map[string]bool{"online.secret": true, "online.token": false, "online.secret.next": false})
 	upload("2.0.0")
 	if k := timestampKey(); k.Type != metadata.KeyTypeEd25519 {
 		t.Fatalf("after the rotation to a secret the timestamp key is %s; want ed25519", k.Type)
@@ -310,12 +309,9 @@ func TestOnlineKeysOnAToken(t *testing.T) {
 	// ...and back to new keys on the token.
 	next2 := filepath.Join(t.TempDir(), "next2.json")
 	a.MustRun("admin", "prepare", "--data", srv.Data, "--rotate-online", "--online-token", uri, "--module", softHSMModule, "-o", next2)
+	srv.CopyToReplicas("online.token.next")
 	admSays(t, "rotate online to the token", a.MustRun("admin", "rotate", "online", "--online-keys", next2, "--keys", keys, "--yes").Stderr, "published in 16 shard(s)")
-	for file, want := range map[string]bool{"online.secret": false, "online.token": true, "online.token.next": false} {
-		if _, err := os.Stat(filepath.Join(srv.Data, file)); (err == nil) != want {
-			t.Fatalf("after the rotation to the token, %s exists: %v", file, err == nil)
-		}
-	}
+	awaitOnlineFiles(t, srv, "after the rotation to the token", map[string]bool{"online.secret": false, "online.token": true, "online.token.next": false})
 	upload("3.0.0")
 	if k := timestampKey(); k.Type != metadata.KeyTypeECDSA_SHA2_P256 {
 		t.Fatalf("after the rotation back to the token the timestamp key is %s", k.Type)
@@ -333,5 +329,32 @@ func TestOnlineKeysOnAToken(t *testing.T) {
 	js := newTufJS(t, node, jsDir, srv, shard, roots[shard])
 	if got := js.mustGet(layout.FilePath("svc", "4.0.0", "svc-4.0.0.tar.gz"), t.TempDir()); !bytes.Equal(got, v4) {
 		t.Fatal("tuf-js downloaded other bytes of svc 4.0.0")
+	}
+}
+
+// awaitOnlineFiles waits until the online key files of every data
+// directory of srv are as want says (name: exists): at once on the
+// replica that received a rotation ceremony, within server.RefreshEvery on
+// any other.
+func awaitOnlineFiles(t *testing.T, srv *Server, when string, want map[string]bool) {
+	t.Helper()
+	for _, dir := range srv.DataDirs() {
+		ok := func() bool {
+			for file, exists := range want {
+				if _, err := os.Stat(filepath.Join(dir, file)); (err == nil) != exists {
+					return false
+				}
+			}
+			return true
+		}
+		deadline := time.Now().Add(server.RefreshEvery + 5*time.Second)
+		for !ok() && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		for file, exists := range want {
+			if _, err := os.Stat(filepath.Join(dir, file)); (err == nil) != exists {
+				t.Fatalf("%s, %s exists in %s: %v", when, file, dir, err == nil)
+			}
+		}
 	}
 }

@@ -47,7 +47,16 @@ func TestReleaseUploadRetriesAndLookAlikeVersions(t *testing.T) {
 // the server, promptly; the CLI interrupted by Ctrl-C says what happened.
 func TestInterruptedUpload(t *testing.T) {
 	srv := StartServer(t)
-	staging := filepath.Join(srv.Data, "staging")
+	// The replica that takes the upload stages it in its own data
+	// directory.
+	staged := func() int {
+		n := 0
+		for _, dir := range srv.DataDirs() {
+			files, _ := os.ReadDir(filepath.Join(dir, "staging"))
+			n += len(files)
+		}
+		return n
+	}
 
 	// A client that sends 2 MiB of a file (beyond what is staged in memory)
 	// and then disappears.
@@ -71,11 +80,11 @@ func TestInterruptedUpload(t *testing.T) {
 	part.Write([]byte(`{"project":"x"}`))
 	file, _ := mw.CreateFormFile("x/1.0.0/big.bin", "big.bin")
 	file.Write(bytes.Repeat([]byte("x"), 2<<20))
-	waitFor(t, 10*time.Second, "a staged file", func() bool { n, _ := os.ReadDir(staging); return len(n) > 0 })
+	waitFor(t, 10*time.Second, "a staged file", func() bool { return staged() > 0 })
 	cancel()
 	pw.CloseWithError(context.Canceled)
 	<-done
-	waitFor(t, 5*time.Second, "the staging directory to be empty", func() bool { n, _ := os.ReadDir(staging); return len(n) == 0 })
+	waitFor(t, 5*time.Second, "the staging directory to be empty", func() bool { return staged() == 0 })
 
 	// The CLI, interrupted while it uploads a large file.
 	alice := NewMaintainer(t, srv, "alice")
@@ -91,7 +100,7 @@ func TestInterruptedUpload(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "the upload to reach the server", func() bool { n, _ := os.ReadDir(staging); return len(n) > 0 })
+	waitFor(t, 60*time.Second, "the upload to reach the server", func() bool { return staged() > 0 })
 	cmd.Process.Signal(syscall.SIGINT)
 	err = cmd.Wait()
 	if err == nil {
@@ -100,7 +109,7 @@ func TestInterruptedUpload(t *testing.T) {
 	if !strings.Contains(stderr.String(), "interrupted before the repository answered") {
 		t.Errorf("an interrupted upload says:\n%s", stderr.String())
 	}
-	waitFor(t, 5*time.Second, "the staging directory to be empty", func() bool { n, _ := os.ReadDir(staging); return len(n) == 0 })
+	waitFor(t, 5*time.Second, "the staging directory to be empty", func() bool { return staged() == 0 })
 	alice.MustFail("has no version 1.0.0", "get", "stop-demo@1.0.0", "-o", t.TempDir())
 }
 

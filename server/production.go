@@ -231,11 +231,14 @@ const nextSecretFile = "online.secret.next"
 // secrets are the online keys in force and, during an online key rotation,
 // the next ones: each derived from an online secret or kept on a token.
 type secrets struct {
-	dir  string
-	pin  []byte // the PIN of the token of the online keys, if they are on one
-	mu   sync.RWMutex
-	cur  onlineSource
-	next onlineSource
+	dir string
+	pin []byte // the PIN of the token of the online keys, if they are on one
+	// promote admits one PromoteOnlineSecret at a time: a replica runs it
+	// after the ceremonies it receives and every second.
+	promote sync.Mutex
+	mu      sync.RWMutex
+	cur     onlineSource
+	next    onlineSource
 }
 
 func (s *secrets) current(shard, role string) (*signing.Key, error) {
@@ -313,6 +316,8 @@ func prepareOnlineRotation(dir string, tok *OnlineToken) (*ceremony.OnlineKeys, 
 // root names the next keys: the next secret becomes the secret in force and
 // the old one is deleted. It reports whether it promoted.
 func (r *Repo) PromoteOnlineSecret(ctx context.Context) (bool, error) {
+	r.sec.promote.Lock()
+	defer r.sec.promote.Unlock()
 	for _, shard := range layout.ShardIDs(r.Info.Shards) {
 		k, err := r.sec.nextKey(shard, layout.RoleTimestamp)
 		if err != nil {

@@ -14,8 +14,8 @@ import (
 // copies are checked against the file (fresh).
 const RefreshEvery = time.Second
 
-// RunRefresh re-reads the blocked projects and the settings every interval
-// until ctx ends. A server whose state no other process changes has no
+// RunRefresh re-reads the blocked projects and the settings every interval,
+// and runs Config.AfterCeremony, until ctx ends. A server whose state no other process changes has no
 // need of it.
 func (s *Server) RunRefresh(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
@@ -28,5 +28,11 @@ func (s *Server) RunRefresh(ctx context.Context, every time.Duration) {
 		}
 		s.refreshBlocked(ctx)
 		s.loadSettings(ctx)
+		// A ceremony published through another replica is followed here
+		// as through this one (an online key rotation is finished, each
+		// replica in its own data directory). Cheap when nothing follows.
+		if s.cfg.AfterCeremony != nil {
+			s.cfg.AfterCeremony(ctx)
+		}
 	}
 }

@@ -152,6 +152,12 @@ func (l *Lock) TryShard(ctx context.Context, slot int) (bool, error) {
 	return ok, nil
 }
 
+// pingTimeout is how long a check of the lock's connection may take before
+// the lock counts as lost. A healthy database answers in milliseconds; a
+// starved machine (a loaded CI runner) took over 2 s, and giving up then
+// closed a healthy session, dropped its leases and stopped the server.
+const pingTimeout = 10 * time.Second
+
 // watch pings the lock's connection until it fails or the lock is
 // released.
 func (l *Lock) watch(ctx context.Context, every time.Duration) {
@@ -164,11 +170,11 @@ func (l *Lock) watch(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, every)
 		l.mu.Lock()
+		pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 		err := l.conn.Ping(pctx)
-		l.mu.Unlock()
 		cancel()
+		l.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
 			close(l.lost)
 			return
