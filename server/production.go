@@ -239,7 +239,16 @@ type secrets struct {
 	mu      sync.RWMutex
 	cur     onlineSource
 	next    onlineSource
+	// nextErr is why the next keys could not be opened, and nextStamp the
+	// next keys' files as they were then: opening is not tried again
+	// until they change (each try of a token is a login, and a token
+	// locks after a few wrong PINs).
+	nextErr   error
+	nextStamp string
 }
+
+// errNoRotation says no online key rotation is prepared.
+var errNoRotation = errors.New("no online key rotation is prepared")
 
 func (s *secrets) current(shard, role string) (*signing.Key, error) {
 	s.mu.RLock()
@@ -255,13 +264,23 @@ func (s *secrets) nextKey(shard, role string) (*signing.Key, error) {
 	next := s.next
 	s.mu.RUnlock()
 	if next == nil {
-		_, errT := os.Stat(filepath.Join(s.dir, nextOnlineTokenFile))
-		_, errS := os.Stat(filepath.Join(s.dir, nextSecretFile))
+		infoT, errT := os.Stat(filepath.Join(s.dir, nextOnlineTokenFile))
+		infoS, errS := os.Stat(filepath.Join(s.dir, nextSecretFile))
 		if errT != nil && errS != nil {
-			return nil, errors.New("no online key rotation is prepared")
+			return nil, errNoRotation
+		}
+		stamp := fmt.Sprint(fileStamp(infoT), fileStamp(infoS))
+		s.mu.RLock()
+		failed, failedStamp := s.nextErr, s.nextStamp
+		s.mu.RUnlock()
+		if failed != nil && failedStamp == stamp {
+			return nil, failed
 		}
 		n, err := loadSource(s.dir, true, false, s.pin)
 		if err != nil {
+			s.mu.Lock()
+			s.nextErr, s.nextStamp = err, stamp
+			s.mu.Unlock()
 			return nil, err
 		}
 		s.mu.Lock()
@@ -314,14 +333,20 @@ func prepareOnlineRotation(dir string, tok *OnlineToken) (*ceremony.OnlineKeys, 
 
 // PromoteOnlineSecret finishes an online key rotation once every shard's
 // root names the next keys: the next secret becomes the secret in force and
-// the old one is deleted. It reports whether it promoted.
+// the old one is deleted. It reports whether it promoted. A server runs it
+// after each ceremony it publishes and, with replicas, every second (a
+// ceremony may come through another replica); it reads one root while the
+// rotation waits for its ceremony.
 func (r *Repo) PromoteOnlineSecret(ctx context.Context) (bool, error) {
 	r.sec.promote.Lock()
 	defer r.sec.promote.Unlock()
 	for _, shard := range layout.ShardIDs(r.Info.Shards) {
 		k, err := r.sec.nextKey(shard, layout.RoleTimestamp)
+		if errors.Is(err, errNoRotation) {
+			return false, nil
+		}
 		if err != nil {
-			return false, nil // no rotation in progress
+			return false, fmt.Errorf("the next online keys cannot be used: %w", err)
 		}
 		rf, err := r.State.Role(ctx, shard, layout.RoleRoot)
 		if err != nil {
@@ -355,4 +380,13 @@ func (r *Repo) PromoteOnlineSecret(ctx context.Context) (bool, error) {
 	// keys, and a token session ends with the process.
 	r.sec.cur, r.sec.next = r.sec.next, nil
 	return true, nil
+}
+
+// fileStamp identifies a file's version for nextKey's retry rule ("" when
+// it is absent).
+func fileStamp(info os.FileInfo) string {
+	if info == nil {
+		return ""
+	}
+	return fmt.Sprint(info.Size(), info.ModTime().UnixNano())
 }

@@ -15,8 +15,8 @@ import (
 const RefreshEvery = time.Second
 
 // RunRefresh re-reads the blocked projects and the settings every interval,
-// and runs Config.AfterCeremony, until ctx ends. A server whose state no other process changes has no
-// need of it.
+// and runs Config.AfterCeremony, until ctx ends. A server whose state no
+// other process changes has no need of it.
 func (s *Server) RunRefresh(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()

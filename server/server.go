@@ -49,7 +49,9 @@ type Config struct {
 	// (0: no limit).
 	CreateRate int
 	// AfterCeremony runs after a ceremony published in every shard (the
-	// server finishes an online key rotation there).
+	// server finishes an online key rotation there), and with replicas
+	// every second (RunRefresh), since a ceremony may come through
+	// another replica; it must be cheap when there is nothing to do.
 	AfterCeremony func(context.Context)
 	// Limits bounds connections, requests in flight and slow clients;
 	// zero fields take DefaultLimits.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -167,6 +168,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 	if o.recheck <= 0 {
 		o.recheck = -1 // the server's "on every request"
 	}
+	var lastPromoteErr atomic.Value // string
 	srv, err := server.New(server.Config{
 		State: repo.State, Blobs: repo.Blobs, Publisher: repo.Publisher, Shards: repo.Info.Shards,
 		StagingDir: repo.StagingDir(), MaxUpload: o.maxUpload, Log: log, Dev: repo.Info.Dev,
@@ -174,7 +176,10 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 		FileRecheck: o.recheck,
 		AfterCeremony: func(ctx context.Context) {
 			if ok, err := repo.PromoteOnlineSecret(ctx); err != nil {
-				log.Error("failed to finish the online key rotation", "err", err)
+				// Runs every second with replicas: say each new failure once.
+				if msg := err.Error(); lastPromoteErr.Swap(msg) != msg {
+					log.Error("failed to finish the online key rotation", "err", err)
+				}
 			} else if ok {
 				log.Info("online key rotation finished: the next online secret is now in force")
 			}

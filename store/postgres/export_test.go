@@ -12,5 +12,6 @@ func GroupHold(db *DB) storetest.GroupHold {
 			defer db.queueMu.Unlock()
 			return len(db.queue)
 		},
+		Transactions: db.transactions.Load,
 	}
 }

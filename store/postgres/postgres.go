@@ -14,11 +14,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"hallmark.dev/hallmark/layout"
@@ -28,19 +26,7 @@ import (
 // DB is a PostgreSQL state store.
 type DB struct {
 	pool *pgxpool.Pool
-	// Publications committed concurrently (the publishing loops of many
-	// shards) are committed in one transaction of one batch, group commit:
-	// three round trips for the group instead of three each. commits
-	// admits one group at a time; queue holds those waiting for the next.
-	commits sync.Mutex
-	queueMu sync.Mutex
-	queue   []*commitRequest
-}
-
-// commitRequest is one publication waiting for a group commit.
-type commitRequest struct {
-	pub  store.Publication
-	done chan error
+	group
 }
 
 var _ store.State = (*DB)(nil)
@@ -416,67 +402,6 @@ func (d *DB) pending(ctx context.Context, where string, args ...any) ([]store.Pe
 // DeletePending implements store.State.
 func (d *DB) DeletePending(ctx context.Context, id string) error {
 	_, err := d.pool.Exec(ctx, `DELETE FROM pending WHERE id = $1`, id)
-	return err
-}
-
-// Commit implements store.State. Publications committed concurrently are
-// written in one transaction, their statements in one batch; when one of
-// them fails or conflicts, the group is rolled back and each is committed
-// alone, so each caller gets its own answer.
-func (d *DB) Commit(ctx context.Context, p store.Publication) error {
-	req := &commitRequest{pub: p, done: make(chan error, 1)}
-	d.queueMu.Lock()
-	d.queue = append(d.queue, req)
-	d.queueMu.Unlock()
-	d.commits.Lock()
-	select {
-	case err := <-req.done:
-		// A committer before us took this publication into its group.
-		d.commits.Unlock()
-		return err
-	default:
-	}
-	d.queueMu.Lock()
-	group := d.queue
-	d.queue = nil
-	d.queueMu.Unlock()
-	// The group runs to completion even if this caller gives up: the
-	// others wait for it.
-	func() {
-		defer d.commits.Unlock()
-		d.commitGroup(context.WithoutCancel(ctx), group)
-	}()
-	return <-req.done
-}
-
-// commitGroup commits a group of publications and answers each.
-func (d *DB) commitGroup(ctx context.Context, group []*commitRequest) {
-	if len(group) > 1 {
-		pubs := make([]store.Publication, len(group))
-		for i, r := range group {
-			pubs[i] = r.pub
-		}
-		if err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return writePublications(ctx, tx, pubs...) }); err == nil {
-			for _, r := range group {
-				r.done <- nil
-			}
-			return
-		}
-		// Rare (a replica that raced this one, a refused row): find out
-		// which, one at a time.
-	}
-	for _, r := range group {
-		r.done <- d.commitOne(ctx, r.pub)
-	}
-}
-
-// commitOne commits one publication in its own transaction.
-func (d *DB) commitOne(ctx context.Context, p store.Publication) error {
-	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return writePublications(ctx, tx, p) })
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation: a racing insert won
-		return fmt.Errorf("%w: %s", store.ErrConflict, pgErr.Message)
-	}
 	return err
 }
 

@@ -123,6 +123,16 @@ func TestProjectLikeFillsSkeletonsOfOldDatabases(t *testing.T) {
 	storetest.CheckProjectLike(t, again, false)
 }
 
+// Publications that arrive together are committed in one transaction.
+func TestGroupCommitIsOneTransaction(t *testing.T) {
+	db, err := postgres.Open(ctx, migrated(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.CheckGroupCommitIsOneTransaction(t, db, postgres.GroupHold(db))
+}
+
 // A group of publications committed together (group commit): the ones
 // that conflict leave nothing behind, every other one is committed whole,
 // and each caller gets its own answer.

@@ -8,16 +8,9 @@ import (
 	"hallmark.dev/hallmark/store/storetest"
 )
 
-// A group of publications committed together: the ones that conflict
-// leave nothing behind, every other one is committed whole, and each
-// caller gets its own answer.
-func TestGroupCommitIsolatesARefusedPublication(t *testing.T) {
-	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	storetest.CheckGroupCommitIsolatesARefusedPublication(t, db, storetest.GroupHold{
+// groupHold gathers a test's publications into one group commit of db.
+func groupHold(db *DB) storetest.GroupHold {
+	return storetest.GroupHold{
 		Lock:   db.commits.Lock,
 		Unlock: db.commits.Unlock,
 		Queued: func() int {
@@ -25,5 +18,29 @@ func TestGroupCommitIsolatesARefusedPublication(t *testing.T) {
 			defer db.queueMu.Unlock()
 			return len(db.queue)
 		},
-	})
+		Transactions: db.transactions.Load,
+	}
+}
+
+func openGroupTest(t *testing.T) *DB {
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// Publications that arrive together are committed in one transaction.
+func TestGroupCommitIsOneTransaction(t *testing.T) {
+	db := openGroupTest(t)
+	storetest.CheckGroupCommitIsOneTransaction(t, db, groupHold(db))
+}
+
+// A group of publications committed together: the ones that conflict
+// leave nothing behind, every other one is committed whole, and each
+// caller gets its own answer.
+func TestGroupCommitIsolatesARefusedPublication(t *testing.T) {
+	db := openGroupTest(t)
+	storetest.CheckGroupCommitIsolatesARefusedPublication(t, db, groupHold(db))
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
@@ -61,6 +62,8 @@ type DB struct {
 	commits sync.Mutex
 	queueMu sync.Mutex
 	queue   []*commitRequest
+	// transactions counts committed group transactions (tests read it).
+	transactions atomic.Int64
 	// stmts holds the prepared statements of the frequent queries, by
 	// query text: preparing a statement cost as much as running it.
 	stmts sync.Map
@@ -401,6 +404,7 @@ func (d *DB) commitGroup(ctx context.Context, group []*commitRequest) {
 		fail(fmt.Errorf("failed to commit: %w", err))
 		return
 	}
+	d.transactions.Add(1)
 	for i, r := range group {
 		r.done <- errs[i]
 	}

@@ -16,22 +16,79 @@ type GroupHold struct {
 	Lock, Unlock func()
 	// Queued is the number of publications waiting for the next group.
 	Queued func() int
+	// Transactions is the number of transactions the store committed.
+	Transactions func() int64
+}
+
+// groupPublication is a publication of one project's creation in a shard.
+func groupPublication(shard string, version int64, project string) store.Publication {
+	return store.Publication{
+		Shard:    shard,
+		Roles:    []store.RoleFile{{Shard: shard, Role: "snapshot", Version: version, Expires: t0, Data: []byte(project)}},
+		Projects: []store.Project{{Name: project, Display: project, Shard: shard, Status: store.StatusNew, Created: t0}},
+		Files:    []store.FileRecord{{Project: project, Path: project + "/1.0.0/f", SHA256: "aa", Length: 1}},
+		Audit:    []store.AuditEntry{{Time: t0, Project: project, Action: "create", Detail: project}},
+		Written:  []store.RoleRef{{Shard: shard, Role: "snapshot", Version: version}},
+	}
+}
+
+// commitAsOneGroup commits pubs concurrently while hold keeps the
+// committer busy, so that they form one group, and returns each one's
+// error by project.
+func commitAsOneGroup(t *testing.T, db store.State, hold GroupHold, pubs []store.Publication) map[string]error {
+	t.Helper()
+	type answer struct {
+		project string
+		err     error
+	}
+	answers := make(chan answer, len(pubs))
+	hold.Lock()
+	for _, p := range pubs {
+		go func() { answers <- answer{p.Projects[0].Name, db.Commit(ctx, p)} }()
+	}
+	for hold.Queued() != len(pubs) {
+		time.Sleep(time.Millisecond)
+	}
+	hold.Unlock()
+	errs := map[string]error{}
+	for range pubs {
+		a := <-answers
+		errs[a.project] = a.err
+	}
+	return errs
+}
+
+// CheckGroupCommitIsOneTransaction commits 8 publications of 8 shards
+// that arrive together: all in one transaction, each whole.
+func CheckGroupCommitIsOneTransaction(t *testing.T, db store.State, hold GroupHold) {
+	var pubs []store.Publication
+	for i := range 8 {
+		pubs = append(pubs, groupPublication(fmt.Sprint(i), 1, fmt.Sprintf("g%d", i)))
+	}
+	before := hold.Transactions()
+	for project, err := range commitAsOneGroup(t, db, hold, pubs) {
+		if err != nil {
+			t.Errorf("%s: Commit = %v", project, err)
+		}
+	}
+	if n := hold.Transactions() - before; n != 1 {
+		t.Errorf("8 publications that arrived together took %d transactions; want 1", n)
+	}
+	for _, p := range pubs {
+		name := p.Projects[0].Name
+		files, err := db.Files(ctx, name)
+		r, rerr := db.RoleVersion(ctx, p.Shard, "snapshot", 1)
+		if err != nil || rerr != nil || len(files) != 1 || string(r.Data) != name {
+			t.Errorf("%s: files %v (%v), snapshot %q (%v); want it committed whole", name, files, err, r.Data, rerr)
+		}
+	}
 }
 
 // CheckGroupCommitIsolatesARefusedPublication commits 24 publications of
 // 8 shards as one group, one of which conflicts: it leaves nothing behind,
 // every other one is committed whole, and each caller gets its own answer.
 func CheckGroupCommitIsolatesARefusedPublication(t *testing.T, db store.State, hold GroupHold) {
-	pub := func(shard string, version int64, project string) store.Publication {
-		return store.Publication{
-			Shard:    shard,
-			Roles:    []store.RoleFile{{Shard: shard, Role: "snapshot", Version: version, Expires: t0, Data: []byte(project)}},
-			Projects: []store.Project{{Name: project, Display: project, Shard: shard, Status: store.StatusNew, Created: t0}},
-			Files:    []store.FileRecord{{Project: project, Path: project + "/1.0.0/f", SHA256: "aa", Length: 1}},
-			Audit:    []store.AuditEntry{{Time: t0, Project: project, Action: "create", Detail: project}},
-			Written:  []store.RoleRef{{Shard: shard, Role: "snapshot", Version: version}},
-		}
-	}
+	pub := groupPublication
 	// p0's file was published before with other content: p0's publication
 	// below conflicts at its file record, after its role and project rows
 	// were written, which must be rolled back.
@@ -53,34 +110,12 @@ func CheckGroupCommitIsolatesARefusedPublication(t *testing.T, db store.State, h
 			pubs[i].Written[0].Role = "marker"
 		}
 	}
-	// Hold the committer until every publication is queued, so they are
-	// committed as one group.
-	hold.Lock()
-	errs := make(chan struct {
-		project string
-		err     error
-	}, n)
-	for _, p := range pubs {
-		go func() {
-			err := db.Commit(ctx, p)
-			errs <- struct {
-				project string
-				err     error
-			}{p.Projects[0].Name, err}
-		}()
-	}
-	for hold.Queued() != n {
-		time.Sleep(time.Millisecond)
-	}
-	hold.Unlock()
-
-	for range n {
-		r := <-errs
+	for project, err := range commitAsOneGroup(t, db, hold, pubs) {
 		switch {
-		case conflicting[r.project] && !errors.Is(r.err, store.ErrConflict):
-			t.Errorf("%s: Commit = %v; want a conflict", r.project, r.err)
-		case !conflicting[r.project] && r.err != nil:
-			t.Errorf("%s: Commit = %v", r.project, r.err)
+		case conflicting[project] && !errors.Is(err, store.ErrConflict):
+			t.Errorf("%s: Commit = %v; want a conflict", project, err)
+		case !conflicting[project] && err != nil:
+			t.Errorf("%s: Commit = %v", project, err)
 		}
 	}
 	for _, p := range pubs {
