@@ -713,6 +713,10 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 	}
 	if err := b.p.cfg.State.Commit(ctx, pub); err != nil {
 		discard()
+		// The store may not know whether it committed (a connection lost
+		// during COMMIT): the shard's next batch first writes the files of
+		// whatever the store holds as its last publication.
+		b.p.setDirty(b.shard, true)
 		return 0, err
 	}
 	b.remember(pub)
