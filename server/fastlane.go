@@ -27,12 +27,15 @@ import (
 // with a path of unreserved characters (no escapes, no query, no dot
 // segments), one Host header, and no header that asks for more
 // (Content-Length, Transfer-Encoding, Expect, Upgrade, Connection), every
-// line well formed. At the first request it does not answer — any other
-// request, a file not in memory or not fresh, a blocked project, a client
-// over its request limit — it hands the connection, with every byte it has
-// read and not answered, to net/http, which serves the connection from then
-// on. So nothing the lane does not understand exactly is ever answered by
-// it, and every answer it gives is the one the server's handler gives.
+// line well formed. A published file too large for memory, in a local blob
+// directory, it answers too when the request has no Range or conditional
+// header: the headers in one write, the body with sendfile (see
+// laneSendFile). At the first request it does not answer — any other
+// request, a file not fresh, a blocked project, a client over its request
+// limit — it hands the connection, with every byte it has read and not
+// answered, to net/http, which serves the connection from then on. So
+// nothing the lane does not understand exactly is ever answered by it, and
+// every answer it gives is the one the server's handler gives.
 
 // laneBuf bounds a request head the lane reads; a longer one goes to
 // net/http.
@@ -182,6 +185,10 @@ type laneRequest struct {
 	ifNoneMatch   []byte
 	ifModSince    []byte
 	hasINM, hasIM bool
+	// ranged is set by a Range, If-Range, If-Match or If-Unmodified-Since
+	// header: files in memory ignore them (as serveCached does), but
+	// http.ServeContent, which answers larger files, honours them.
+	ranged bool
 }
 
 // parseLaneRequest parses a request head (the request line and header
@@ -226,6 +233,9 @@ func parseLaneRequest(head []byte) (r laneRequest, ok bool) {
 				return r, false
 			}
 			r.ifModSince, r.hasIM = value, true
+		case asciiEqualFold(name, "range"), asciiEqualFold(name, "if-range"),
+			asciiEqualFold(name, "if-match"), asciiEqualFold(name, "if-unmodified-since"):
+			r.ranged = true
 		case asciiEqualFold(name, "content-length"), asciiEqualFold(name, "transfer-encoding"),
 			asciiEqualFold(name, "expect"), asciiEqualFold(name, "upgrade"), asciiEqualFold(name, "connection"):
 			return r, false
@@ -295,14 +305,15 @@ func asciiEqualFold(b []byte, lower string) bool {
 }
 
 // laneAnswer answers a plain request from memory, as serveFromMemory and
-// serveCached would; it reports false, having written nothing, when the
-// server's handler must answer instead.
+// serveCached would, or a file not in memory with laneSendFile; it reports
+// false, having written nothing, when the server's handler must answer
+// instead.
 func (s *Server) laneAnswer(c net.Conn, req laneRequest, client string) bool {
 	now := time.Now()
 	path := string(req.path)
 	f, ok := s.files.get(path)
 	if !ok {
-		return false
+		return s.laneSendFile(c, req, path, client, now)
 	}
 	if f.project != "" {
 		if _, blocked := s.blocked.get(f.project); blocked {

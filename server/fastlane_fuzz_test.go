@@ -12,10 +12,12 @@ import (
 
 // FuzzLaneRequestMatchesNetHTTP: every request head the fast lane accepts
 // is read by net/http as the same request — a GET or HEAD of the same path,
-// HTTP/1.1, one Host, the same conditional headers, no body, and nothing
-// after the head consumed — so the lane never answers a request that the
-// server's handler would read differently (a smuggled body, another path,
-// a second request hidden in the first).
+// HTTP/1.1, one Host, the same conditional headers, a Range, If-Range,
+// If-Match or If-Unmodified-Since header exactly when net/http sees one
+// (the lane hands such a request for a large file over), no body, and
+// nothing after the head consumed — so the lane never answers a request
+// that the server's handler would read differently (a smuggled body,
+// another path, a second request hidden in the first, a Range request).
 func FuzzLaneRequestMatchesNetHTTP(f *testing.F) {
 	for _, seed := range []string{
 		"GET /metadata/3/timestamp.json HTTP/1.1\r\nHost: x\r\n",
@@ -31,6 +33,13 @@ func FuzzLaneRequestMatchesNetHTTP(f *testing.F) {
 		"GET /metadata/0/timestamp.json HTTP/1.1\r\nHost: a\r\nHost: b\r\n",
 		"GET /metadata/0/timestamp.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
 		"GET /metadata/0/timestamp.json HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n",
+		// Large files: the lane hands a ranged or conditional request for
+		// one to net/http, so it must see these headers as net/http does.
+		"GET /targets/big/1.0/feed.big-1.0.tar.gz HTTP/1.1\r\nHost: x\r\nRange: bytes=0-99\r\n",
+		"GET /targets/big/1.0/feed.big-1.0.tar.gz HTTP/1.1\r\nHost: x\r\nrange:bytes=5-\r\nIf-Range: Mon, 02 Jan 2006 15:04:05 GMT\r\n",
+		"HEAD /targets/big/1.0/feed.big-1.0.tar.gz HTTP/1.1\r\nHost: x\r\nIf-Match: \"a\"\r\n",
+		"GET /targets/big/1.0/feed.big-1.0.tar.gz HTTP/1.1\r\nHost: x\r\nIF-UNMODIFIED-SINCE: Mon, 02 Jan 2006 15:04:05 GMT\r\n",
+		"GET /targets/big/1.0/feed.big-1.0.tar.gz HTTP/1.1\r\nHost: x\r\nRange :bytes=0-1\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -73,6 +82,13 @@ func FuzzLaneRequestMatchesNetHTTP(f *testing.F) {
 		}
 		if r.hasIM != (len(req.Header.Values("If-Modified-Since")) > 0) || r.hasIM && req.Header.Get("If-Modified-Since") != string(r.ifModSince) {
 			t.Fatalf("%q: If-Modified-Since: the lane reads %q, net/http %q", head, r.ifModSince, req.Header.Values("If-Modified-Since"))
+		}
+		ranged := false
+		for _, k := range []string{"Range", "If-Range", "If-Match", "If-Unmodified-Since"} {
+			ranged = ranged || len(req.Header.Values(k)) > 0
+		}
+		if r.ranged != ranged {
+			t.Fatalf("%q: a Range or conditional header for large files: the lane reads %v, net/http %v", head, r.ranged, ranged)
 		}
 		if body, _ := io.ReadAll(req.Body); len(body) != 0 {
 			t.Fatalf("%q: net/http reads a body %q", head, body)

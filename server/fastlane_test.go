@@ -2,12 +2,18 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -293,5 +299,345 @@ func TestFastLaneTimesOutSlowHeads(t *testing.T) {
 		if _, err := br.ReadByte(); err != io.EOF {
 			t.Errorf("after %d answers, a head cut short: read %v, want the connection closed (EOF)", answeredFirst, err)
 		}
+	}
+}
+
+// Large files: published files over maxCachedFile, which the lane sends
+// from disk with sendfile.
+const (
+	laneBig        = "/targets/demo/1.0.0/feed.demo-1.0.0.tar.gz"
+	laneBigMeta    = "/metadata/0/7.demo.releases.json" // a releases role of 200 KiB
+	laneBigEpoch   = "/targets/demo/1.0.0/0e0c.demo-1.0.0-epoch.tar.gz"
+	laneBigBlocked = "/targets/evil/1.0.0/feed.evil-1.0.0.tar.gz"
+	laneBigRole    = "/metadata/0/7.evil.releases.json" // the blocked project's role
+	laneBigDots    = "/targets/demo/1.0.0/feed.demo..tar.gz"
+)
+
+// largeContent returns n bytes of pseudo-random content, different for
+// each seed.
+func largeContent(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, 1))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// putLargeFiles stores the large files the tests ask for, and blocks the
+// project evil.
+func putLargeFiles(t *testing.T, s *Server) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	for i, p := range []string{laneBig, laneBigMeta, laneBigEpoch, laneBigBlocked, laneBigRole, laneBigDots} {
+		files[p] = largeContent(200<<10+i, uint64(i))
+		if err := s.cfg.Blobs.Put(context.Background(), p[1:], bytes.NewReader(files[p])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	epoch := time.Unix(0, 0)
+	if err := os.Chtimes(filepath.Join(blobRoot(s), laneBigEpoch), epoch, epoch); err != nil {
+		t.Fatal(err)
+	}
+	s.blocked.mu.Lock()
+	s.blocked.m = map[string]string{"evil": "malware"}
+	s.blocked.mu.Unlock()
+	return files
+}
+
+// TestFastLaneAnswersLargeFilesAsTheHandler: a plain GET or HEAD of a file
+// too large for memory is answered by the lane, with the handler's status,
+// headers (every one, and no other but Date) and body; every request
+// http.ServeContent would answer otherwise (Range, the conditional
+// headers), a blocked project's file, a missing file, a directory, a name
+// the handler refuses and a small file not yet in memory go to the handler.
+func TestFastLaneAnswersLargeFilesAsTheHandler(t *testing.T) {
+	s := newTestServer(t, 1<<20)
+	files := putLargeFiles(t, s)
+	var handed atomic.Int32
+	addr := laneServer(t, s, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handed.Add(1)
+		s.ServeHTTP(w, r)
+	}))
+	info, err := os.Stat(filepath.Join(blobRoot(s), laneBig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := info.ModTime().UTC().Format(http.TimeFormat)
+	const old = "Mon, 02 Jan 2006 15:04:05 GMT"
+	tests := []struct {
+		desc, method, path string
+		hdr                []string
+		lane               bool
+	}{
+		{"GET", "GET", laneBig, nil, true},
+		{"HEAD", "HEAD", laneBig, nil, true},
+		{"GET of metadata", "GET", laneBigMeta, nil, true},
+		{"GET of a file modified at the Unix epoch: no Last-Modified", "GET", laneBigEpoch, nil, true},
+		{"Range", "GET", laneBig, []string{"Range", "bytes=100-199"}, false},
+		{"Range past the end", "GET", laneBig, []string{"Range", "bytes=999999999-"}, false},
+		{"HEAD with a Range", "HEAD", laneBig, []string{"Range", "bytes=0-9"}, false},
+		{"If-Range that holds", "GET", laneBig, []string{"Range", "bytes=0-9", "If-Range", mod}, false},
+		{"If-Range that fails", "GET", laneBig, []string{"Range", "bytes=0-9", "If-Range", old}, false},
+		{"If-Range alone", "GET", laneBig, []string{"If-Range", mod}, false},
+		{"If-Modified-Since now", "GET", laneBig, []string{"If-Modified-Since", mod}, false},
+		{"If-Modified-Since long ago", "GET", laneBig, []string{"If-Modified-Since", old}, false},
+		{"If-None-Match *", "GET", laneBig, []string{"If-None-Match", "*"}, false},
+		{"If-None-Match another", "GET", laneBig, []string{"If-None-Match", `"other"`}, false},
+		{"If-Match", "GET", laneBig, []string{"If-Match", `"other"`}, false},
+		{"If-Unmodified-Since long ago", "GET", laneBig, []string{"If-Unmodified-Since", old}, false},
+		{"a blocked project's file", "GET", laneBigBlocked, nil, false},
+		{"a blocked project's role", "GET", laneBigRole, nil, false},
+		{"missing", "GET", "/targets/demo/1.0.0/beef.demo-1.0.0.tar.gz", nil, false},
+		{"a directory", "GET", "/targets/demo/1.0.0", nil, false},
+		{"a name with ..", "GET", laneBigDots, nil, false},
+		{"a small file not in memory yet", "GET", laneFile, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			var raw strings.Builder
+			raw.WriteString(tt.method + " " + tt.path + " HTTP/1.1\r\nHost: x\r\n")
+			for i := 0; i < len(tt.hdr); i += 2 {
+				raw.WriteString(tt.hdr[i] + ": " + tt.hdr[i+1] + "\r\n")
+			}
+			raw.WriteString("\r\n")
+			before := handed.Load()
+			got := exchange(t, addr, raw.String(), 1, []bool{tt.method == "HEAD"})[0]
+			if lane := handed.Load() == before; lane != tt.lane {
+				t.Errorf("answered by the lane: %v, want %v", lane, tt.lane)
+			}
+
+			req := httptest.NewRequest(tt.method, tt.path, nil)
+			for i := 0; i < len(tt.hdr); i += 2 {
+				req.Header.Set(tt.hdr[i], tt.hdr[i+1])
+			}
+			want := httptest.NewRecorder()
+			s.ServeHTTP(want, req)
+			body, _ := io.ReadAll(got.Body)
+			if got.StatusCode != want.Code || !bytes.Equal(body, want.Body.Bytes()) {
+				t.Fatalf("%d, %d bytes %.20q; handler %d, %d bytes %.20q", got.StatusCode, len(body), body, want.Code, want.Body.Len(), want.Body)
+			}
+			if tt.lane && tt.method == "GET" && !bytes.Equal(body, files[tt.path]) {
+				t.Fatalf("the body is not the file")
+			}
+			for k := range want.Header() {
+				if got.Header.Get(k) != want.Header().Get(k) {
+					t.Errorf("%s = %q, handler %q", k, got.Header.Get(k), want.Header().Get(k))
+				}
+			}
+			for k := range got.Header {
+				// net/http adds Date, and a Content-Length to a short
+				// answer whose handler set none.
+				added := k == "Date" || k == "Content-Length" && !tt.lane && got.Header.Get(k) == strconv.Itoa(len(body))
+				if _, ok := want.Header()[k]; !ok && !added {
+					t.Errorf("%s = %q, which the handler does not send", k, got.Header.Get(k))
+				}
+			}
+		})
+	}
+	if v := testMetric(t, s, `hallmark_http_requests_total{code="200",route="GET /metadata/"}`); v == "" {
+		t.Errorf("the lane's answers of large metadata are not counted")
+	}
+}
+
+// rawHead sends one request on a new connection and returns the answer's
+// head as sent, without its Date line, and its body.
+func rawHead(t *testing.T, addr, method, path string) (string, []byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, method+" "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	var head strings.Builder
+	length := 0
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the head: %v (%q so far)", err, head.String())
+		}
+		if v, ok := strings.CutPrefix(line, "Content-Length: "); ok {
+			length, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+		if !strings.HasPrefix(line, "Date: ") {
+			head.WriteString(line)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	if method == "HEAD" {
+		length = 0
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(br, body); err != nil {
+		t.Fatalf("reading the body: %v", err)
+	}
+	return head.String(), body
+}
+
+// TestFastLaneSendsNetHTTPsHeadForLargeFiles: the head the lane writes for
+// a large file is byte for byte the one net/http writes (but the Date
+// line), header order included.
+func TestFastLaneSendsNetHTTPsHeadForLargeFiles(t *testing.T) {
+	s := newTestServer(t, 1<<20)
+	putLargeFiles(t, s)
+	lane := laneServer(t, s, handedOver)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := s.HTTPServer(context.Background()) // net/http alone, no lane
+	go plain.Serve(ln)
+	t.Cleanup(func() { plain.Close() })
+	for _, p := range []string{laneBig, laneBigMeta, laneBigEpoch} {
+		for _, method := range []string{"GET", "HEAD"} {
+			gotHead, gotBody := rawHead(t, lane, method, p)
+			wantHead, wantBody := rawHead(t, ln.Addr().String(), method, p)
+			if gotHead != wantHead || !bytes.Equal(gotBody, wantBody) {
+				t.Errorf("%s %s: the lane sends\n%s(%d bytes)\nnet/http\n%s(%d bytes)", method, p, gotHead, len(gotBody), wantHead, len(wantBody))
+			}
+		}
+	}
+}
+
+// sendfileListener hands out connections whose ReadFrom reports the
+// reader it was given before passing it to the TCP connection's.
+type sendfileListener struct {
+	net.Listener
+	from chan io.Reader
+}
+
+func (l *sendfileListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &sendfileConn{Conn: c, from: l.from}, nil
+}
+
+type sendfileConn struct {
+	net.Conn
+	from chan io.Reader
+}
+
+func (c *sendfileConn) ReadFrom(r io.Reader) (int64, error) {
+	src := r
+	if lr, ok := r.(*io.LimitedReader); ok {
+		src = lr.R
+	}
+	select {
+	case c.from <- src:
+	default:
+	}
+	return c.Conn.(io.ReaderFrom).ReadFrom(r)
+}
+
+// TestFastLaneSendsLargeFilesWithSendfile: the lane hands a large file to
+// the TCP connection's ReadFrom as a file the kernel can send (sendfile),
+// and it arrives whole.
+func TestFastLaneSendsLargeFilesWithSendfile(t *testing.T) {
+	s := newTestServer(t, 1<<20)
+	files := putLargeFiles(t, s)
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &sendfileListener{Listener: tcp, from: make(chan io.Reader, 1)}
+	hs := s.HTTPServer(context.Background())
+	hs.Handler = handedOver
+	go hs.Serve(s.Listener(ln))
+	t.Cleanup(func() { hs.Close() })
+	got := exchange(t, tcp.Addr().String(), "GET "+laneBig+" HTTP/1.1\r\nHost: x\r\n\r\n", 1, nil)[0]
+	body, _ := io.ReadAll(got.Body)
+	if got.Header.Get("X-Answered-By") != "" || !bytes.Equal(body, files[laneBig]) {
+		t.Fatalf("GET = %d, %d bytes, answered by %q; want the file from the lane", got.StatusCode, len(body), got.Header.Get("X-Answered-By"))
+	}
+	select {
+	case from := <-ln.from:
+		if _, ok := from.(*os.File); !ok {
+			t.Fatalf("the file reached ReadFrom as %T, not as a file the kernel can send", from)
+		}
+	default:
+		t.Fatal("the connection's ReadFrom was not used")
+	}
+}
+
+// TestFastLaneServesLargeFilesAsOnDisk: the lane opens a large file on
+// each request, so a file replaced behind the server's back (renamed onto
+// its name, rewritten in place) is served as it is on disk, and a removed
+// one goes to the handler.
+func TestFastLaneServesLargeFilesAsOnDisk(t *testing.T) {
+	s := newTestServer(t, 1<<20)
+	putLargeFiles(t, s)
+	addr := laneServer(t, s, handedOver)
+	name := filepath.Join(blobRoot(s), laneBig)
+	steps := []struct {
+		desc   string
+		change func() []byte // what the file holds after it, nil: removed
+	}{
+		{"renamed onto its name", func() []byte {
+			b := largeContent(300<<10, 10)
+			if err := os.WriteFile(name+".new", b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(name+".new", name); err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}},
+		{"rewritten in place, shorter", func() []byte {
+			b := largeContent(100<<10, 11)
+			if err := os.WriteFile(name, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}},
+		{"removed", func() []byte {
+			if err := os.Remove(name); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}},
+	}
+	raw := "GET " + laneBig + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	exchange(t, addr, raw, 1, nil)
+	for _, step := range steps {
+		want := step.change()
+		got := exchange(t, addr, raw, 1, nil)[0]
+		body, _ := io.ReadAll(got.Body)
+		if want == nil {
+			if got.Header.Get("X-Answered-By") == "" {
+				t.Errorf("%s: answered by the lane (%d), want handed over", step.desc, got.StatusCode)
+			}
+			continue
+		}
+		if got.Header.Get("X-Answered-By") != "" || !bytes.Equal(body, want) || got.ContentLength != int64(len(want)) {
+			t.Errorf("%s: %d bytes (Content-Length %d, answered by %q), want the %d bytes on disk from the lane",
+				step.desc, len(body), got.ContentLength, got.Header.Get("X-Answered-By"), len(want))
+		}
+	}
+}
+
+// TestFastLaneKeepsTheRequestLimitForLargeFiles: a client at its limit of
+// requests in progress gets the handler's 429 for a large file too.
+func TestFastLaneKeepsTheRequestLimitForLargeFiles(t *testing.T) {
+	s := newTestServerWith(t, func(c *Config) { c.Limits = Limits{MaxRequestsPerClient: 1} })
+	putLargeFiles(t, s)
+	addr := laneServer(t, s, nil)
+	raw := "GET " + laneBig + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	release, ok := s.inflight.acquire("127.0.0.1", 1) // a request in progress
+	if !ok {
+		t.Fatal("the limit is taken already")
+	}
+	if got := exchange(t, addr, raw, 1, nil)[0]; got.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("at the limit: %d, want 429", got.StatusCode)
+	}
+	release()
+	if got := exchange(t, addr, raw, 1, nil)[0]; got.StatusCode != http.StatusOK {
+		t.Errorf("under the limit: %d, want 200", got.StatusCode)
 	}
 }
