@@ -323,14 +323,12 @@ func (s *Server) laneAnswer(c net.Conn, req laneRequest, client string) bool {
 	if !s.fresh(path, f, now) {
 		return false
 	}
-	release, ok := s.inflight.acquire(client, s.cfg.Limits.MaxRequestsPerClient)
+	done, ok := s.laneAdmit(client)
 	if !ok {
 		return false
 	}
-	defer release()
+	defer done()
 	m := s.metrics
-	m.inFlight.Inc()
-	defer m.inFlight.Dec()
 
 	status := http.StatusOK
 	switch {
@@ -350,15 +348,34 @@ func (s *Server) laneAnswer(c net.Conn, req laneRequest, client string) bool {
 		*bp = out
 		laneOut.Put(bp)
 	}
-	route := "GET /targets/"
-	if path[0] == 'm' {
-		route = "GET /metadata/"
-	}
-	m.observe(route, status, now)
+	m.observe(laneRoute(path), status, now)
 	if err != nil {
 		c.Close() // the handover then fails on the closed connection, as net/http would
 	}
 	return true
+}
+
+// laneAdmit counts an answer of the lane in its client's requests in
+// progress and in the server's; done ends it. ok is false, with nothing
+// counted, when the client is at its limit (the handler then answers 429).
+func (s *Server) laneAdmit(client string) (done func(), ok bool) {
+	release, ok := s.inflight.acquire(client, s.cfg.Limits.MaxRequestsPerClient)
+	if !ok {
+		return nil, false
+	}
+	s.metrics.inFlight.Inc()
+	return func() {
+		s.metrics.inFlight.Dec()
+		release()
+	}, true
+}
+
+// laneRoute is the route the handler's metrics count a lane answer under.
+func laneRoute(path string) string {
+	if strings.HasPrefix(path, "metadata/") {
+		return "GET /metadata/"
+	}
+	return "GET /targets/"
 }
 
 var laneOut = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}

@@ -51,14 +51,11 @@ func (s *Server) laneSendFile(c net.Conn, req laneRequest, path, client string, 
 	if err != nil || !info.Mode().IsRegular() || info.Size() <= maxCachedFile {
 		return false
 	}
-	release, ok := s.inflight.acquire(client, s.cfg.Limits.MaxRequestsPerClient)
+	done, ok := s.laneAdmit(client)
 	if !ok {
 		return false
 	}
-	defer release()
-	m := s.metrics
-	m.inFlight.Inc()
-	defer m.inFlight.Dec()
+	defer done()
 
 	size := info.Size()
 	bp := laneOut.Get().(*[]byte)
@@ -76,11 +73,7 @@ func (s *Server) laneSendFile(c net.Conn, req laneRequest, path, client string, 
 			err = io.ErrUnexpectedEOF // the file shrank under us
 		}
 	}
-	route := "GET /targets/"
-	if path[0] == 'm' {
-		route = "GET /metadata/"
-	}
-	m.observe(route, http.StatusOK, now)
+	s.metrics.observe(laneRoute(path), http.StatusOK, now)
 	if err != nil {
 		// The answer is cut short: closing is all that is left, as
 		// net/http does (the handover then fails on the closed connection).

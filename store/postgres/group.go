@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"hallmark.dev/hallmark/internal/groupcommit"
 	"hallmark.dev/hallmark/store"
 )
 
@@ -18,19 +18,9 @@ import (
 // of many shards) in one transaction of one batch: three round trips for
 // the group instead of three each, and one WAL flush.
 type group struct {
-	// commits admits one group at a time; queue holds the publications
-	// waiting for the next.
-	commits sync.Mutex
-	queueMu sync.Mutex
-	queue   []*commitRequest
+	commits groupcommit.Group[store.Publication]
 	// transactions counts committed transactions (tests read it).
 	transactions atomic.Int64
-}
-
-// commitRequest is one publication waiting for a group commit.
-type commitRequest struct {
-	pub  store.Publication
-	done chan error
 }
 
 // groupTimeout bounds a group's transaction: a database that stops
@@ -48,50 +38,19 @@ var ErrOutcomeUnknown = errors.New("the database did not confirm the commit: the
 // rolled back), each is committed alone, so each caller gets its own
 // answer.
 func (d *DB) Commit(ctx context.Context, p store.Publication) error {
-	req := &commitRequest{pub: p, done: make(chan error, 1)}
-	d.queueMu.Lock()
-	d.queue = append(d.queue, req)
-	d.queueMu.Unlock()
-	d.commits.Lock()
-	select {
-	case err := <-req.done:
-		// A committer before us took this publication into its group.
-		d.commits.Unlock()
-		return err
-	default:
-	}
-	d.queueMu.Lock()
-	g := d.queue
-	d.queue = nil
-	d.queueMu.Unlock()
-	// The group runs to completion (or its timeout) even if this caller
-	// gives up: the others wait for it.
-	func() {
-		defer d.commits.Unlock()
-		defer func() {
-			if v := recover(); v != nil {
-				for _, r := range g {
-					select {
-					case r.done <- fmt.Errorf("commit failed: %v", v):
-					default: // answered already
-					}
-				}
-				panic(v)
-			}
-		}()
-		gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
+	return d.commits.Do(ctx, p, func(ctx context.Context, g []*groupcommit.Request[store.Publication]) {
+		ctx, cancel := context.WithTimeout(ctx, groupTimeout)
 		defer cancel()
-		d.commitGroup(gctx, g)
-	}()
-	return <-req.done
+		d.commitGroup(ctx, g)
+	})
 }
 
 // commitGroup commits a group of publications and answers each.
-func (d *DB) commitGroup(ctx context.Context, g []*commitRequest) {
+func (d *DB) commitGroup(ctx context.Context, g []*groupcommit.Request[store.Publication]) {
 	if len(g) > 1 {
 		pubs := make([]store.Publication, len(g))
 		for i, r := range g {
-			pubs[i] = r.pub
+			pubs[i] = r.Item
 		}
 		written, err := d.transact(ctx, pubs...)
 		if err == nil || written {
@@ -99,7 +58,7 @@ func (d *DB) commitGroup(ctx context.Context, g []*commitRequest) {
 			// have been made, and committing each again would turn
 			// published changes into conflicts.
 			for _, r := range g {
-				r.done <- err
+				r.Answer(err)
 			}
 			return
 		}
@@ -108,8 +67,8 @@ func (d *DB) commitGroup(ctx context.Context, g []*commitRequest) {
 		// which, one at a time.
 	}
 	for _, r := range g {
-		_, err := d.transact(ctx, r.pub)
-		r.done <- err
+		_, err := d.transact(ctx, r.Item)
+		r.Answer(err)
 	}
 }
 

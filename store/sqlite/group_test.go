@@ -11,13 +11,9 @@ import (
 // groupHold gathers a test's publications into one group commit of db.
 func groupHold(db *DB) storetest.GroupHold {
 	return storetest.GroupHold{
-		Lock:   db.commits.Lock,
-		Unlock: db.commits.Unlock,
-		Queued: func() int {
-			db.queueMu.Lock()
-			defer db.queueMu.Unlock()
-			return len(db.queue)
-		},
+		Lock:         db.commits.Lock,
+		Unlock:       db.commits.Unlock,
+		Queued:       db.commits.Queued,
 		Transactions: db.transactions.Load,
 	}
 }

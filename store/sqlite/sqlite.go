@@ -15,6 +15,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"hallmark.dev/hallmark/internal/groupcommit"
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/store"
 )
@@ -56,23 +57,15 @@ type DB struct {
 	// commits admits one committer at a time. SQLite admits one writer;
 	// left to its busy handler, the publishing loops of many shards retry
 	// with sleeps, unfairly, and some wait past the busy timeout and fail
-	// (seen with 4,096 shards under load). Whoever holds commits commits
-	// every publication queued so far in one transaction (group commit):
-	// one WAL fsync for many shards instead of one each.
-	commits sync.Mutex
-	queueMu sync.Mutex
-	queue   []*commitRequest
+	// (seen with 4,096 shards under load). The committer commits every
+	// publication queued so far in one transaction (group commit): one WAL
+	// fsync for many shards instead of one each.
+	commits groupcommit.Group[store.Publication]
 	// transactions counts committed group transactions (tests read it).
 	transactions atomic.Int64
 	// stmts holds the prepared statements of the frequent queries, by
 	// query text: preparing a statement cost as much as running it.
 	stmts sync.Map
-}
-
-// commitRequest is one publication waiting for a group commit.
-type commitRequest struct {
-	pub  store.Publication
-	done chan error
 }
 
 var _ store.State = (*DB)(nil)
@@ -333,37 +326,15 @@ func (d *DB) audit(ctx context.Context, q string, args ...any) ([]store.AuditEnt
 // written in one transaction, each in its own savepoint: one that fails
 // (a conflict) is rolled back alone and the others still commit.
 func (d *DB) Commit(ctx context.Context, p store.Publication) error {
-	req := &commitRequest{pub: p, done: make(chan error, 1)}
-	d.queueMu.Lock()
-	d.queue = append(d.queue, req)
-	d.queueMu.Unlock()
-	d.commits.Lock()
-	select {
-	case err := <-req.done:
-		// A committer before us took this publication into its group.
-		d.commits.Unlock()
-		return err
-	default:
-	}
-	d.queueMu.Lock()
-	group := d.queue
-	d.queue = nil
-	d.queueMu.Unlock()
-	// The group runs to completion even if this caller gives up: the
-	// others wait for it.
-	func() {
-		defer d.commits.Unlock() // even if the group panics
-		d.commitGroup(context.WithoutCancel(ctx), group)
-	}()
-	return <-req.done
+	return d.commits.Do(ctx, p, d.commitGroup)
 }
 
 // commitGroup commits a group of publications and answers each.
-func (d *DB) commitGroup(ctx context.Context, group []*commitRequest) {
+func (d *DB) commitGroup(ctx context.Context, group []*groupcommit.Request[store.Publication]) {
 	errs := make([]error, len(group))
 	fail := func(err error) {
 		for _, r := range group {
-			r.done <- err
+			r.Answer(err)
 		}
 	}
 	tx, err := d.db.BeginTx(ctx, nil)
@@ -373,7 +344,7 @@ func (d *DB) commitGroup(ctx context.Context, group []*commitRequest) {
 	}
 	for i, r := range group {
 		if len(group) == 1 {
-			errs[i] = d.writePublication(ctx, tx, r.pub)
+			errs[i] = d.writePublication(ctx, tx, r.Item)
 			break
 		}
 		if _, err := d.txExec(ctx, tx, "SAVEPOINT publication"); err != nil {
@@ -381,7 +352,7 @@ func (d *DB) commitGroup(ctx context.Context, group []*commitRequest) {
 			fail(fmt.Errorf("failed to begin commit: %w", err))
 			return
 		}
-		errs[i] = d.writePublication(ctx, tx, r.pub)
+		errs[i] = d.writePublication(ctx, tx, r.Item)
 		if errs[i] != nil {
 			if _, err := d.txExec(ctx, tx, "ROLLBACK TO publication"); err != nil {
 				tx.Rollback()
@@ -397,7 +368,7 @@ func (d *DB) commitGroup(ctx context.Context, group []*commitRequest) {
 	}
 	if len(group) == 1 && errs[0] != nil {
 		tx.Rollback()
-		group[0].done <- errs[0]
+		group[0].Answer(errs[0])
 		return
 	}
 	if err := tx.Commit(); err != nil {
@@ -406,7 +377,7 @@ func (d *DB) commitGroup(ctx context.Context, group []*commitRequest) {
 	}
 	d.transactions.Add(1)
 	for i, r := range group {
-		r.done <- errs[i]
+		r.Answer(errs[i])
 	}
 }
 
