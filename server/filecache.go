@@ -145,7 +145,8 @@ func newNotifyingBlobs(b store.Blobs) *notifyingBlobs {
 }
 
 // OnError registers a function called after each failed operation (a
-// missing blob is no failure), with the operation's name.
+// missing blob is no failure, nor an operation its caller cancelled), with
+// the operation's name.
 func (n *notifyingBlobs) OnError(f func(op string)) {
 	n.mu.Lock()
 	n.onError = f
@@ -153,7 +154,7 @@ func (n *notifyingBlobs) OnError(f func(op string)) {
 }
 
 func (n *notifyingBlobs) failed(op string, err error) {
-	if err == nil || errors.Is(err, store.ErrNotFound) {
+	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, context.Canceled) {
 		return
 	}
 	n.mu.RLock()

@@ -299,6 +299,11 @@ func (s *Server) openBlob(w http.ResponseWriter, r *http.Request, path string) (
 		http.NotFound(w, r)
 		return nil, false
 	}
+	if err != nil && r.Context().Err() != nil {
+		// The client left while the blob was being read (from a bucket):
+		// nothing failed, and nobody is left to answer.
+		return nil, false
+	}
 	if err != nil {
 		s.cfg.Log.Error("failed to open blob", "path", path, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
