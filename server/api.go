@@ -40,6 +40,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.SharedState {
+		s.loadSettings(r.Context())
+	}
 	if !s.checkRegistration(w, r) {
 		return
 	}

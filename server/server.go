@@ -48,6 +48,12 @@ type Config struct {
 	// CreateRate bounds project creations per client address per minute
 	// (0: no limit).
 	CreateRate int
+	// SharedState says other replicas publish into the same state store:
+	// the signed settings that decide whether a project may be created
+	// (registration, allowed look-alike names) are then read from it at
+	// each creation, not only every RefreshEvery, so a change the admins
+	// published through another replica applies to the next request.
+	SharedState bool
 	// AfterCeremony runs after a ceremony published in every shard (the
 	// server finishes an online key rotation there), and with replicas
 	// every second (RunRefresh), since a ceremony may come through

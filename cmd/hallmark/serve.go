@@ -173,7 +173,7 @@ func runServe(ctx context.Context, e *env, o *serveOptions, shardsSet bool) erro
 		State: repo.State, Blobs: repo.Blobs, Publisher: repo.Publisher, Shards: repo.Info.Shards,
 		StagingDir: repo.StagingDir(), MaxUpload: o.maxUpload, Log: log, Dev: repo.Info.Dev,
 		Policy: layout.DefaultPolicy(), PendingTTL: o.pending, RegistrationTokens: tokens, CreateRate: o.rate, Limits: o.limits,
-		FileRecheck: o.recheck,
+		FileRecheck: o.recheck, SharedState: repo.Replicated,
 		AfterCeremony: func(ctx context.Context) {
 			if ok, err := repo.PromoteOnlineSecret(ctx); err != nil {
 				// Runs every second with replicas: say each new failure once.
