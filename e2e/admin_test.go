@@ -29,6 +29,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"hallmark.dev/hallmark/layout"
+	"hallmark.dev/hallmark/server"
 	"hallmark.dev/hallmark/signing"
 )
 
@@ -512,10 +513,16 @@ func TestAdminBlockUnblock(t *testing.T) {
 			mustBeEmpty(t, out)
 		}
 		// The server answers 410 for its files and its roles' metadata; the
-		// mirror serves them all the same.
+		// mirror serves them all the same. (On replicas, one that did not
+		// publish the block learns of it within server.RefreshEvery; its
+		// clients are kept safe meanwhile by the metadata, checked above.)
 		served := append([]string{"targets/" + layout.TargetBlobPath(target, hexDigest(p.content))}, admRoleFiles(t, srv, p.name)...)
 		for _, path := range served {
 			code, body := admStatus(t, srv.URL+"/"+path)
+			for deadline := time.Now().Add(server.RefreshEvery + 2*time.Second); code != http.StatusGone && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+				code, body = admStatus(t, srv.URL+"/"+path)
+			}
 			if code != http.StatusGone || !strings.Contains(body, p.reason) {
 				t.Fatalf("GET %s of blocked %s: %d %q; want 410 with the reason", path, p.name, code, body)
 			}

@@ -172,6 +172,16 @@ func TestReplicasShareOneDatabase(t *testing.T) {
 	}
 	t.Logf("the block reached the other replica after %v (bound %v)", time.Since(blocked).Round(time.Millisecond), server.RefreshEvery)
 
+	// Unblocked through a, the project is served by b at once: an admin
+	// told "unblocked" and a user who then downloads must not get 410
+	// from a replica that has not re-read its blocked set yet.
+	admin.MustRun("admin", "unblock", projects[1], "--keys", filepath.Join(a.Data, server.DevKeysDir), "--yes")
+	resp, err = http.Get(b.URL + "/metadata/" + projectShard(t, projects[1]) + "/1." + layout.OwnersRole(projects[1]) + ".json")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("replica b, just after the unblock published through a: %v %v; want 200", resp, err)
+	}
+	resp.Body.Close()
+
 	// A standby waits while a replica runs, and starts when none does.
 	b.Stop()
 	standby := newReplica(t, a)

@@ -235,8 +235,20 @@ func (s *Server) onlineHealth(ctx context.Context) (bool, string) {
 // blockedSet is the in-memory set of blocked projects, consulted on every
 // static request.
 type blockedSet struct {
-	mu sync.RWMutex
-	m  map[string]string
+	mu      sync.RWMutex
+	m       map[string]string
+	started time.Time // when the query behind m began
+
+	// run is the re-read of the set in flight, if any (see recheck).
+	runMu sync.Mutex
+	run   *blockedRun
+}
+
+// blockedRun is one re-read of the blocked projects: requests that arrive
+// while it runs wait for the next one, which starts after them.
+type blockedRun struct {
+	start time.Time
+	done  chan struct{}
 }
 
 func (b *blockedSet) get(project string) (string, bool) {
@@ -247,6 +259,7 @@ func (b *blockedSet) get(project string) (string, bool) {
 }
 
 func (s *Server) refreshBlocked(ctx context.Context) {
+	start := time.Now()
 	list, err := s.cfg.State.ListProjectsWhere(context.WithoutCancel(ctx), store.ProjectFilter{Blocked: true}, "", 1<<20)
 	if err != nil {
 		s.cfg.Log.Error("failed to list blocked projects", "err", err)
@@ -257,8 +270,63 @@ func (s *Server) refreshBlocked(ctx context.Context) {
 		m[p.Name] = p.BlockReason
 	}
 	s.blocked.mu.Lock()
-	s.blocked.m = m
-	s.blocked.mu.Unlock()
+	defer s.blocked.mu.Unlock()
+	// A slow query begun before a faster one must not undo what the
+	// faster one read.
+	if start.Before(s.blocked.started) {
+		return
+	}
+	s.blocked.m, s.blocked.started = m, start
+}
+
+// recheckBlocked re-reads the blocked projects with a query that begins
+// after the call, unless ctx ends first. Calls that overlap share a query,
+// so a flood of requests for a blocked project costs at most two queries
+// at a time, never one each.
+func (s *Server) recheckBlocked(ctx context.Context) {
+	asked := time.Now()
+	b := &s.blocked
+	for {
+		b.runMu.Lock()
+		run := b.run
+		if run == nil {
+			run = &blockedRun{start: time.Now(), done: make(chan struct{})}
+			b.run = run
+			b.runMu.Unlock()
+			s.refreshBlocked(ctx)
+			b.runMu.Lock()
+			b.run = nil
+			b.runMu.Unlock()
+			close(run.done)
+			return
+		}
+		b.runMu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-run.done:
+		}
+		if !run.start.Before(asked) {
+			return // that query began after this call
+		}
+	}
+}
+
+// blockedNow is blockedPath for the answer a client sees. With replicas,
+// a project another replica just unblocked may still be blocked in this
+// replica's set (re-read every RefreshEvery); a client told "unblocked"
+// must not get 410 from here, so a blocked answer is checked against the
+// database first. Blocking is not checked so: a request for a project
+// being blocked right now may still be served for up to RefreshEvery,
+// which the metadata makes harmless (the block publishes a delegation to
+// a key nobody holds).
+func (s *Server) blockedNow(ctx context.Context, path string) (string, string, bool) {
+	project, reason, blocked := s.blockedPath(path)
+	if !blocked || !s.cfg.SharedState {
+		return project, reason, blocked
+	}
+	s.recheckBlocked(ctx)
+	return s.blockedPath(path)
 }
 
 // blockedPath reports whether a served path belongs to a blocked project:

@@ -224,7 +224,7 @@ func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if project, reason, blocked := s.blockedPath(path); blocked {
+	if project, reason, blocked := s.blockedNow(r.Context(), path); blocked {
 		http.Error(w, fmt.Sprintf("project %s is blocked by the repository's admins: %s", project, reason), http.StatusGone)
 		return
 	}
