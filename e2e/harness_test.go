@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -94,13 +95,13 @@ type Server struct {
 	stores []string
 	env    []string
 	cmd    *exec.Cmd
-	log    *bytes.Buffer
+	log    *processLog
 	args   []string
 	// Env is added to the server process's environment.
 	Env []string
 	// standby is a second process waiting to take over (StartStandby).
 	standby    *exec.Cmd
-	standbyLog *bytes.Buffer
+	standbyLog *processLog
 	// With HALLMARK_E2E_BACKEND=replicas, Addr is a balancer's in front
 	// of two replicas: this process, listening on own, and replica, which
 	// runs on a copy of Data made at each Start.
@@ -219,7 +220,7 @@ func newServerOn(t testing.TB, pg, s3 bool) *Server {
 func (s *Server) command(args ...string) *exec.Cmd {
 	cmd := exec.Command(binary, append(args, s.stores...)...)
 	cmd.Env = append(append(os.Environ(), s.env...), s.Env...)
-	s.log = &bytes.Buffer{}
+	s.log = &processLog{}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	// If the test binary dies, so does the server.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -516,4 +517,24 @@ func (s *Server) WitnessURL() string {
 		s.t.Fatal(err)
 	}
 	return info.DevWitness
+}
+
+// processLog collects a child process's output. os/exec copies the output
+// of a pipe in its own goroutine, so reads by the test take the same lock.
+type processLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *processLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns what the process wrote so far.
+func (l *processLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

@@ -5,7 +5,6 @@ package e2e
 // venv, the real npm with its own cache, and a running `hallmark proxy`.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -203,7 +202,7 @@ func runTool(t testing.TB, env []string, dir, prog string, args ...string) (int,
 type Proxy struct {
 	URL string
 	cmd *exec.Cmd
-	log *bytes.Buffer
+	log *processLog
 }
 
 // StartProxy starts `hallmark proxy --json` as user u on a free port and
@@ -211,7 +210,7 @@ type Proxy struct {
 func StartProxy(t testing.TB, u *User) *Proxy {
 	t.Helper()
 	addr := freeAddr(t)
-	p := &Proxy{URL: "http://" + addr, log: &bytes.Buffer{}}
+	p := &Proxy{URL: "http://" + addr, log: &processLog{}}
 	p.cmd = exec.Command(binary, "proxy", "--listen", addr, "--json")
 	p.cmd.Env = append(os.Environ(), u.Env...)
 	p.cmd.Dir = u.Home
