@@ -20,7 +20,12 @@ var lookAlikePairs = strings.NewReplacer("rn", "m", "vv", "w", "cl", "d")
 // "he11o-world", "hel1o-world" and "hellow0rld" share a skeleton.
 // name may be in any form ParseProjectName accepts.
 func Skeleton(name string) string {
-	s := separatorRe.ReplaceAllString(strings.ToLower(name), "")
+	s := strings.Map(func(r rune) rune {
+		if r < 0x80 && isSeparator(byte(r)) {
+			return -1
+		}
+		return r
+	}, strings.ToLower(name))
 	s = lookAlikes.Replace(s)
 	// Fold pairs until nothing changes: "rrnn" becomes "rmn", then "rmn"
 	// has no pair left; folding once more never hurts.

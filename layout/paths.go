@@ -2,7 +2,6 @@ package layout
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -13,7 +12,24 @@ const IndexFile = "index.json"
 // MaxFilenameLength is the longest release file name accepted.
 const MaxFilenameLength = 200
 
-var validFilename = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
+// validFilename reports whether name matches ^[A-Za-z0-9][A-Za-z0-9._+-]*$
+// (every index entry and target path is checked: a loop, not a regexp).
+func validFilename(name string) bool {
+	if name == "" || !isAlnum(name[0]) {
+		return false
+	}
+	for i := 1; i < len(name); i++ {
+		if c := name[i]; !isAlnum(c) && c != '.' && c != '_' && c != '+' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isAlnum reports whether c is an ASCII letter or digit.
+func isAlnum(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
 
 // IndexPath is the target path of a project's index.
 func IndexPath(project string) string { return project + "/" + IndexFile }
@@ -39,7 +55,7 @@ func CheckFilename(name string) error {
 		return fmt.Errorf("file name is empty")
 	case len(name) > MaxFilenameLength:
 		return fmt.Errorf("file name %q is longer than %d bytes", name, MaxFilenameLength)
-	case !validFilename.MatchString(name):
+	case !validFilename(name):
 		return fmt.Errorf("file name %q is not valid: use ASCII letters, digits, '.', '_', '+' and '-', starting with a letter or digit", name)
 	case strings.Contains(name, ".."):
 		// Servers and caches treat ".." in a URL path specially.

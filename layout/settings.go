@@ -141,7 +141,7 @@ func (s Settings) Check() error {
 		return fmt.Errorf("registration must be %q or %q", RegistrationOpen, RegistrationToken)
 	}
 	for _, r := range s.Reserved {
-		if !validName.MatchString(r) || Normalize(r) != r {
+		if !validName(r) || Normalize(r) != r {
 			return fmt.Errorf("reserved name %q is not a normalized project name", r)
 		}
 	}
@@ -149,7 +149,7 @@ func (s Settings) Check() error {
 		return fmt.Errorf("reserved names must be sorted")
 	}
 	for _, r := range s.AllowConfusable {
-		if !validName.MatchString(r) || Normalize(r) != r {
+		if !validName(r) || Normalize(r) != r {
 			return fmt.Errorf("allowed confusable name %q is not a normalized project name", r)
 		}
 	}

@@ -386,6 +386,7 @@ func (b *batch) checkReleases(ctx context.Context, st *validation.Project, c *Ch
 	}
 	c.Index = index
 	d := validation.CheckReleases(st, prop, index, b.env)
+	c.index = d.Index
 	if d.Outcome == validation.Reject && d.Unsigned && c.OwnersRole != nil {
 		// An owners change that re-signs the releases (new maintainers or
 		// threshold) may come from an owner who is not a maintainer: the
@@ -472,7 +473,9 @@ func (b *batch) accept(project string, st *validation.Project, roles map[string]
 	if ok {
 		newState.ReleasesRole = rel
 		signedBy = append(signedBy, signers(rel)...)
-		if ix, err := layout.ParseIndex(c.Index); err == nil {
+		if c.index != nil {
+			newState.Index = c.index
+		} else if ix, err := layout.ParseIndex(c.Index); err == nil {
 			newState.Index = ix
 		}
 	}

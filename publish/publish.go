@@ -181,6 +181,8 @@ type Change struct {
 	Files map[string]Staged
 	// Index is the content of the proposed project index, when it changed.
 	Index []byte
+	// index is Index as validation parsed it.
+	index *layout.Index
 }
 
 // Result is the outcome of a change.

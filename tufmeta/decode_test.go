@@ -91,6 +91,12 @@ func FuzzDecodeMatchesGoTUF(f *testing.F) {
 	f.Add([]byte(`{"signed":{"_type":"targets","_TYPE":"snapshot","spec_version":"1.0.31","version":1,"expires":"2030-01-01T00:00:00Z","targets":{}},"signatures":[]}`))
 	f.Add([]byte(`{"signed":{"_type":"targets","spec_version":"1.0.31","version":1,"expires":"2030-01-01T00:00:00Z","targets":{}},"Signatures":[{"keyid":"a","sig":"b"}],"signatures":[]}`))
 	f.Add([]byte(`{"signed":null,"signatures":[]}`))
+	// A releases role as every upload carries it (the fast decoder's shape).
+	plainRel := releasesRole()
+	tufmeta.Sign(plainRel, alice)
+	if b, err := tufmeta.Encode(plainRel); err == nil {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkAllTypes(t, data)
 	})
@@ -128,8 +134,15 @@ func TestDecodeMatchesGoTUF(t *testing.T) {
 }
 
 func BenchmarkDecode(b *testing.B) {
-	for i, data := range seedRoles(b)[:3] {
-		name := []string{"releases", "bin", "snapshot"}[i]
+	plain := releasesRole() // as uploads carry it: no labels
+	tufmeta.Sign(plain, alice)
+	plainData, err := tufmeta.Encode(plain)
+	if err != nil {
+		b.Fatal(err)
+	}
+	roles := append(seedRoles(b)[:3], plainData)
+	for i, data := range roles {
+		name := []string{"releases-labelled", "bin", "snapshot", "releases"}[i]
 		b.Run(name+"/hallmark", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

@@ -2,6 +2,7 @@ package tufmeta_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -138,7 +139,56 @@ func TestFastEncodingMatchesGoTUF(t *testing.T) {
 		ts.Signed.Meta = randomMeta(rng, 1, odd)
 		addSignatures(rng, ts, odd)
 		sameEncoding(t, ts)
+
+		rel := randomReleases(rng, rng.IntN(30), odd)
+		addSignatures(rng, rel, odd)
+		sameEncoding(t, rel)
+		// And read back, it is what go-tuf reads.
+		enc, err := tufmeta.Encode(rel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameAsGoTUF[metadata.TargetsType](t, enc) {
+			t.Fatalf("Decode refuses the encoding of a releases role:\n%s", enc)
+		}
 	}
+}
+
+// randomReleases returns a releases role with n targets, a few (when odd
+// is set) in shapes the fast path leaves to go-tuf: custom fields, unknown
+// fields, names that need escaping, a delegation.
+func randomReleases(rng *rand.Rand, n int, odd bool) *tufmeta.Targets {
+	md := metadata.Targets(randomExpiry(rng))
+	md.Signed.Version = rng.Int64N(1 << 40)
+	names := []string{"demo/index.json", "demo/1.0/demo-1.0.tar.gz", "demo/2.0rc1/demo-2.0rc1-py3-none-any.whl", "a.b-c/1/x_y.zip"}
+	if odd {
+		names = append(names, `demo/1.0/qu"ote`, "demo/1.0/émile", "demo/1.0/a<b&c", "demo/1.0/back\\slash")
+	}
+	for i := range n {
+		h := make([]byte, 32)
+		for j := range h {
+			h[j] = byte(rng.IntN(256))
+		}
+		tf := &metadata.TargetFiles{Length: rng.Int64N(1 << 40), Hashes: metadata.Hashes{"sha256": h}}
+		if rng.IntN(6) == 0 {
+			tf.Hashes["sha512"] = append(h, h...)
+		}
+		if odd && rng.IntN(8) == 0 {
+			custom := json.RawMessage(`{"b":1,"a":[true,null]}`)
+			tf.Custom = &custom
+		}
+		if odd && rng.IntN(8) == 0 {
+			tf.UnrecognizedFields = map[string]any{"x-extra": "v"}
+		}
+		md.Signed.Targets[fmt.Sprintf("%s.%d", names[rng.IntN(len(names))], i)] = tf
+	}
+	if odd && rng.IntN(6) == 0 {
+		md.Signed.UnrecognizedFields = map[string]any{"x-hallmark-labels": map[string]any{"k": "alice"}}
+	}
+	if odd && rng.IntN(6) == 0 {
+		md.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{}, Roles: []metadata.DelegatedRole{}}
+	}
+	return md
 }
 
 // A nil meta (which go-tuf writes as null) is left to go-tuf.

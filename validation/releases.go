@@ -29,14 +29,17 @@ func CheckReleases(p *Project, proposed *tufmeta.Targets, index []byte, env Env)
 	if err := CheckTargets(p, proposed); err != nil {
 		return reject("%s: %v", role, err)
 	}
-	if err := CheckIndex(p.Name, proposed, index); err != nil {
+	ix, err := checkIndex(p.Name, proposed, index)
+	if err != nil {
 		return reject("%s: %v", role, err)
 	}
 	del, _, err := tufmeta.TargetsDelegation(p.OwnersRole, role)
 	if err != nil {
 		return reject("%s: %v", role, err)
 	}
-	return signatures(role, proposed, del, "project's maintainers")
+	d := signatures(role, proposed, del, "project's maintainers")
+	d.Index = ix
+	return d
 }
 
 // CheckTargets checks every target of a proposed releases role: inside the
@@ -97,45 +100,51 @@ func SHA256Of(h metadata.Hashes) (string, error) {
 // CheckIndex checks that the index bytes match the index target's hash and
 // length, and that the index lists exactly the role's release files.
 func CheckIndex(project string, proposed *tufmeta.Targets, index []byte) error {
+	_, err := checkIndex(project, proposed, index)
+	return err
+}
+
+// checkIndex is CheckIndex, returning the parsed index.
+func checkIndex(project string, proposed *tufmeta.Targets, index []byte) (*layout.Index, error) {
 	tf := proposed.Signed.Targets[layout.IndexPath(project)]
 	if tf == nil {
-		return fmt.Errorf("lists no project index")
+		return nil, fmt.Errorf("lists no project index")
 	}
 	if err := tf.VerifyLengthHashes(index); err != nil {
-		return fmt.Errorf("the uploaded project index does not match its signed hash and length")
+		return nil, fmt.Errorf("the uploaded project index does not match its signed hash and length")
 	}
 	ix, err := layout.ParseIndex(index)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if ix.Project != project {
-		return fmt.Errorf("the project index is for %q, not %q", ix.Project, project)
+		return nil, fmt.Errorf("the project index is for %q, not %q", ix.Project, project)
 	}
 	if err := ix.CheckDistinctReleases(); err != nil {
-		return err
+		return nil, err
 	}
 	listed := map[string]bool{}
 	for _, r := range ix.Releases {
 		if len(r.Files) == 0 {
-			return fmt.Errorf("release %s in the index has no files", r.Version)
+			return nil, fmt.Errorf("release %s in the index has no files", r.Version)
 		}
 		for _, f := range r.Files {
 			path := layout.FilePath(project, r.Version, f.Name)
 			t, ok := proposed.Signed.Targets[path]
 			if !ok {
-				return fmt.Errorf("the index lists %s, which the role does not sign", path)
+				return nil, fmt.Errorf("the index lists %s, which the role does not sign", path)
 			}
 			sum, _ := SHA256Of(t.Hashes)
 			if sum != f.SHA256 || t.Length != f.Length {
-				return fmt.Errorf("the index and the role disagree on the hash or length of %s", path)
+				return nil, fmt.Errorf("the index and the role disagree on the hash or length of %s", path)
 			}
 			listed[path] = true
 		}
 	}
 	for path := range proposed.Signed.Targets {
 		if path != layout.IndexPath(project) && !listed[path] {
-			return fmt.Errorf("the role signs %s, which the index does not list", path)
+			return nil, fmt.Errorf("the role signs %s, which the index does not list", path)
 		}
 	}
-	return nil
+	return ix, nil
 }

@@ -49,6 +49,9 @@ type Decision struct {
 	// Unsigned is set when the only reason for a rejection is that the
 	// role carries no signature at all (every other check passed).
 	Unsigned bool
+	// Index is the project index CheckReleases parsed, once it got that
+	// far, so that its caller need not parse it again.
+	Index *layout.Index
 }
 
 // Project is the verified current state of one project: what its delegating
