@@ -478,6 +478,11 @@ func (b *batch) accept(project string, st *validation.Project, roles map[string]
 		} else if ix, err := layout.ParseIndex(c.Index); err == nil {
 			newState.Index = ix
 		}
+		if tf := rel.Signed.Targets[layout.IndexPath(project)]; tf != nil && newState.Index != nil {
+			if sum, err := validation.SHA256Of(tf.Hashes); err == nil {
+				b.p.indexes.put(sum, newState.Index)
+			}
+		}
 	}
 	if old.Owners == nil {
 		newState.Owners = nil
@@ -531,6 +536,10 @@ func (b *batch) explainState(ctx context.Context, project string, owners tufmeta
 	}
 	sum, err := validation.SHA256Of(tf.Hashes)
 	if err != nil {
+		return s
+	}
+	if ix, ok := b.p.indexes.get(sum); ok {
+		s.Index = ix
 		return s
 	}
 	blob, err := b.p.cfg.Blobs.Open(ctx, "targets/"+layout.TargetBlobPath(layout.IndexPath(project), sum))

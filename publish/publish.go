@@ -102,6 +102,7 @@ type Publisher struct {
 	polMu   sync.RWMutex
 	pol     layout.Policy
 	cache   roleCache
+	indexes indexCache
 	behind  behind
 	rootsMu sync.Mutex
 	roots   map[string][][]byte // shard → every root version, oldest first
