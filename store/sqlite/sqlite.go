@@ -567,7 +567,8 @@ func (d *DB) RoleExpiries(ctx context.Context, shard string, roles []string) ([]
 	for _, role := range roles {
 		r := store.RoleFile{Shard: shard, Role: role}
 		var exp string
-		err := d.db.QueryRowContext(ctx, `SELECT r.version, r.expires FROM current_roles c
+		// Prepared: every batch asks for its shard's root.
+		err := d.queryRow(ctx, `SELECT r.version, r.expires FROM current_roles c
 			JOIN roles r ON r.shard = c.shard AND r.role = c.role AND r.version = c.version
 			WHERE c.shard = ? AND c.role = ?`, shard, role).Scan(&r.Version, &exp)
 		if errors.Is(err, sql.ErrNoRows) {
