@@ -58,6 +58,14 @@ func (s *Server) laneSendFile(c net.Conn, req laneRequest, path, client string, 
 	defer done()
 
 	size := info.Size()
+	// Corked, the head and the file's first bytes leave in full segments
+	// rather than the head alone in a small one first (nginx's
+	// tcp_nopush); the uncork at the end sends what is left.
+	tc := tcpConnOf(c)
+	if tc != nil && !req.head {
+		setCork(tc, true)
+		defer setCork(tc, false)
+	}
 	bp := laneOut.Get().(*[]byte)
 	out := appendFileHead((*bp)[:0], path, size, info.ModTime(), httpDate(now))
 	_, err = c.Write(out)
@@ -102,4 +110,34 @@ func appendFileHead(out []byte, path string, size int64, mod time.Time, date str
 	out = append(out, "\r\nDate: "...)
 	out = append(out, date...)
 	return append(out, "\r\n\r\n"...)
+}
+
+// tcpConnOf returns the TCP connection below c, or nil.
+func tcpConnOf(c net.Conn) *net.TCPConn {
+	for {
+		switch t := c.(type) {
+		case *net.TCPConn:
+			return t
+		case *limitedConn:
+			c = t.Conn
+		default:
+			return nil
+		}
+	}
+}
+
+// setCork sets TCP_CORK on a connection; errors are ignored (the answer
+// is the same, only packed differently).
+func setCork(c *net.TCPConn, on bool) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	v := 0
+	if on {
+		v = 1
+	}
+	raw.Control(func(fd uintptr) {
+		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, v)
+	})
 }
