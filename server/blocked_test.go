@@ -42,6 +42,21 @@ func setBlocked(t *testing.T, st store.State, p string, blocked bool) {
 	}
 }
 
+// newBlockedServer returns a server, a replica if shared is set, whose
+// state (counting its queries for blocked projects) has the project "evil"
+// blocked, and which knows it.
+func newBlockedServer(t *testing.T, shared bool) (*Server, *countingState) {
+	t.Helper()
+	var st *countingState
+	s := newTestServerWith(t, func(c *Config) {
+		st = &countingState{State: c.State}
+		c.State, c.SharedState = st, shared
+	})
+	setBlocked(t, st, "evil", true)
+	s.refreshBlocked(context.Background())
+	return s, st
+}
+
 func getStatus(s *Server, path string) int {
 	return getStatusFrom(s, path, "192.0.2.1:1234")
 }
@@ -62,13 +77,7 @@ func getStatusFrom(s *Server, path, addr string) int {
 func TestUnblockedElsewhereIsServedAtOnce(t *testing.T) {
 	const path = "/targets/evil/1.0/evil.tar.gz"
 	for _, shared := range []bool{true, false} {
-		var st *countingState
-		s := newTestServerWith(t, func(c *Config) {
-			st = &countingState{State: c.State}
-			c.State, c.SharedState = st, shared
-		})
-		setBlocked(t, st, "evil", true)
-		s.refreshBlocked(context.Background())
+		s, st := newBlockedServer(t, shared)
 		if code := getStatus(s, path); code != http.StatusGone {
 			t.Fatalf("shared=%v: blocked project: %d, want 410", shared, code)
 		}
@@ -86,13 +95,7 @@ func TestUnblockedElsewhereIsServedAtOnce(t *testing.T) {
 // TestBlockedRecheckIsShared: many requests for a blocked project at once
 // share the database queries that check it, instead of one each.
 func TestBlockedRecheckIsShared(t *testing.T) {
-	var st *countingState
-	s := newTestServerWith(t, func(c *Config) {
-		st = &countingState{State: c.State}
-		c.State, c.SharedState = st, true
-	})
-	setBlocked(t, st, "evil", true)
-	s.refreshBlocked(context.Background())
+	s, st := newBlockedServer(t, true)
 	before := st.blockedQueries.Load()
 	const requests = 200
 	var wg sync.WaitGroup

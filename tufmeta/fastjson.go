@@ -71,21 +71,11 @@ func fastSigned(buf []byte, signed any) ([]byte, bool) {
 		buf = append(buf, name...)
 		buf = append(buf, `":{`...)
 		if len(m.Hashes) != 0 {
-			buf = append(buf, `"hashes":{`...)
-			for j, alg := range slices.Sorted(maps.Keys(m.Hashes)) {
-				if !plain(alg) {
-					return nil, false
-				}
-				if j > 0 {
-					buf = append(buf, ',')
-				}
-				buf = append(buf, '"')
-				buf = append(buf, alg...)
-				buf = append(buf, `":"`...)
-				buf = hex.AppendEncode(buf, m.Hashes[alg])
-				buf = append(buf, '"')
+			var ok bool
+			if buf, ok = appendHashes(append(buf, `"hashes":`...), m.Hashes); !ok {
+				return nil, false
 			}
-			buf = append(buf, "},"...)
+			buf = append(buf, ',')
 		}
 		if m.Length != 0 {
 			buf = append(buf, `"length":`...)
@@ -133,21 +123,11 @@ func fastTargetsSigned(buf []byte, s *metadata.TargetsType) ([]byte, bool) {
 		}
 		buf = append(buf, '"')
 		buf = append(buf, name...)
-		buf = append(buf, `":{"hashes":{`...)
-		for j, alg := range slices.Sorted(maps.Keys(tf.Hashes)) {
-			if !plain(alg) {
-				return nil, false
-			}
-			if j > 0 {
-				buf = append(buf, ',')
-			}
-			buf = append(buf, '"')
-			buf = append(buf, alg...)
-			buf = append(buf, `":"`...)
-			buf = hex.AppendEncode(buf, tf.Hashes[alg])
-			buf = append(buf, '"')
+		var ok bool
+		if buf, ok = appendHashes(append(buf, `":{"hashes":`...), tf.Hashes); !ok {
+			return nil, false
 		}
-		buf = append(buf, `},"length":`...)
+		buf = append(buf, `,"length":`...)
 		buf = strconv.AppendInt(buf, tf.Length, 10)
 		buf = append(buf, '}')
 	}
@@ -155,6 +135,26 @@ func fastTargetsSigned(buf []byte, s *metadata.TargetsType) ([]byte, bool) {
 	buf = strconv.AppendInt(buf, s.Version, 10)
 	buf = append(buf, '}')
 	return buf, true
+}
+
+// appendHashes appends a hashes object, its algorithms sorted, or reports
+// false when an algorithm's name would need escaping.
+func appendHashes(buf []byte, hashes metadata.Hashes) ([]byte, bool) {
+	buf = append(buf, '{')
+	for j, alg := range slices.Sorted(maps.Keys(hashes)) {
+		if !plain(alg) {
+			return nil, false
+		}
+		if j > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '"')
+		buf = append(buf, alg...)
+		buf = append(buf, `":"`...)
+		buf = hex.AppendEncode(buf, hashes[alg])
+		buf = append(buf, '"')
+	}
+	return append(buf, '}'), true
 }
 
 // fastTargets mirrors an encoded releases role without go-tuf's decoding
