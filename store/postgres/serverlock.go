@@ -193,5 +193,15 @@ func (l *Lock) Release() {
 	}
 	l.stop()
 	<-l.done
-	l.conn.Close(context.Background()) // ending the session drops the lock
+	// Closing the connection ends the session, and with it the locks, but
+	// the database does so after Close returns: a server started right
+	// after this one stopped (a restart, a test) could still find the
+	// database in use. Unlocking first makes the release done on return;
+	// if that fails, ending the session still drops the locks.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	l.mu.Lock()
+	l.conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+	l.mu.Unlock()
+	l.conn.Close(ctx)
 }
