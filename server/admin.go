@@ -239,7 +239,7 @@ type blockedSet struct {
 	m       map[string]string
 	started time.Time // when the query behind m began
 
-	// run is the re-read of the set in flight, if any (see recheck).
+	// run is the re-read of the set in flight, if any (see recheckBlocked).
 	runMu sync.Mutex
 	run   *blockedRun
 }

@@ -97,14 +97,9 @@ func SHA256Of(h metadata.Hashes) (string, error) {
 	return hex.EncodeToString(v), nil
 }
 
-// CheckIndex checks that the index bytes match the index target's hash and
-// length, and that the index lists exactly the role's release files.
-func CheckIndex(project string, proposed *tufmeta.Targets, index []byte) error {
-	_, err := checkIndex(project, proposed, index)
-	return err
-}
-
-// checkIndex is CheckIndex, returning the parsed index.
+// checkIndex checks that the index bytes match the index target's hash and
+// length, and that the index lists exactly the role's release files, and
+// returns the parsed index.
 func checkIndex(project string, proposed *tufmeta.Targets, index []byte) (*layout.Index, error) {
 	tf := proposed.Signed.Targets[layout.IndexPath(project)]
 	if tf == nil {

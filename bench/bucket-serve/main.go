@@ -399,48 +399,55 @@ func measure(t target, url string) (result, error) {
 // children.
 func cpuTicks(parent int) int64 {
 	var total int64
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
+	eachProcess("stat", func(pid int, b []byte) bool {
 		// Fields after the command's closing parenthesis: state, ppid, ...
 		i := bytes.LastIndexByte(b, ')')
 		f := strings.Fields(string(b[i+1:]))
 		ppid, _ := strconv.Atoi(f[1])
-		if pid != parent && ppid != parent {
-			continue
+		if pid == parent || ppid == parent {
+			utime, _ := strconv.ParseInt(f[11], 10, 64)
+			stime, _ := strconv.ParseInt(f[12], 10, 64)
+			total += utime + stime
 		}
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		total += utime + stime
-	}
+		return true
+	})
 	return total
 }
 
-// pidOf finds the process of a program whose command line contains arg.
-func pidOf(program, arg string) (int, error) {
+// eachProcess calls f with each process's id and its /proc/PID/file, until
+// f returns false.
+func eachProcess(file string, f func(pid int, b []byte) bool) {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), file))
 		if err != nil {
 			continue
 		}
-		args := strings.Split(string(b), "\x00")
-		if filepath.Base(args[0]) == program && strings.Contains(string(b), arg) {
-			return pid, nil
+		if !f(pid, b) {
+			return
 		}
 	}
-	return 0, fmt.Errorf("no %s process with %s in its command line", program, arg)
+}
+
+// pidOf finds the process of a program whose command line contains arg.
+func pidOf(program, arg string) (int, error) {
+	found := 0
+	eachProcess("cmdline", func(pid int, b []byte) bool {
+		args := strings.Split(string(b), "\x00")
+		if filepath.Base(args[0]) == program && strings.Contains(string(b), arg) {
+			found = pid
+			return false
+		}
+		return true
+	})
+	if found == 0 {
+		return 0, fmt.Errorf("no %s process with %s in its command line", program, arg)
+	}
+	return found, nil
 }
 
 func loadavg() string {

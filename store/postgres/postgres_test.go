@@ -123,13 +123,21 @@ func TestProjectLikeFillsSkeletonsOfOldDatabases(t *testing.T) {
 	storetest.CheckProjectLike(t, again, false)
 }
 
-// Publications that arrive together are committed in one transaction.
-func TestGroupCommitIsOneTransaction(t *testing.T) {
+// openMigrated opens a store on a new, migrated database, closed when the
+// test ends.
+func openMigrated(t *testing.T) *postgres.DB {
+	t.Helper()
 	db, err := postgres.Open(ctx, migrated(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// Publications that arrive together are committed in one transaction.
+func TestGroupCommitIsOneTransaction(t *testing.T) {
+	db := openMigrated(t)
 	storetest.CheckGroupCommitIsOneTransaction(t, db, postgres.GroupHold(db))
 }
 
@@ -137,10 +145,6 @@ func TestGroupCommitIsOneTransaction(t *testing.T) {
 // that conflict leave nothing behind, every other one is committed whole,
 // and each caller gets its own answer.
 func TestGroupCommitIsolatesARefusedPublication(t *testing.T) {
-	db, err := postgres.Open(ctx, migrated(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openMigrated(t)
 	storetest.CheckGroupCommitIsolatesARefusedPublication(t, db, postgres.GroupHold(db))
 }

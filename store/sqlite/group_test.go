@@ -10,12 +10,7 @@ import (
 
 // groupHold gathers a test's publications into one group commit of db.
 func groupHold(db *DB) storetest.GroupHold {
-	return storetest.GroupHold{
-		Lock:         db.commits.Lock,
-		Unlock:       db.commits.Unlock,
-		Queued:       db.commits.Queued,
-		Transactions: db.transactions.Load,
-	}
+	return storetest.HoldOf(&db.commits, db.transactions.Load)
 }
 
 func openGroupTest(t *testing.T) *DB {

@@ -20,6 +20,20 @@ type GroupHold struct {
 	Transactions func() int64
 }
 
+// Committer is what both stores' group commit (internal/groupcommit)
+// offers a test: holding the committer, and the queue's length.
+type Committer interface {
+	Lock()
+	Unlock()
+	Queued() int
+}
+
+// HoldOf is the GroupHold of a store's group committer and its counter of
+// committed transactions.
+func HoldOf(c Committer, transactions func() int64) GroupHold {
+	return GroupHold{Lock: c.Lock, Unlock: c.Unlock, Queued: c.Queued, Transactions: transactions}
+}
+
 // groupPublication is a publication of one project's creation in a shard.
 func groupPublication(shard string, version int64, project string) store.Publication {
 	return store.Publication{
