@@ -13,15 +13,24 @@ import (
 	"hallmark.dev/hallmark/store"
 )
 
-// countingState counts the queries for blocked projects made through it.
+// countingState counts the queries for blocked projects made through it,
+// and the most of them in flight at once; each takes at least delay (a
+// database farther away than this test's).
 type countingState struct {
 	store.State
-	blockedQueries atomic.Int64
+	delay                    time.Duration
+	blockedQueries, inFlight atomic.Int64
+	maxInFlight              atomic.Int64
 }
 
 func (c *countingState) ListProjectsWhere(ctx context.Context, f store.ProjectFilter, after string, limit int) ([]store.Project, error) {
 	if f.Blocked {
 		c.blockedQueries.Add(1)
+		n := c.inFlight.Add(1)
+		defer c.inFlight.Add(-1)
+		for m := c.maxInFlight.Load(); n > m && !c.maxInFlight.CompareAndSwap(m, n); m = c.maxInFlight.Load() {
+		}
+		time.Sleep(c.delay)
 	}
 	return c.State.ListProjectsWhere(ctx, f, after, limit)
 }
@@ -93,9 +102,11 @@ func TestUnblockedElsewhereIsServedAtOnce(t *testing.T) {
 }
 
 // TestBlockedRecheckIsShared: many requests for a blocked project at once
-// share the database queries that check it, instead of one each.
+// share the database queries that check it, instead of one each: one
+// query at a time, each answering every request that arrived before it.
 func TestBlockedRecheckIsShared(t *testing.T) {
 	s, st := newBlockedServer(t, true)
+	st.delay = 20 * time.Millisecond
 	before := st.blockedQueries.Load()
 	const requests = 200
 	var wg sync.WaitGroup
@@ -115,6 +126,9 @@ func TestBlockedRecheckIsShared(t *testing.T) {
 	wg.Wait()
 	if gone.Load() != requests {
 		t.Errorf("%d of %d requests answered 410", gone.Load(), requests)
+	}
+	if m := st.maxInFlight.Load(); m != 1 {
+		t.Errorf("%d queries for the blocked set ran at once; want one at a time", m)
 	}
 	if q := st.blockedQueries.Load() - before; q < 1 || q > requests/2 {
 		t.Errorf("%d requests made %d queries for the blocked set; want at least 1 and far fewer than one each", requests, q)
