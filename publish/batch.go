@@ -676,13 +676,18 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 	}
 
 	// 1. target files (content-addressed), and the versioned metadata
-	// files and timestamp staged (synced under temporary names, not
-	// visible), all at once, so their syncs overlap; 2. the commit, with
-	// the list of versioned files it makes current; 3. those files renamed
-	// into place; 4. timestamp.json renamed last. Versioned files get
-	// their names only once their content is committed, so a file name
-	// never holds two contents; a crash before 3 or 4 is repaired from the
-	// store, and staged files a crash leaves are removed at start-up.
+	// files and timestamp staged (under temporary names, not visible),
+	// all at once, then made durable together (one sync of the blob
+	// directory's file system, shared with other shards' batches, where
+	// the store can; else each file is synced as it is written); 2. the
+	// commit, with the list of versioned files it makes current; 3. those
+	// files renamed into place; 4. timestamp.json renamed last. Versioned
+	// files get their names only once their content is committed, so a
+	// file name never holds two contents; a crash before 3 or 4 is
+	// repaired from the store, and staged files a crash leaves are removed
+	// at start-up. The renames of 3 and 4 are made durable by the shard's
+	// next batch's sync, before its commit, so at any crash only the last
+	// publication of a shard can lack files, which is what repair redoes.
 	versioned := slices.DeleteFunc(slices.Clone(pub.Roles), func(r store.RoleFile) bool { return r.Role == layout.RoleTimestamp })
 	pub.Written = written(versioned)
 	// A timestamp that witnesses co-sign is served only after the commit,
@@ -717,9 +722,13 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 			path, data = layout.MetadataBlobPath(b.shard, layout.MetadataFile(r.Role, r.Version)), r.Data
 		}
 		var err error
-		staged[i], err = store.Stage(ctx, b.p.cfg.Blobs, path, data)
+		staged[i], err = store.StageDeferred(ctx, b.p.cfg.Blobs, path, data)
 		return err
 	}); err != nil {
+		discard()
+		return 0, err
+	}
+	if err := store.SyncDeferred(ctx, b.p.cfg.Blobs); err != nil {
 		discard()
 		return 0, err
 	}
@@ -785,7 +794,7 @@ func (b *batch) putTarget(ctx context.Context, path string, f Staged) error {
 	}
 	defer r.Close()
 	h := sha256.New()
-	if err := b.p.cfg.Blobs.Put(ctx, path, io.TeeReader(r, h)); err != nil {
+	if err := store.PutDeferred(ctx, b.p.cfg.Blobs, path, io.TeeReader(r, h)); err != nil {
 		return err
 	}
 	if got := fmt.Sprintf("%x", h.Sum(nil)); !strings.Contains(path, got) {

@@ -194,9 +194,8 @@ func cloneRole[T metadata.Roles](md *metadata.Metadata[T]) *metadata.Metadata[T]
 }
 
 // writeConcurrently runs put(0) … put(n-1), a few at a time, and returns the
-// first error once all have returned. Each blob write is synced on its own;
-// run side by side, their syncs share the file system's journal commits, so
-// a batch of many files costs about as much as a few sequential ones. The
+// first error once all have returned: blob stores whose writes are requests
+// (S3) or synced one by one answer many at once about as fast as one. The
 // caller's write order between phases is kept: it returns only when every
 // put has.
 func writeConcurrently(n int, put func(i int) error) error {

@@ -12,9 +12,35 @@ import (
 // cache hears of a staged blob when it is published, not before: until
 // then the path still holds the old blob.
 func (n *notifyingBlobs) Stage(ctx context.Context, path string, r io.Reader) (store.StagedBlob, error) {
+	return n.stage(ctx, path, r, false)
+}
+
+// StageDeferred implements store.DeferredSyncBlobs, as Stage does.
+func (n *notifyingBlobs) StageDeferred(ctx context.Context, path string, r io.Reader) (store.StagedBlob, error) {
+	return n.stage(ctx, path, r, true)
+}
+
+// PutDeferred implements store.DeferredSyncBlobs, as Put does.
+func (n *notifyingBlobs) PutDeferred(ctx context.Context, path string, r io.Reader) error {
+	err := store.PutDeferred(ctx, n.Blobs, path, r)
+	n.failed("put", err)
+	n.changed(path, false)
+	return err
+}
+
+// Sync implements store.DeferredSyncBlobs.
+func (n *notifyingBlobs) Sync(ctx context.Context) error {
+	err := store.SyncDeferred(ctx, n.Blobs)
+	n.failed("sync", err)
+	return err
+}
+
+func (n *notifyingBlobs) stage(ctx context.Context, path string, r io.Reader, deferred bool) (store.StagedBlob, error) {
 	var s store.StagedBlob
 	var err error
-	if inner, ok := n.Blobs.(store.StagingBlobs); ok {
+	if inner, ok := n.Blobs.(store.DeferredSyncBlobs); ok && deferred {
+		s, err = inner.StageDeferred(ctx, path, r)
+	} else if inner, ok := n.Blobs.(store.StagingBlobs); ok {
 		s, err = inner.Stage(ctx, path, r)
 	} else {
 		var data []byte

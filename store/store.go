@@ -253,3 +253,50 @@ type StagedBlob interface {
 	// Discard removes the staged bytes; the path is left as it was.
 	Discard()
 }
+
+// DeferredSyncBlobs is implemented by blob stores that can make many writes
+// durable at once: the deferred writes skip their own syncs, and one Sync
+// makes every write made before it durable. On a local file system one
+// syncfs(2) costs about what one fsync does, so a publisher that writes a
+// batch's files and then syncs once saves a sync per file, and the names of
+// blobs published (renamed) before the Sync become durable with them.
+type DeferredSyncBlobs interface {
+	StagingBlobs
+	// PutDeferred is Put, except that the blob is durable only once a
+	// Sync called after PutDeferred returned has returned.
+	PutDeferred(ctx context.Context, path string, r io.Reader) error
+	// StageDeferred is Stage, except that the staged bytes are durable
+	// only once a Sync called after StageDeferred returned has returned.
+	StageDeferred(ctx context.Context, path string, r io.Reader) (StagedBlob, error)
+	// Sync makes durable every write, rename and removal of the store
+	// that completed before Sync was called.
+	Sync(ctx context.Context) error
+}
+
+// PutDeferred puts a blob in b whose durability may wait for SyncDeferred:
+// with b's own PutDeferred when b is a DeferredSyncBlobs, else with Put
+// (durable at once).
+func PutDeferred(ctx context.Context, b Blobs, path string, r io.Reader) error {
+	if d, ok := b.(DeferredSyncBlobs); ok {
+		return d.PutDeferred(ctx, path, r)
+	}
+	return b.Put(ctx, path, r)
+}
+
+// StageDeferred stages a blob in b whose durability may wait for
+// SyncDeferred; see Stage.
+func StageDeferred(ctx context.Context, b Blobs, path string, data []byte) (StagedBlob, error) {
+	if d, ok := b.(DeferredSyncBlobs); ok {
+		return d.StageDeferred(ctx, path, bytes.NewReader(data))
+	}
+	return Stage(ctx, b, path, data)
+}
+
+// SyncDeferred makes the deferred writes made to b so far durable (a no-op
+// for stores whose writes are durable at once).
+func SyncDeferred(ctx context.Context, b Blobs) error {
+	if d, ok := b.(DeferredSyncBlobs); ok {
+		return d.Sync(ctx)
+	}
+	return nil
+}

@@ -1,6 +1,12 @@
 // Package blobdir stores blobs as files below a local directory. Writes go
 // to a temporary file that is synced and renamed into place, so a crash
 // leaves either the old blob or the new one.
+//
+// Deferred writes (store.DeferredSyncBlobs) skip the per-file sync; Sync
+// then makes all of them durable with one syncfs(2) of the directory's file
+// system, shared by every caller that arrives while one runs (the file
+// system's writeback and one device flush, instead of a flush per file).
+// Where syncfs is not available, deferred writes are synced one by one.
 package blobdir
 
 import (
@@ -19,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"hallmark.dev/hallmark/internal/groupcommit"
 	"hallmark.dev/hallmark/store"
 )
 
@@ -35,6 +42,9 @@ type Dir struct {
 	// chmod is set when the process's umask (read at Open) would take a
 	// read bit off a new file, so each new file needs a chmod to 0644.
 	chmod bool
+	// syncs gathers concurrent Sync calls into one syncfs of fs.
+	syncs groupcommit.Group[struct{}]
+	fs    *fsHandle
 }
 
 // Open returns a blob store rooted at dir, creating it if needed.
@@ -42,7 +52,13 @@ func Open(dir string) (*Dir, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("failed to create blob directory: %w", err)
 	}
-	return &Dir{root: dir, chmod: umaskStrips(0o644)}, nil
+	d := &Dir{root: dir, chmod: umaskStrips(0o644)}
+	fs, err := openFS(d)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open blob directory: %w", err)
+	}
+	d.fs = fs
+	return d, nil
 }
 
 // umaskStrips reports whether the process's umask takes any bit of perm
@@ -74,7 +90,7 @@ func (d *Dir) file(p string) (string, error) {
 
 // Put implements store.Blobs.
 func (d *Dir) Put(ctx context.Context, p string, r io.Reader) error {
-	s, err := d.stage(ctx, p, r)
+	s, err := d.stage(ctx, p, r, true)
 	if err != nil {
 		return err
 	}
@@ -84,7 +100,39 @@ func (d *Dir) Put(ctx context.Context, p string, r io.Reader) error {
 // Stage implements store.StagingBlobs: the bytes go to a synced temporary
 // file beside the blob, which Publish renames into place.
 func (d *Dir) Stage(ctx context.Context, p string, r io.Reader) (store.StagedBlob, error) {
-	return d.stage(ctx, p, r)
+	return d.stage(ctx, p, r, true)
+}
+
+// PutDeferred implements store.DeferredSyncBlobs.
+func (d *Dir) PutDeferred(ctx context.Context, p string, r io.Reader) error {
+	s, err := d.stage(ctx, p, r, !canSyncFS)
+	if err != nil {
+		return err
+	}
+	return s.Publish(ctx)
+}
+
+// StageDeferred implements store.DeferredSyncBlobs.
+func (d *Dir) StageDeferred(ctx context.Context, p string, r io.Reader) (store.StagedBlob, error) {
+	return d.stage(ctx, p, r, !canSyncFS)
+}
+
+// Sync implements store.DeferredSyncBlobs: one syncfs(2) for every caller
+// that arrives while another's runs. A caller waits for a syncfs that began
+// after it called, so every write it made before is covered.
+func (d *Dir) Sync(ctx context.Context) error {
+	if !canSyncFS {
+		return nil // deferred writes were synced one by one
+	}
+	return d.syncs.Do(ctx, struct{}{}, func(ctx context.Context, reqs []*groupcommit.Request[struct{}]) {
+		err := d.fs.sync()
+		if err != nil {
+			err = fmt.Errorf("failed to sync the blob directory: %w", err)
+		}
+		for _, r := range reqs {
+			r.Answer(err)
+		}
+	})
 }
 
 // staged is a synced temporary file waiting to be renamed to its blob.
@@ -107,7 +155,9 @@ func (s *staged) Publish(ctx context.Context) error {
 // Discard implements store.StagedBlob.
 func (s *staged) Discard() { os.Remove(s.tmp) }
 
-func (d *Dir) stage(ctx context.Context, p string, r io.Reader) (_ *staged, err error) {
+// stage writes r to a temporary file beside the blob at p, synced when sync
+// is set.
+func (d *Dir) stage(ctx context.Context, p string, r io.Reader, sync bool) (_ *staged, err error) {
 	name, err := d.file(p)
 	if err != nil {
 		return nil, err
@@ -151,9 +201,11 @@ func (d *Dir) stage(ctx context.Context, p string, r io.Reader) (_ *staged, err 
 			return nil, fmt.Errorf("failed to store %s: %w", p, err)
 		}
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("failed to store %s: %w", p, err)
+	if sync {
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return nil, fmt.Errorf("failed to store %s: %w", p, err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return nil, fmt.Errorf("failed to store %s: %w", p, err)

@@ -3,6 +3,7 @@ package blobdir_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -230,50 +231,25 @@ func TestStageThenPublishOrDiscard(t *testing.T) {
 		{"discarded, nothing there", "", false, ""},
 		{"discarded, old blob kept", "old", false, "old"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			d, _ := newDir(t)
-			if tc.old != "" {
-				if err := d.Put(ctx, p, strings.NewReader(tc.old)); err != nil {
-					t.Fatal(err)
-				}
+	stages := []struct {
+		name  string
+		stage func(d *blobdir.Dir) (store.StagedBlob, error)
+	}{
+		{"synced", func(d *blobdir.Dir) (store.StagedBlob, error) { return d.Stage(ctx, p, strings.NewReader("new")) }},
+		{"deferred", func(d *blobdir.Dir) (store.StagedBlob, error) {
+			s, err := d.StageDeferred(ctx, p, strings.NewReader("new"))
+			if err == nil {
+				err = d.Sync(ctx)
 			}
-			s, err := d.Stage(ctx, p, strings.NewReader("new"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ok, _ := d.Exists(ctx, p); ok != (tc.old != "") {
-				t.Fatalf("while staged: Exists = %v; want %v", ok, tc.old != "")
-			}
-			if tc.old != "" {
-				if got := read(t, d, p); got != tc.old {
-					t.Fatalf("while staged: read %q; want the old %q", got, tc.old)
-				}
-			}
-			if tc.publish {
-				if err := s.Publish(ctx); err != nil {
-					t.Fatal(err)
-				}
-			} else {
-				s.Discard()
-			}
-			if tc.want == "" {
-				if ok, _ := d.Exists(ctx, p); ok {
-					t.Errorf("a discarded blob is visible")
-				}
-			} else if got := read(t, d, p); got != tc.want {
-				t.Errorf("read %q; want %q", got, tc.want)
-			}
-			entries, err := os.ReadDir(filepath.Join(d.Root(), "metadata", "0a"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range entries {
-				if strings.HasPrefix(e.Name(), ".") {
-					t.Errorf("temporary file %s left behind", e.Name())
-				}
-			}
-		})
+			return s, err
+		}},
+	}
+	for _, st := range stages {
+		for _, tc := range tests {
+			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
+				stageThenPublishOrDiscard(t, p, st.stage, tc.old, tc.publish, tc.want)
+			})
+		}
 	}
 
 	// A crash between staging and publishing leaves a temporary file that
@@ -288,5 +264,89 @@ func TestStageThenPublishOrDiscard(t *testing.T) {
 	}
 	if ok, _ := d.Exists(ctx, p); ok {
 		t.Error("a staged blob became visible without Publish")
+	}
+}
+
+// stageThenPublishOrDiscard stages "new" at p over old ("" for no blob),
+// publishes or discards it, and checks the blob is want ("" for none).
+func stageThenPublishOrDiscard(t *testing.T, p string, stage func(*blobdir.Dir) (store.StagedBlob, error), old string, publish bool, want string) {
+	t.Helper()
+	d, _ := newDir(t)
+	if old != "" {
+		if err := d.Put(ctx, p, strings.NewReader(old)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := stage(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := d.Exists(ctx, p); ok != (old != "") {
+		t.Fatalf("while staged: Exists = %v; want %v", ok, old != "")
+	}
+	if old != "" {
+		if got := read(t, d, p); got != old {
+			t.Fatalf("while staged: read %q; want the old %q", got, old)
+		}
+	}
+	if publish {
+		if err := s.Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		s.Discard()
+	}
+	if want == "" {
+		if ok, _ := d.Exists(ctx, p); ok {
+			t.Errorf("a discarded blob is visible")
+		}
+	} else if got := read(t, d, p); got != want {
+		t.Errorf("read %q; want %q", got, want)
+	}
+	entries, err := os.ReadDir(filepath.Dir(filepath.Join(d.Root(), filepath.FromSlash(p))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+}
+
+// Deferred writes from many writers at once are each visible as Put makes
+// them, world-readable, with no temporary file left, and the Syncs they
+// call concurrently (gathered into few syncfs calls) all succeed.
+func TestDeferredWritesAndConcurrentSyncs(t *testing.T) {
+	d, _ := newDir(t)
+	const writers = 32
+	errs := make(chan error, writers)
+	for i := range writers {
+		go func() {
+			p := fmt.Sprintf("targets/p%d/1.0.0/%064d.p.tar.gz", i%4, i)
+			err := d.PutDeferred(ctx, p, strings.NewReader(p))
+			if err == nil {
+				err = d.Sync(ctx)
+			}
+			errs <- err
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range writers {
+		p := fmt.Sprintf("targets/p%d/1.0.0/%064d.p.tar.gz", i%4, i)
+		if got := read(t, d, p); got != p {
+			t.Errorf("%s holds %q", p, got)
+		}
+		st, err := os.Stat(filepath.Join(d.Root(), filepath.FromSlash(p)))
+		if err != nil || st.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v (%v); want 0644", p, st.Mode(), err)
+		}
+	}
+	if n, _, err := d.RemoveTemporary(ctx, time.Now().Add(time.Second)); err != nil || n != 0 {
+		t.Errorf("RemoveTemporary found %d leftovers (%v); want none", n, err)
 	}
 }

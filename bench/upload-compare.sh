@@ -1,0 +1,52 @@
+#!/bin/bash
+# upload-compare.sh: developer-signed uploads per second of two or more
+# builds of hallmark-bench, side by side on the same repository.
+#
+#   bench/upload-compare.sh PRISTINE SHARDS ROUNDS BINARY...
+#
+# PRISTINE holds repositories built once by `hallmark-bench -phases build`
+# (PRISTINE/S<shards>/data). Before each run the repository is copied afresh
+# to $WORK (default /var/tmp/upload-compare), so every run starts from the
+# same state (an upload run adds versions to the store and the blob
+# directory). Each round runs every binary in turn, in reverse order on even
+# rounds, with
+#
+#   BINARY -n $N -shards SHARDS -work $WORK -phases upload -uploaders $UPLOADERS \
+#          -uploads $UPLOADS -upload-time 20s -profile $WORK/prof-NAME-ROUND
+#
+# (N defaults to 20000, UPLOADERS to 64, UPLOADS to 3000), and prints one
+# line per run: uploads a second, p50 and p99 latency, and the CPU per upload
+# of the whole process (the profile's total samples over the uploads
+# published: server, publisher and load generator), with the load average.
+set -eu
+PRISTINE=$(cd "$1" && pwd); SHARDS=$2; ROUNDS=$3; shift 3
+W=${WORK:-/var/tmp/upload-compare}
+N=${N:-20000}; UPLOADERS=${UPLOADERS:-64}; UPLOADS=${UPLOADS:-3000}
+mkdir -p "$W"
+run() {
+	local bin=$1 round=$2 name
+	name=$(basename "$bin")
+	rm -rf "$W/S$SHARDS"
+	cp -a "$PRISTINE/S$SHARDS" "$W/"
+	sync
+	local load prof=$W/prof-$name-$round
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	rm -rf "$prof"
+	local line
+	line=$("$bin" -n "$N" -shards "$SHARDS" -work "$W" -phases upload -uploaders "$UPLOADERS" \
+		-uploads "$UPLOADS" -upload-time 20s -profile "$prof" 2>&1 | grep -E "U=$UPLOADERS: " | tail -1)
+	local published cpu
+	published=$(sed -E 's/.*: ([0-9]+) published.*/\1/' <<<"$line")
+	cpu=$(go tool pprof -top "$bin" "$prof"/*.pprof 2>/dev/null | sed -nE 's/.*Total samples = ([0-9.]+)(m?s).*/\1 \2/p')
+	cpu=$(awk -v c="$cpu" -v n="$published" 'BEGIN { split(c, a, " "); s = a[1]; if (a[2] == "ms") s /= 1000; printf "%.2f", s * 1000 / n }')
+	printf '%-16s round %d load %-5s %s; %s ms CPU/upload\n' "$name" "$round" "$load" \
+		"$(sed -E 's/.*published in ([0-9.]+s): ([0-9]+\/s), p50 ([0-9]+ ms), p99 ([0-9]+ ms).*/\2 p50 \3 p99 \4 (\1)/' <<<"$line")" "$cpu"
+}
+for ((r = 1; r <= ROUNDS; r++)); do
+	bins=("$@")
+	if ((r % 2 == 0)); then
+		bins=()
+		for ((i = $#; i >= 1; i--)); do bins+=("${!i}"); done
+	fi
+	for b in "${bins[@]}"; do run "$b" "$r"; done
+done
