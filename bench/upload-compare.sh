@@ -6,15 +6,20 @@
 #
 # PRISTINE holds repositories built once by `hallmark-bench -phases build`
 # (PRISTINE/S<shards>/data). Before each run the repository is copied afresh
-# to $WORK (default /var/tmp/upload-compare), so every run starts from the
-# same state (an upload run adds versions to the store and the blob
-# directory). Each round runs every binary in turn, in reverse order on even
+# to $WORK/NAME-ROUND (WORK defaults to /var/tmp/upload-compare), so every
+# run starts from the same state (an upload run adds versions to the store
+# and the blob directory). The copies are removed at the start of the next
+# comparison, which then waits a minute: on ext4 without a journal, creating
+# files soon after many were deleted costs several times more CPU (the inode
+# allocator skips inodes freed in the last minute), which would bias the
+# first run. Each round runs every binary in turn, in reverse order on even
 # rounds, with
 #
-#   BINARY -n $N -shards SHARDS -work $WORK -phases upload -uploaders $UPLOADERS \
-#          -uploads $UPLOADS -upload-time 20s -profile $WORK/prof-NAME-ROUND
+#   BINARY -n $N -shards SHARDS -work $WORK/NAME-ROUND -phases upload -uploaders $UPLOADERS \
+#          -uploads $UPLOADS -upload-time 20s -profile $WORK/NAME-ROUND/prof
 #
-# (N defaults to 20000, UPLOADERS to 64, UPLOADS to 3000), and prints one
+# (N defaults to 20000, UPLOADERS to 64, UPLOADS to 3000; with WARMUP=K,
+# K untimed uploads first: -warmup K), and prints one
 # line per run: uploads a second, p50 and p99 latency, and the CPU per upload
 # of the whole process (the profile's total samples over the uploads
 # published: server, publisher and load generator), with the load average.
@@ -23,18 +28,23 @@ PRISTINE=$(cd "$1" && pwd); SHARDS=$2; ROUNDS=$3; shift 3
 W=${WORK:-/var/tmp/upload-compare}
 N=${N:-20000}; UPLOADERS=${UPLOADERS:-64}; UPLOADS=${UPLOADS:-3000}
 mkdir -p "$W"
+if [ -n "$(ls -A "$W")" ]; then
+	rm -rf "${W:?}"/*
+	sync
+	sleep 65
+fi
 run() {
 	local bin=$1 round=$2 name
 	name=$(basename "$bin")
-	rm -rf "$W/S$SHARDS"
-	cp -a "$PRISTINE/S$SHARDS" "$W/"
+	local dir=$W/$name-$round
+	mkdir -p "$dir"
+	cp -a "$PRISTINE/S$SHARDS" "$dir/"
 	sync
-	local load prof=$W/prof-$name-$round
+	local load prof=$dir/prof
 	load=$(cut -d' ' -f1 /proc/loadavg)
-	rm -rf "$prof"
 	local line
-	line=$("$bin" -n "$N" -shards "$SHARDS" -work "$W" -phases upload -uploaders "$UPLOADERS" \
-		-uploads "$UPLOADS" -upload-time 20s -profile "$prof" 2>&1 | grep -E "U=$UPLOADERS: " | tail -1)
+	line=$("$bin" -n "$N" -shards "$SHARDS" -work "$dir" -phases upload -uploaders "$UPLOADERS" \
+		-uploads "$UPLOADS" -upload-time 20s -warmup "${WARMUP:-0}" -profile "$prof" 2>&1 | grep -E "U=$UPLOADERS: " | tail -1)
 	local published cpu
 	published=$(sed -E 's/.*: ([0-9]+) published.*/\1/' <<<"$line")
 	cpu=$(go tool pprof -top "$bin" "$prof"/*.pprof 2>/dev/null | sed -nE 's/.*Total samples = ([0-9.]+)(m?s).*/\1 \2/p')

@@ -73,7 +73,7 @@ func (p *Publisher) newBatch(ctx context.Context, shard string, cache bool) (*ba
 	if b.timestamp, err = loadCached[metadata.TimestampType](ctx, p, shard, layout.RoleTimestamp, cache); err != nil {
 		return nil, err
 	}
-	rf, err := p.cfg.State.Role(ctx, shard, layout.NewRole(shard))
+	rf, err := p.view.Role(ctx, shard, layout.NewRole(shard))
 	if err != nil {
 		return nil, fmt.Errorf("role %s: %w", layout.NewRole(shard), err)
 	}
@@ -136,32 +136,27 @@ func (b *batch) bin() (*tufmeta.Targets, error) {
 	return b.newBin, nil
 }
 
-func loadRole[T metadata.Roles](ctx context.Context, st store.State, shard, role string) (*metadata.Metadata[T], error) {
-	rf, err := st.Role(ctx, shard, role)
-	if err != nil {
-		return nil, fmt.Errorf("role %s: %w", role, err)
-	}
-	return tufmeta.Decode[T](rf.Data)
-}
-
 // role returns the current version of a project role, from the overlay or
 // the store; nil if it does not exist.
 func (b *batch) role(ctx context.Context, name string) (*tufmeta.Targets, error) {
 	if md, ok := b.roles[name]; ok {
 		return md, nil
 	}
-	md, err := loadRole[metadata.TargetsType](ctx, b.p.cfg.State, b.shard, name)
+	rf, err := b.p.view.Role(ctx, b.shard, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
-	return md, err
+	if err != nil {
+		return nil, fmt.Errorf("role %s: %w", name, err)
+	}
+	return decodeCached[metadata.TargetsType](b.p, b.shard, name, rf.Data, b.keep)
 }
 
 func (b *batch) project(ctx context.Context, name string) (store.Project, error) {
 	if pr, ok := b.projects[name]; ok {
 		return pr, nil
 	}
-	return b.p.cfg.State.Project(ctx, name)
+	return b.p.view.Project(ctx, name)
 }
 
 func rejected(format string, args ...any) Result {
@@ -297,7 +292,7 @@ func (b *batch) state(ctx context.Context, pr store.Project) (*validation.Projec
 	if st.ReleasesRole, err = b.role(ctx, layout.ReleasesRole(pr.Name)); err != nil {
 		return nil, err
 	}
-	files, err := b.p.cfg.State.Files(ctx, pr.Name)
+	files, err := b.p.view.Files(ctx, pr.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -740,6 +735,7 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 		b.p.setDirty(b.shard, true)
 		return 0, err
 	}
+	b.p.view.committed(pub)
 	b.remember(pub)
 	// The witnesses co-sign while the versioned files are published: the
 	// commit stands, so the timestamp's version is never reused.
@@ -835,8 +831,10 @@ func (b *batch) publishTimestamp(ctx context.Context) (int64, error) {
 	}
 	pub := store.Publication{Shard: b.shard, Roles: []store.RoleFile{{Shard: b.shard, Role: layout.RoleTimestamp, Version: ts.Signed.Version, Expires: ts.Signed.Expires, Data: data}}}
 	if err := b.p.cfg.State.Commit(ctx, pub); err != nil {
+		b.p.setDirty(b.shard, true) // its outcome may be unknown
 		return 0, err
 	}
+	b.p.view.committed(pub)
 	b.remember(pub)
 	if err := b.p.serveTimestamp(ctx, b.shard, data); err != nil {
 		b.waiting = err.Error()

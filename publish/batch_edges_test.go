@@ -17,6 +17,7 @@ import (
 	"hallmark.dev/hallmark/layout"
 	"hallmark.dev/hallmark/publish"
 	"hallmark.dev/hallmark/signing"
+	"hallmark.dev/hallmark/store"
 	"hallmark.dev/hallmark/store/blobdir"
 	"hallmark.dev/hallmark/tufmeta"
 )
@@ -86,21 +87,59 @@ func TestRejectedClaimLeavesNewBinIntact(t *testing.T) {
 	}
 }
 
-// flakyBlobs fails Put of paths containing fail while it is set.
+// flakyBlobs fails the writes of paths containing fail while it is set: a
+// Put, or the rename that publishes a staged blob (after the commit).
 type flakyBlobs struct {
 	*blobdir.Dir
 	mu   sync.Mutex
 	fail string
 }
 
-func (f *flakyBlobs) Put(ctx context.Context, p string, r io.Reader) error {
+func (f *flakyBlobs) failing(p string) error {
 	f.mu.Lock()
-	fail := f.fail != "" && strings.Contains(p, f.fail)
-	f.mu.Unlock()
-	if fail {
+	defer f.mu.Unlock()
+	if f.fail != "" && strings.Contains(p, f.fail) {
 		return errors.New("injected blob store failure")
 	}
+	return nil
+}
+
+func (f *flakyBlobs) Put(ctx context.Context, p string, r io.Reader) error {
+	if err := f.failing(p); err != nil {
+		return err
+	}
 	return f.Dir.Put(ctx, p, r)
+}
+
+func (f *flakyBlobs) PutDeferred(ctx context.Context, p string, r io.Reader) error {
+	if err := f.failing(p); err != nil {
+		return err
+	}
+	return f.Dir.PutDeferred(ctx, p, r)
+}
+
+func (f *flakyBlobs) Stage(ctx context.Context, p string, r io.Reader) (store.StagedBlob, error) {
+	s, err := f.Dir.Stage(ctx, p, r)
+	return flakyStaged{s, p, f}, err
+}
+
+func (f *flakyBlobs) StageDeferred(ctx context.Context, p string, r io.Reader) (store.StagedBlob, error) {
+	s, err := f.Dir.StageDeferred(ctx, p, r)
+	return flakyStaged{s, p, f}, err
+}
+
+type flakyStaged struct {
+	store.StagedBlob
+	path string
+	f    *flakyBlobs
+}
+
+func (s flakyStaged) Publish(ctx context.Context) error {
+	if err := s.f.failing(s.path); err != nil {
+		s.StagedBlob.Discard()
+		return err
+	}
+	return s.StagedBlob.Publish(ctx)
 }
 
 func (f *flakyBlobs) set(s string) { f.mu.Lock(); f.fail = s; f.mu.Unlock() }

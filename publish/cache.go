@@ -65,7 +65,7 @@ func roleCost(data []byte) int { return 12*len(data) + 2048 }
 // loadCached returns a role of a shard as the store has it, decoded, for the
 // caller to change freely; keep says whether a role decoded anew is kept.
 func loadCached[T metadata.Roles](ctx context.Context, p *Publisher, shard, role string, keep bool) (*metadata.Metadata[T], error) {
-	rf, err := p.cfg.State.Role(ctx, shard, role)
+	rf, err := p.view.Role(ctx, shard, role)
 	if err != nil {
 		return nil, fmt.Errorf("role %s: %w", role, err)
 	}

@@ -252,7 +252,7 @@ func (b *batch) rootRole(ctx context.Context) (*tufmeta.Root, error) {
 	if b.root != nil {
 		return b.root, nil
 	}
-	return loadRole[metadata.RootType](ctx, b.p.cfg.State, b.shard, layout.RoleRoot)
+	return loadCached[metadata.RootType](ctx, b.p, b.shard, layout.RoleRoot, b.keep)
 }
 
 // OnlineNewRole is the name online key derivation gives the new bin's key.

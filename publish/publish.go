@@ -102,6 +102,7 @@ type Publisher struct {
 	polMu   sync.RWMutex
 	pol     layout.Policy
 	cache   roleCache
+	view    *stateView
 	indexes indexCache
 	behind  behind
 	rootsMu sync.Mutex
@@ -137,7 +138,7 @@ func New(ctx context.Context, cfg Config) *Publisher {
 	if cfg.CatchUp <= 0 {
 		cfg.CatchUp = 2 * time.Second
 	}
-	p := &Publisher{cfg: cfg, queues: map[string]chan *request{}, ctx: ctx}
+	p := &Publisher{cfg: cfg, queues: map[string]chan *request{}, ctx: ctx, view: newStateView(cfg.State, cfg.Shards)}
 	go p.catchUp(ctx, cfg.CatchUp)
 	return p
 }
@@ -331,6 +332,9 @@ func (p *Publisher) publishBatch(shard string, batch []*request) {
 	// before anything else is published in the shard: the store remembers
 	// only the last publication's files.
 	if !slices.ContainsFunc(batch, func(r *request) bool { return !r.repair }) {
+		if p.isDirty(shard) {
+			p.view.forget(shard)
+		}
 		n, err := p.repairShard(ctx, shard)
 		if err == nil {
 			p.setDirty(shard, false)
@@ -349,6 +353,9 @@ func (p *Publisher) publishBatch(shard string, batch []*request) {
 		return r.repair
 	})
 	if p.isDirty(shard) {
+		// The store may hold what this loop did not commit (a commit whose
+		// outcome is unknown, another process's publications).
+		p.view.forget(shard)
 		if _, err := p.repairShard(ctx, shard); err != nil {
 			p.noteError(err)
 			p.fail(batch, fmt.Errorf("shard %s: the last publication's files could not be written yet: %w", shard, err))

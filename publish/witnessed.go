@@ -128,20 +128,20 @@ func (p *Publisher) cosign(ctx context.Context, shard string, ts, snap []byte, k
 // decoded. Roots are immutable per version, so they are kept once read and
 // the newest is decoded once per version.
 func (p *Publisher) rootChain(ctx context.Context, shard string) ([][]byte, *tufmeta.Root, error) {
-	cur, err := p.cfg.State.RoleExpiries(ctx, shard, []string{layout.RoleRoot})
+	cur, err := p.view.Role(ctx, shard, layout.RoleRoot)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, fmt.Errorf("shard %s has no root", shard)
+	}
 	if err != nil {
 		return nil, nil, err
-	}
-	if len(cur) != 1 {
-		return nil, nil, fmt.Errorf("shard %s has no root", shard)
 	}
 	p.rootsMu.Lock()
 	chain, decoded := p.roots[shard], p.rootDecoded[shard]
 	p.rootsMu.Unlock()
-	if decoded != nil && int64(len(chain)) == cur[0].Version {
+	if decoded != nil && int64(len(chain)) == cur.Version {
 		return chain, decoded, nil
 	}
-	for v := int64(len(chain)) + 1; v <= cur[0].Version; v++ {
+	for v := int64(len(chain)) + 1; v <= cur.Version; v++ {
 		rf, err := p.cfg.State.RoleVersion(ctx, shard, layout.RoleRoot, v)
 		if err != nil {
 			return nil, nil, fmt.Errorf("root version %d of shard %s: %w", v, shard, err)

@@ -62,6 +62,7 @@ type options struct {
 	uploaders   []int
 	uploads     int
 	uploadTime  time.Duration
+	warmup      int
 	uploadAtAll bool
 	serveTime   time.Duration
 	serveConns  int
@@ -101,6 +102,7 @@ func parseFlags() (*options, error) {
 	flag.StringVar(&uploaders, "uploaders", "1,16,64", "concurrent HTTP uploaders")
 	flag.IntVar(&o.uploads, "uploads", 3000, "signed uploads per uploader level (at most)")
 	flag.DurationVar(&o.uploadTime, "upload-time", 30*time.Second, "time limit per uploader level")
+	flag.IntVar(&o.warmup, "warmup", 0, "signed uploads sent before the first measured level, untimed and not reported (the server of a long run holds every shard's online roles decoded; a new one decodes them at each shard's first upload)")
 	flag.BoolVar(&o.uploadAtAll, "upload-at-every-n", false, "run the upload benchmark at every -n (default: the largest only)")
 	flag.DurationVar(&o.serveTime, "serve-time", 10*time.Second, "duration of each serving load run")
 	flag.IntVar(&o.serveConns, "serve-conns", 64, "connections of the serving load generator")

@@ -197,7 +197,29 @@ func profiled[T any](dir, name string, f func() (T, error)) (T, error) {
 		return zero, err
 	}
 	defer pprof.StopCPUProfile()
-	return f()
+	// The allocations of f alone: a heap profile before and after, for
+	// go tool pprof -sample_index alloc_space -diff_base BEFORE AFTER.
+	if err := writeHeap(filepath.Join(dir, name+".allocs-before")); err != nil {
+		var zero T
+		return zero, err
+	}
+	res, err := f()
+	if herr := writeHeap(filepath.Join(dir, name+".allocs")); err == nil {
+		err = herr
+	}
+	return res, err
+}
+
+func writeHeap(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // delegationBytes measures the average size a project's delegation adds to

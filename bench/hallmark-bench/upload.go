@@ -58,6 +58,24 @@ func uploadBench(ctx context.Context, r *benchRepo, n int, o *options, rs *resul
 	}
 	defer stop()
 	rng := rand.New(rand.NewPCG(uint64(n), uint64(r.shards)))
+	if o.warmup > 0 && len(o.uploaders) > 0 {
+		// Projects the measured levels will not pick (they pick from the
+		// same permutation's start), so the warm-up warms shards, not the
+		// measured projects.
+		perm := rng.Perm(r.built)
+		count := min(o.warmup, r.built/2)
+		logf("S=%d N=%d: warming up with %d uploads", r.shards, n, count)
+		reqs, err := r.prepareUploads(ctx, perm[len(perm)-count:])
+		if err != nil {
+			return err
+		}
+		res, err := r.runUploads(ctx, url, reqs, o.uploaders[0], o.uploadTime*10)
+		if err != nil {
+			return err
+		}
+		logf("S=%d N=%d: warm-up: %d published in %.1fs (%.0f/s), %d failed %s", r.shards, n, res.Published, res.Seconds, res.PerSecond, res.Failed, res.FirstError)
+		rng = rand.New(rand.NewPCG(uint64(n), uint64(r.shards)))
+	}
 	for _, u := range o.uploaders {
 		count := min(o.uploads, r.built)
 		pick := rng.Perm(r.built)[:count]
