@@ -329,8 +329,57 @@ func (d *DB) Commit(ctx context.Context, p store.Publication) error {
 	return d.commits.Do(ctx, p, d.commitGroup)
 }
 
-// commitGroup commits a group of publications and answers each.
+// commitGroup commits a group of publications and answers each: all at
+// once when none conflicts, else one by one (see rows.go).
 func (d *DB) commitGroup(ctx context.Context, group []*groupcommit.Request[store.Publication]) {
+	fail := func(err error) {
+		for _, r := range group {
+			r.Answer(err)
+		}
+	}
+	switch err := d.commitAtOnce(ctx, group); {
+	case err == nil:
+		d.transactions.Add(1)
+		for _, r := range group {
+			r.Answer(nil)
+		}
+		return
+	case errors.Is(err, errCommitFailed):
+		fail(err)
+		return
+	}
+	d.commitEach(ctx, group)
+}
+
+// errCommitFailed wraps a failed COMMIT of a group written at once.
+var errCommitFailed = errors.New("failed to commit")
+
+// commitAtOnce writes and commits a group in one transaction with a
+// statement per table. Any error but a failed COMMIT (errCommitFailed)
+// leaves nothing written.
+func (d *DB) commitAtOnce(ctx context.Context, group []*groupcommit.Request[store.Publication]) error {
+	pubs := make([]store.Publication, len(group))
+	for i, r := range group {
+		pubs[i] = r.Item
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := d.writeGroup(ctx, tx, pubs); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%w: %w", errCommitFailed, err)
+	}
+	return nil
+}
+
+// commitEach commits a group one publication at a time, each in its own
+// savepoint of one transaction: one that fails (a conflict) is rolled back
+// alone and the others still commit.
+func (d *DB) commitEach(ctx context.Context, group []*groupcommit.Request[store.Publication]) {
 	errs := make([]error, len(group))
 	fail := func(err error) {
 		for _, r := range group {
@@ -419,17 +468,13 @@ func (d *DB) writePublication(ctx context.Context, tx *sql.Tx, p store.Publicati
 			return fmt.Errorf("%w: file %s was published with other content", store.ErrConflict, f.Path)
 		}
 	}
-	byShard := map[string][]store.RoleRef{}
-	for _, r := range p.Written {
-		byShard[r.Shard] = append(byShard[r.Shard], r)
+	lists, err := writtenLists(p)
+	if err != nil {
+		return err
 	}
-	for shard, refs := range byShard {
-		w, err := json.Marshal(refs)
-		if err != nil {
-			return err
-		}
+	for _, w := range lists {
 		if _, err := d.txExec(ctx, tx, `INSERT INTO settings (key, value) VALUES (?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, "written/"+shard, string(w)); err != nil {
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, w...); err != nil {
 			return fmt.Errorf("failed to record the files to write: %w", err)
 		}
 	}
