@@ -4,7 +4,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,15 +39,22 @@ func (s *Server) laneSendFile(c net.Conn, req laneRequest, path, client string, 
 	if _, _, blocked := s.blockedPath(path); blocked {
 		return false
 	}
+	tc := tcpConnOf(c)
+	if tc == nil {
+		return false
+	}
+	// A raw descriptor, not an *os.File: os.OpenFile registers a file
+	// opened with O_NONBLOCK with the network poller (an epoll_ctl that
+	// fails for a regular file) and sets a finalizer, per request.
 	// O_NONBLOCK: opening a FIFO planted below blobs/ must not block the
 	// lane; only regular files are answered.
-	f, err := os.OpenFile(s.local.localName(path), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	fd, err := openNonBlocking(s.local.localName(path))
 	if err != nil {
 		return false
 	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() || info.Size() <= maxCachedFile {
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Size <= maxCachedFile {
 		return false
 	}
 	done, ok := s.laneAdmit(client)
@@ -57,30 +63,12 @@ func (s *Server) laneSendFile(c net.Conn, req laneRequest, path, client string, 
 	}
 	defer done()
 
-	size := info.Size()
-	// Corked, the head and the file's first bytes leave in full segments
-	// rather than the head alone in a small one first (nginx's
-	// tcp_nopush); the uncork at the end sends what is left.
-	tc := tcpConnOf(c)
-	if tc != nil && !req.head {
-		setCork(tc, true)
-		defer setCork(tc, false)
-	}
+	size := st.Size
 	bp := laneOut.Get().(*[]byte)
-	out := appendFileHead((*bp)[:0], path, size, info.ModTime(), httpDate(now))
-	_, err = c.Write(out)
+	out := appendFileHead((*bp)[:0], path, size, time.Unix(st.Mtim.Unix()), httpDate(now))
+	err = sendHeadAndFile(tc, out, fd, size, req.head)
 	*bp = out
 	laneOut.Put(bp)
-	if err == nil && !req.head {
-		// c's ReadFrom (limitedConn, then the TCP connection's) sends an
-		// *os.File behind an io.LimitedReader with sendfile. The limit is
-		// the announced length, as http.ServeContent's io.CopyN.
-		var n int64
-		n, err = io.Copy(c, io.LimitReader(f, size))
-		if err == nil && n != size {
-			err = io.ErrUnexpectedEOF // the file shrank under us
-		}
-	}
 	s.metrics.observe(laneRoute(path), http.StatusOK, now)
 	if err != nil {
 		// The answer is cut short: closing is all that is left, as
@@ -88,6 +76,77 @@ func (s *Server) laneSendFile(c net.Conn, req laneRequest, path, client string, 
 		c.Close()
 	}
 	return true
+}
+
+// openNonBlocking opens a file for reading, never blocking (on a FIFO).
+func openNonBlocking(name string) (int, error) {
+	for {
+		fd, err := syscall.Open(name, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+		if err != syscall.EINTR {
+			return fd, err
+		}
+	}
+}
+
+// sendHeadAndFile writes head, then (unless headOnly) size bytes of the
+// file fd from its start, with sendfile, through the connection's own
+// poller (its deadlines apply). The head is sent with MSG_MORE, so it
+// leaves with the file's first bytes in full segments rather than alone in
+// a small one (what nginx's tcp_nopush does with TCP_CORK, at two
+// setsockopt calls a request).
+func sendHeadAndFile(tc *net.TCPConn, head []byte, fd int, size int64, headOnly bool) error {
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	flags := syscall.MSG_MORE
+	if headOnly {
+		flags = 0
+	}
+	var werr error
+	if err := rc.Write(func(s uintptr) bool {
+		for len(head) > 0 {
+			n, err := syscall.SendmsgN(int(s), head, nil, nil, flags)
+			switch {
+			case err == syscall.EAGAIN:
+				return false // wait until the socket is writable
+			case err == syscall.EINTR:
+				continue
+			case err != nil:
+				werr = err
+				return true
+			}
+			head = head[n:]
+		}
+		return true
+	}); err != nil {
+		return err
+	}
+	if werr != nil || headOnly {
+		return werr
+	}
+	var off int64
+	if err := rc.Write(func(s uintptr) bool {
+		for off < size {
+			n, err := syscall.Sendfile(int(s), fd, &off, int(min(size-off, 1<<30)))
+			switch {
+			case err == syscall.EAGAIN:
+				return false
+			case err == syscall.EINTR:
+				continue
+			case err != nil:
+				werr = err
+				return true
+			case n == 0:
+				werr = io.ErrUnexpectedEOF // the file shrank under us
+				return true
+			}
+		}
+		return true
+	}); err != nil {
+		return err
+	}
+	return werr
 }
 
 // appendFileHead appends the head of the answer http.ServeContent gives to
@@ -124,20 +183,4 @@ func tcpConnOf(c net.Conn) *net.TCPConn {
 			return nil
 		}
 	}
-}
-
-// setCork sets TCP_CORK on a connection; errors are ignored (the answer
-// is the same, only packed differently).
-func setCork(c *net.TCPConn, on bool) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return
-	}
-	v := 0
-	if on {
-		v = 1
-	}
-	raw.Control(func(fd uintptr) {
-		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, v)
-	})
 }
