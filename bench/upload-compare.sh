@@ -19,7 +19,11 @@
 #          -uploads $UPLOADS -upload-time 20s -profile $WORK/NAME-ROUND/prof
 #
 # (N defaults to 20000, UPLOADERS to 64, UPLOADS to 3000; with WARMUP=K,
-# K untimed uploads first: -warmup K), and prints one
+# K untimed uploads first: -warmup K). With PGTEMPLATE=postgres://…/DB (the
+# PostgreSQL database the repository was built in, with -database), each run
+# gets a copy of DB (createdb -T, as that URL's user, with PostgreSQL's
+# programs from PATH or /usr/lib/postgresql/*/bin) and -database pointing at
+# it; the copies are dropped with the work directories. It prints one
 # line per run: uploads a second, p50 and p99 latency, and the CPU per upload
 # of the whole process (the profile's total samples over the uploads
 # published: server, publisher and load generator), with the load average.
@@ -28,7 +32,17 @@ PRISTINE=$(cd "$1" && pwd); SHARDS=$2; ROUNDS=$3; shift 3
 W=${WORK:-/var/tmp/upload-compare}
 N=${N:-20000}; UPLOADERS=${UPLOADERS:-64}; UPLOADS=${UPLOADS:-3000}
 mkdir -p "$W"
+pgbin=$(dirname "$(command -v createdb || ls /usr/lib/postgresql/*/bin/createdb | tail -1)")
+pgrun() { # program database-name [args]: runs a PostgreSQL program against PGTEMPLATE's server
+	local prog=$1 db=$2; shift 2
+	local rest=${PGTEMPLATE#postgres://} hostport user
+	user=${rest%%@*}; hostport=${rest#*@}; hostport=${hostport%%/*}
+	"$pgbin/$prog" -h "${hostport%:*}" -p "${hostport#*:}" -U "$user" "$@" "$db"
+}
 if [ -n "$(ls -A "$W")" ]; then
+	for d in "$W"/*/; do
+		[ -n "${PGTEMPLATE:-}" ] && pgrun dropdb "bench_$(basename "$d" | tr -c 'a-zA-Z0-9\n' _)" --if-exists
+	done
 	rm -rf "${W:?}"/*
 	sync
 	sleep 65
@@ -40,10 +54,16 @@ run() {
 	mkdir -p "$dir"
 	cp -a "$PRISTINE/S$SHARDS" "$dir/"
 	sync
-	local load prof=$dir/prof
+	local load prof=$dir/prof db=()
+	if [ -n "${PGTEMPLATE:-}" ]; then
+		local copy
+		copy=bench_$(basename "$dir" | tr -c 'a-zA-Z0-9\n' _)
+		pgrun createdb "$copy" -T "${PGTEMPLATE##*/}"
+		db=(-database "${PGTEMPLATE%/*}/$copy")
+	fi
 	load=$(cut -d' ' -f1 /proc/loadavg)
 	local line
-	line=$("$bin" -n "$N" -shards "$SHARDS" -work "$dir" -phases upload -uploaders "$UPLOADERS" \
+	line=$("$bin" -n "$N" -shards "$SHARDS" -work "$dir" -phases upload -uploaders "$UPLOADERS" "${db[@]}" \
 		-uploads "$UPLOADS" -upload-time 20s -warmup "${WARMUP:-0}" -profile "$prof" 2>&1 | grep -E "U=$UPLOADERS: " | tail -1)
 	local published cpu
 	published=$(sed -E 's/.*: ([0-9]+) published.*/\1/' <<<"$line")

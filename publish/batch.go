@@ -640,11 +640,12 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 		pub.Roles[len(pub.Roles)-1].Expires = bin.Signed.Expires
 		snapMeta[layout.NewRole(b.shard)+".json"] = metadata.MetaFile(bin.Signed.Version)
 	}
+	names := b.p.orderedNames(b.shard, b.snapshot, snapMeta)
 	snap := b.snapshot
 	snap.Signed.Meta = snapMeta
 	snap.Signed.Version++
 	snap.Signed.Expires = pol.ExpiresAt(layout.RoleSnapshot, now)
-	snapData, err := b.signOnline(ctx, snap, layout.RoleSnapshot)
+	snapData, err := b.signSnapshot(ctx, snap, names)
 	if err != nil {
 		return 0, err
 	}
@@ -737,6 +738,7 @@ func (b *batch) publish(ctx context.Context, renew bool) (int64, error) {
 	}
 	b.p.view.committed(pub)
 	b.remember(pub)
+	b.p.keepOrder(b.shard, snap.Signed.Version, names)
 	// The witnesses co-sign while the versioned files are published: the
 	// commit stands, so the timestamp's version is never reused.
 	cosigned := b.p.cosignAsync(ctx, b.shard, tsData, snapData, root)
@@ -798,6 +800,17 @@ func (b *batch) putTarget(ctx context.Context, path string, f Staged) error {
 		return fmt.Errorf("staged file for %s changed on disk", path)
 	}
 	return nil
+}
+
+// signSnapshot signs and encodes a snapshot with the online key, its meta
+// names in the order given (see tufmeta.SignEncodeInOrder).
+func (b *batch) signSnapshot(ctx context.Context, snap *tufmeta.Snapshot, names []string) ([]byte, error) {
+	key, err := b.onlineKey(ctx, layout.RoleSnapshot)
+	if err != nil {
+		return nil, err
+	}
+	snap.Signatures = nil
+	return tufmeta.SignEncodeInOrder(snap, names, key)
 }
 
 func (b *batch) signOnline(ctx context.Context, md any, role string) ([]byte, error) {

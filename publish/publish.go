@@ -103,6 +103,7 @@ type Publisher struct {
 	pol     layout.Policy
 	cache   roleCache
 	view    *stateView
+	order   sync.Map // shard → snapshotOrder
 	indexes indexCache
 	behind  behind
 	rootsMu sync.Mutex

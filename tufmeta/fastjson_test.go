@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -192,6 +194,38 @@ func randomReleases(rng *rand.Rand, n int, odd bool) *tufmeta.Targets {
 }
 
 // A nil meta (which go-tuf writes as null) is left to go-tuf.
+// SignEncodeInOrder gives SignEncode's bytes whatever names it is given:
+// the snapshot's names in order are used as they are, anything else is
+// ignored (the names are sorted as SignEncode sorts them).
+func TestSignEncodeInOrderIsSignEncode(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 300 {
+		snap := metadata.Snapshot(randomExpiry(rng))
+		snap.Signed.Version = rng.Int64N(1 << 40)
+		snap.Signed.Meta = randomMeta(rng, 1+rng.IntN(40), i%3 == 0)
+		sorted := slices.Sorted(maps.Keys(snap.Signed.Meta))
+		swapped := slices.Clone(sorted)
+		if len(swapped) > 1 {
+			swapped[0], swapped[1] = swapped[1], swapped[0]
+		}
+		for _, names := range [][]string{
+			sorted, nil, swapped,
+			sorted[1:],                                             // one missing
+			append(slices.Clone(sorted), "~.json"),                 // one more
+			append([]string{sorted[0]}, sorted...),                 // a repeat
+			append(slices.Clone(sorted[:len(sorted)-1]), "~.json"), // one other
+		} {
+			snap.Signatures = nil
+			want, werr := tufmeta.SignEncode(snap, alice)
+			snap.Signatures = nil
+			got, gerr := tufmeta.SignEncodeInOrder(snap, names, alice)
+			if (werr == nil) != (gerr == nil) || !bytes.Equal(got, want) {
+				t.Fatalf("names %q: SignEncodeInOrder = %s, %v; SignEncode = %s, %v", names, got, gerr, want, werr)
+			}
+		}
+	}
+}
+
 func TestFastEncodingOfNilMeta(t *testing.T) {
 	snap := metadata.Snapshot(expires)
 	snap.Signed.Meta = nil

@@ -83,7 +83,20 @@ func signMessage[T metadata.Roles](md *metadata.Metadata[T], msg []byte, keys []
 // both as the signed message and inside the encoding (they are the same
 // bytes); other roles are signed and encoded separately.
 func SignEncode[T metadata.Roles](md *metadata.Metadata[T], keys ...*signing.Key) ([]byte, error) {
-	msg, ok := fastSigned(nil, any(&md.Signed))
+	return signEncode(md, nil, keys)
+}
+
+// SignEncodeInOrder is SignEncode for a snapshot whose meta names the
+// caller holds in increasing order (names): sorting them was two fifths of
+// encoding a snapshot of 2,500 entries. names that are not exactly the
+// snapshot's meta names, in order, are ignored (the names are sorted then,
+// as by SignEncode), so the result is SignEncode's either way.
+func SignEncodeInOrder(md *Snapshot, names []string, keys ...*signing.Key) ([]byte, error) {
+	return signEncode(md, names, keys)
+}
+
+func signEncode[T metadata.Roles](md *metadata.Metadata[T], names []string, keys []*signing.Key) ([]byte, error) {
+	msg, ok := fastSignedInOrder(nil, any(&md.Signed), names)
 	if !ok {
 		if err := Sign(md, keys...); err != nil {
 			return nil, err

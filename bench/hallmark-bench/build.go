@@ -41,8 +41,9 @@ type builtInfo struct {
 }
 
 // openRepo opens (creating on first use) the repository of the given shard
-// count under work, through server.OpenRepo as `hallmark serve --dev` does.
-func openRepo(ctx context.Context, work string, shards int, names []projectName) (*benchRepo, error) {
+// count under work, through server.OpenRepo as `hallmark serve --dev` does:
+// its state in SQLite in the data directory, or in database.
+func openRepo(ctx context.Context, work string, shards int, names []projectName, database string) (*benchRepo, error) {
 	r := &benchRepo{dir: filepath.Join(work, fmt.Sprintf("S%d", shards)), shards: shards, names: names}
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return nil, err
@@ -61,7 +62,7 @@ func openRepo(ctx context.Context, work string, shards int, names []projectName)
 	rctx, cancel := context.WithCancel(ctx)
 	r.cancel = cancel
 	start := time.Now()
-	r.repo, err = server.OpenRepo(rctx, r.dataDir(), server.OpenOptions{Dev: true, Shards: shards,
+	r.repo, err = server.OpenRepo(rctx, r.dataDir(), server.OpenOptions{Dev: true, Shards: shards, Database: database,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		cancel()

@@ -133,7 +133,7 @@ func (r *benchRepo) startServer() (string, func(), error) {
 	srv, err := server.New(server.Config{
 		State: r.repo.State, Blobs: r.repo.Blobs, Publisher: r.repo.Publisher, Shards: r.shards,
 		StagingDir: r.repo.StagingDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Policy: layout.DefaultPolicy(),
+		Policy: layout.DefaultPolicy(), SharedState: r.repo.Replicated,
 	})
 	if err != nil {
 		return "", nil, err

@@ -69,6 +69,7 @@ type options struct {
 	baseBins    []int
 	profileDir  string
 	force       bool
+	database    string
 	onlyShards  int
 	report      string
 	baseFlat    bool
@@ -111,6 +112,7 @@ func parseFlags() (*options, error) {
 	flag.StringVar(&o.profileDir, "profile", "", "write CPU profiles of the build and upload phases to this directory")
 	flag.IntVar(&o.onlyShards, "only-shards", 0, "build only the projects that fall in this many shards (spread over the ids); the others stay empty (0: all)")
 	flag.StringVar(&o.report, "report", "", "print the Markdown tables of a results.jsonl file and exit")
+	flag.StringVar(&o.database, "database", "", "keep the state in this PostgreSQL database (postgres://…, created and migrated beforehand) instead of SQLite; the blobs stay in the work directory")
 	flag.BoolVar(&o.force, "force", false, "build even when a shard's new-projects bin would pass the 4 MiB role limit (it jams the shard)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: hallmark-bench [flags]\n\n%s\nFlags:\n", usage)

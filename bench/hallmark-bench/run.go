@@ -93,7 +93,7 @@ func run(ctx context.Context, o *options) error {
 			return err
 		}
 		sub, count := shardSubset(names, s, o.onlyShards)
-		r, err := openRepo(ctx, o.work, s, sub)
+		r, err := openRepo(ctx, o.work, s, sub, o.database)
 		if err != nil {
 			return err
 		}

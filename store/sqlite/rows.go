@@ -88,9 +88,7 @@ func (d *DB) writeGroup(ctx context.Context, tx *sql.Tx, group []store.Publicati
 		if err != nil {
 			return err
 		}
-		for _, w := range lists {
-			written = append(written, w)
-		}
+		written = append(written, lists...)
 		for _, a := range p.Audit {
 			audit = append(audit, []any{fmtTime(a.Time), a.Project, a.Action, a.Detail, strings.Join(a.KeyIDs, ",")})
 		}
