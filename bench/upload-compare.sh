@@ -19,7 +19,8 @@
 #          -uploads $UPLOADS -upload-time 20s -profile $WORK/NAME-ROUND/prof
 #
 # (N defaults to 20000, UPLOADERS to 64, UPLOADS to 3000; with WARMUP=K,
-# K untimed uploads first: -warmup K). With PGTEMPLATE=postgres://…/DB (the
+# K untimed uploads first: -warmup K; EXTRA holds more flags, such as
+# "-only-shards 16"). With PGTEMPLATE=postgres://…/DB (the
 # PostgreSQL database the repository was built in, with -database), each run
 # gets a copy of DB (createdb -T, as that URL's user, with PostgreSQL's
 # programs from PATH or /usr/lib/postgresql/*/bin) and -database pointing at
@@ -63,7 +64,7 @@ run() {
 	fi
 	load=$(cut -d' ' -f1 /proc/loadavg)
 	local line
-	line=$("$bin" -n "$N" -shards "$SHARDS" -work "$dir" -phases upload -uploaders "$UPLOADERS" "${db[@]}" \
+	line=$("$bin" -n "$N" -shards "$SHARDS" -work "$dir" -phases upload -uploaders "$UPLOADERS" "${db[@]}" ${EXTRA:-} \
 		-uploads "$UPLOADS" -upload-time 20s -warmup "${WARMUP:-0}" -profile "$prof" 2>&1 | grep -E "U=$UPLOADERS: " | tail -1)
 	local published cpu
 	published=$(sed -E 's/.*: ([0-9]+) published.*/\1/' <<<"$line")
